@@ -1,0 +1,39 @@
+"""persistable: parameter-based persisting and loading of pipeline artifacts.
+
+Subclass :class:`Persistable`, describe the inputs as a :class:`PersistableParams`
+dataclass, implement ``_generate_payload`` and call ``load_generate()``: the first
+call computes and commits the payload under a key hashed from the params and the keys
+of the tracked upstream persistables; every later call, anywhere, loads it.
+"""
+
+from persistable._persistable import Persistable
+from persistable._version import __version__
+from persistable.io import (
+    BytesFileIO,
+    FileIO,
+    JsonFileIO,
+    NpyFileIO,
+    NpzFileIO,
+    PickleFileIO,
+    TextFileIO,
+)
+from persistable.params import PersistableParams, untracked
+from persistable.store import LocalStore, MemoryStore, Store, make_store
+
+__all__ = [
+    "BytesFileIO",
+    "FileIO",
+    "JsonFileIO",
+    "LocalStore",
+    "MemoryStore",
+    "NpyFileIO",
+    "NpzFileIO",
+    "Persistable",
+    "PersistableParams",
+    "PickleFileIO",
+    "Store",
+    "TextFileIO",
+    "__version__",
+    "make_store",
+    "untracked",
+]

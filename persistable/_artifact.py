@@ -1,0 +1,143 @@
+"""What goes into an artifact besides the payload: checksummed writes, ``metadata.json``, ``params.json``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import inspect
+import io
+import json
+import os
+import platform
+import socket
+import sys
+from functools import cache, lru_cache
+from typing import IO, Any
+
+from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher
+from persistable._version import __version__
+
+__all__ = [
+    "GENERATION_LOG_FILE",
+    "METADATA_SCHEME",
+    "PARAMS_FILE",
+    "HashingWriter",
+    "build_metadata",
+    "code_fingerprint",
+    "dump_json",
+]
+
+#: Version of the ``metadata.json`` layout; readers refuse newer ones.
+METADATA_SCHEME = 1
+PARAMS_FILE = "params.json"
+GENERATION_LOG_FILE = "generation.log"
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only stream that counts and hashes every byte it passes on (no extra copy)."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        super().__init__()
+        self._sink = sink
+        self.hasher = BulkHasher()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hasher.update(view)
+        self._sink.write(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        if not self._sink.closed:
+            self._sink.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                super().close()
+            finally:
+                self._sink.close()
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """Size and checksum of what was written, as stored in ``metadata.json``."""
+        return {"size": self.hasher.size, BULK_ALGORITHM: self.hasher.hexdigest()}
+
+
+def dump_json(tree: Any) -> bytes:
+    """Indented, sorted, human-readable JSON bytes (``params.json``, ``metadata.json``)."""
+    return (json.dumps(tree, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@cache
+def code_fingerprint(cls: type) -> str | None:
+    """SHA-256 of the class's source code, or None when it has none (REPL, compiled)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _environment() -> dict[str, Any]:
+    import numpy
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {
+        "host": socket.gethostname(),
+        "user": user,
+        "platform": platform.platform(),
+        "versions": {
+            "python": platform.python_version(),
+            "persistable": __version__,
+            "numpy": numpy.__version__,
+        },
+    }
+
+
+def build_metadata(
+    *,
+    key: str,
+    payload_name: str,
+    version: Any,
+    persistable_class: type,
+    payload_io: str,
+    payload_file: str,
+    dependencies: dict[str, str],
+    files: dict[str, dict[str, Any]],
+    duration_s: float | None,
+) -> dict[str, Any]:
+    """The provenance record of one artifact; written last, as its commit marker."""
+    environment = _environment()
+    return {
+        "metadata_scheme": METADATA_SCHEME,
+        "key_scheme": KEY_SCHEME,
+        "key": key,
+        "payload_name": payload_name,
+        "version": version,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "generation_duration_s": duration_s,
+        "host": environment["host"],
+        "user": environment["user"],
+        "pid": os.getpid(),
+        "platform": environment["platform"],
+        "versions": environment["versions"],
+        "python_executable": sys.executable,
+        "code": {
+            "class": f"{persistable_class.__module__}.{persistable_class.__qualname__}",
+            "source_sha256": code_fingerprint(persistable_class),
+        },
+        "dependencies": dependencies,
+        "payload_io": payload_io,
+        "payload_file": payload_file,
+        "checksum_algorithm": BULK_ALGORITHM,
+        "files": files,
+    }

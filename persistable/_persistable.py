@@ -1,0 +1,531 @@
+"""``Persistable[PayloadT, ParamsT]``: parameter-based generate, persist and load of one payload."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any, ClassVar, Generic, TypeVar, cast
+
+from persistable._artifact import (
+    GENERATION_LOG_FILE,
+    METADATA_SCHEME,
+    PARAMS_FILE,
+    HashingWriter,
+    build_metadata,
+    dump_json,
+)
+from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, key_from_tree
+from persistable._logging import GenerationLogCapture, enable_console, payload_logger
+from persistable.exceptions import (
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    DependencyError,
+    ExplainedNotImplementedError,
+    InvalidParamsError,
+    InvalidPayloadNameError,
+    InvalidPayloadWarning,
+    NoPayloadError,
+    PayloadSerializationError,
+    QuarantineWarning,
+    UnsupportedSchemeError,
+    UntrustedPayloadError,
+)
+from persistable.io import FileIO, PickleFileIO
+from persistable.params import PersistableParams, encode_value
+from persistable.store import Store, StoreLike, make_store
+
+__all__ = ["Persistable", "PersistableParamsT"]
+
+logger = logging.getLogger(__name__)
+
+PayloadT = TypeVar("PayloadT")
+PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
+
+_CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
+_CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
+_VALID_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_MAX_NAME = 200
+
+
+def _camel_to_snake(name: str) -> str:
+    return _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name)).lower()
+
+
+def _check_payload_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise InvalidPayloadNameError(
+            f"payload_name must be a str (got {name!r} that is a {type(name).__name__})."
+        )
+    if not name or len(name) > _MAX_NAME or not _VALID_NAME.match(name) or ".." in name:
+        raise InvalidPayloadNameError(
+            f"payload_name {name!r} is not allowed: use 1-{_MAX_NAME} letters, digits, '_', '-' "
+            "or '.', not starting with '.' or '-' and without '..' or path separators, so it "
+            "names exactly one folder inside the store."
+        )
+    return name
+
+
+def _check_params(params: object, owner: str) -> None:
+    if not isinstance(params, PersistableParams) or not dataclasses.is_dataclass(params):
+        raise InvalidParamsError(
+            f"params of {owner} must be an instance of a @dataclass subclass of "
+            f"PersistableParams (got {params!r:.80} that is a {type(params).__name__}); "
+            "declare it as `@dataclass class MyParams(PersistableParams): ...`."
+        )
+
+
+class Persistable(Generic[PayloadT, PersistableParamsT]):
+    """A payload made from params (and tracked upstream persistables), persisted under a key.
+
+    Subclass it, implement :meth:`_generate_payload`, and call :meth:`load_generate`:
+    the first call generates the payload and commits it to the store as an artifact
+    ``<data_dir>/<payload_name>/<key>/``; every later call with the same params and
+    the same upstream keys, anywhere, loads it.
+
+    Parameters
+    ----------
+    data_dir
+        Where artifacts live: a folder (``Path`` or str), an fsspec URL
+        (``"s3://bucket/prefix"``, ``"memory://name"``) or a :class:`~persistable.store.Store`.
+    params
+        A :class:`~persistable.PersistableParams` dataclass instance.
+    tracked_persistable_dependencies
+        Upstream persistables whose keys take part in this one's key (None for none).
+    payload_name
+        Folder name of this payload in the store; defaults to the snake_case class name.
+    payload_io
+        The :class:`~persistable.io.FileIO` that writes the payload (default pickle).
+    payload_file_suffix
+        Suffix of the payload file; defaults to the FileIO's own (``.pkl``, ``.npy``...).
+    verbose
+        Show INFO messages of this persistable on the console.
+    logger
+        Log through this logger instead of ``persistable.payload.<payload_name>``.
+    storage_options
+        Passed to fsspec when ``data_dir`` is a URL (endpoint, profile, anon...).
+    """
+
+    #: Bump to invalidate every artifact of a class after a change of its code.
+    version: ClassVar[str | int | None] = None
+    #: FileIO used when none is passed; subclasses may set e.g. ``NpyFileIO()``.
+    default_payload_io: ClassVar[FileIO[Any] | None] = None
+
+    def __init__(
+        self,
+        data_dir: StoreLike,
+        params: PersistableParamsT,
+        tracked_persistable_dependencies: Iterable[Persistable[Any, Any]] | None = None,
+        *,
+        payload_name: str | None = None,
+        payload_io: FileIO[PayloadT] | None = None,
+        payload_file_suffix: str | None = None,
+        verbose: bool = False,
+        logger: logging.Logger | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        _check_params(params, type(self).__name__)
+        self.params: PersistableParamsT = params
+        self.payload_name = _check_payload_name(
+            _camel_to_snake(type(self).__name__) if payload_name is None else payload_name
+        )
+        self.tracked_persistable_dependencies: list[Persistable[Any, Any]] = (
+            self._check_dependencies(tracked_persistable_dependencies)
+        )
+        self.store: Store = make_store(data_dir, storage_options=storage_options)
+        self.data_dir = data_dir
+        io = payload_io if payload_io is not None else self.default_payload_io
+        self.payload_io: FileIO[PayloadT] = io if io is not None else PickleFileIO()
+        self.payload_file_suffix = (
+            payload_file_suffix if payload_file_suffix is not None else self.payload_io.suffix
+        )
+        if "/" in self.payload_file_suffix or "\\" in self.payload_file_suffix:
+            raise InvalidPayloadNameError(
+                f"payload_file_suffix {self.payload_file_suffix!r} must not contain path separators."
+            )
+        self.logger = logger if logger is not None else payload_logger(self.payload_name)
+        self.verbose = verbose
+        if verbose:
+            enable_console(self.logger)
+        self._payload: PayloadT | None = None
+        self._has_payload = False
+
+    def _check_dependencies(
+        self, dependencies: Iterable[Persistable[Any, Any]] | None
+    ) -> list[Persistable[Any, Any]]:
+        result = list(dependencies) if dependencies is not None else []
+        seen: dict[str, Persistable[Any, Any]] = {}
+        for dependency in result:
+            if not isinstance(dependency, Persistable):
+                raise DependencyError(
+                    f"tracked_persistable_dependencies of {type(self).__name__} must hold Persistable "
+                    f"instances (got {dependency!r:.80} that is a {type(dependency).__name__})."
+                )
+            if dependency.payload_name in seen:
+                raise DependencyError(
+                    f"{type(self).__name__} has two tracked dependencies named "
+                    f"{dependency.payload_name!r}; give them distinct payload_name values so "
+                    "both take part in the key."
+                )
+            seen[dependency.payload_name] = dependency
+        return result
+
+    # -- identity -----------------------------------------------------------------
+
+    @property
+    def params_tree(self) -> dict[str, Any]:
+        """The params of this persistable and, under their payload names, of its tracked dependencies."""
+        return self.params.to_dict() | {
+            dependency.payload_name: dependency.params_tree
+            for dependency in self.tracked_persistable_dependencies
+        }
+
+    def dependency_keys(self) -> dict[str, str]:
+        """Keys of the tracked dependencies by payload name."""
+        return {
+            dependency.payload_name: dependency.persist_hash
+            for dependency in self.tracked_persistable_dependencies
+        }
+
+    def key_tree(self) -> dict[str, Any]:
+        """Everything the key is hashed from (see docs/architecture.md, "Keys")."""
+        tree: dict[str, Any] = {
+            "key_scheme": KEY_SCHEME,
+            "payload_name": self.payload_name,
+            "params": self.params.to_dict(),
+            "dependencies": self.dependency_keys(),
+        }
+        if self.version is not None:
+            tree["version"] = encode_value(self.version, f"{type(self).__name__}.version")
+        return tree
+
+    @property
+    def persist_hash(self) -> str:
+        """The key: ``k1-`` + SHA-256 of the canonical key tree."""
+        return key_from_tree(self.key_tree())
+
+    @property
+    def key(self) -> str:
+        """Alias of :attr:`persist_hash`."""
+        return self.persist_hash
+
+    @property
+    def artifact_dir(self) -> str:
+        """The artifact's folder relative to the store root (``<payload_name>/<key>``)."""
+        return self.store.artifact_dir(self.payload_name, self.persist_hash)
+
+    @property
+    def artifact_path(self) -> Path | str:
+        """Where the artifact lives: a local ``Path``, or a URL on remote stores."""
+        relative = self.artifact_dir
+        local = self.store.local_path(relative)
+        return local if local is not None else f"{self.store.url.rstrip('/')}/{relative}"
+
+    @property
+    def payload_file(self) -> str:
+        """Name of the payload file inside the artifact folder."""
+        return f"payload{self.payload_file_suffix}"
+
+    def exists(self) -> bool:
+        """Whether a committed artifact exists for the current params."""
+        return self.store.has_artifact(self.payload_name, self.persist_hash)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The artifact's ``metadata.json`` (:class:`ArtifactNotFoundError` if not persisted)."""
+        return self.store.read_metadata(self.payload_name, self.persist_hash)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def generate(self, persist: bool = True, **untracked_payload_params: Any) -> None:
+        """Generate the payload, validate it and (by default) persist it.
+
+        Untracked params are passed to :meth:`_generate_payload` and :meth:`_post_generate`
+        and take no part in the key.
+        """
+        if persist:
+            self.store.check_writable()
+        key = self.persist_hash
+        self.logger.info("Generating %s (key %s)", self.payload_name, key)
+        package_logger = logging.getLogger("persistable")
+        loggers = [package_logger]
+        if not self.logger.name.startswith("persistable."):
+            loggers.append(self.logger)  # a user's logger does not propagate to ours
+        capture = GenerationLogCapture(loggers)
+        with capture:
+            started = time.perf_counter()
+            payload = self._generate_payload(**untracked_payload_params)
+            duration = time.perf_counter() - started
+            self._validate_payload(payload)
+            self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
+        self._set_payload(payload)
+        if persist:
+            self._persist(key, duration, capture.text())
+        self._post_generate(**untracked_payload_params)
+
+    def persist(self) -> None:
+        """Commit the current payload as an artifact (it must have been generated or loaded)."""
+        if not self._has_payload:
+            raise NoPayloadError(
+                f"{self.payload_name} has no payload to persist; call generate() first."
+            )
+        self.store.check_writable()
+        self._persist(self.persist_hash, None, b"")
+
+    def _persist(self, key: str, duration: float | None, log: bytes) -> bool:
+        payload = cast(PayloadT, self._payload)
+        self.payload_io.check(payload)
+        artifact_dir = self.store.artifact_dir(self.payload_name, key)
+        files: dict[str, dict[str, Any]] = {}
+        with self.store.begin(artifact_dir) as transaction:
+            with HashingWriter(transaction.open_write(self.payload_file)) as writer:
+                try:
+                    self.payload_io.save(payload, cast(IO[bytes], writer))
+                except PayloadSerializationError:
+                    raise
+                except Exception as error:
+                    raise PayloadSerializationError(
+                        f"{type(self.payload_io).__name__} could not write the "
+                        f"{type(payload).__module__}.{type(payload).__qualname__} payload of "
+                        f"{self.payload_name} ({type(error).__name__}: {error}); pass a payload_io "
+                        "made for this type, e.g. PickleFileIO()."
+                    ) from error
+            files[self.payload_file] = writer.record
+            for name, data in (
+                (PARAMS_FILE, dump_json(self.params_tree)),
+                (GENERATION_LOG_FILE, log),
+            ):
+                with HashingWriter(transaction.open_write(name)) as writer:
+                    writer.write(data)
+                files[name] = writer.record
+            metadata = build_metadata(
+                key=key,
+                payload_name=self.payload_name,
+                version=self.version,
+                persistable_class=type(self),
+                payload_io=self.payload_io.name,
+                payload_file=self.payload_file,
+                dependencies=self.dependency_keys(),
+                files=files,
+                duration_s=duration,
+            )
+            committed = transaction.commit(dump_json(metadata))
+        if committed:
+            self.logger.info("Persisted %s to %s", self.payload_name, self.artifact_path)
+        else:
+            self.logger.info(
+                "%s key %s was committed by another writer first; kept theirs",
+                self.payload_name,
+                key,
+            )
+        return committed
+
+    def load(
+        self,
+        warn_if_validation_fails: bool = False,
+        *,
+        verify: bool = False,
+        **untracked_payload_params: Any,
+    ) -> None:
+        """Load the committed artifact of the current params.
+
+        Parameters
+        ----------
+        warn_if_validation_fails
+            Warn (:class:`InvalidPayloadWarning`) instead of raising when validation fails.
+        verify
+            Check the full checksum of the payload file (its size is always checked).
+
+        Raises
+        ------
+        ArtifactNotFoundError
+            No artifact exists for these params (a ``FileNotFoundError``).
+        CorruptArtifactError
+            The artifact does not match its ``metadata.json`` or cannot be read.
+        """
+        key = self.persist_hash
+        payload = self._read_payload(key, verify=verify)
+        try:
+            self._validate_payload(payload)
+        except Exception as error:
+            if not warn_if_validation_fails:
+                raise
+            message = (
+                f"The loaded payload of {self.payload_name} (key {key}) failed validation "
+                f"({type(error).__name__}: {error}); it may need to be regenerated."
+            )
+            warnings.warn(message, InvalidPayloadWarning, stacklevel=2)
+            self.logger.warning(message)
+        self._set_payload(payload)
+        self.logger.info("Loaded %s from %s", self.payload_name, self.artifact_path)
+        self._post_load(**untracked_payload_params)
+
+    def _read_payload(self, key: str, *, verify: bool) -> PayloadT:
+        store = self.store
+        metadata = store.read_metadata(self.payload_name, key)
+        self._check_metadata(metadata, key)
+        name = metadata.get("payload_file", self.payload_file)
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise CorruptArtifactError(
+                f"metadata.json of {self.payload_name} key {key} in {store.url!r} names the "
+                f"payload file {name!r}, which is not a plain file name."
+            )
+        path = f"{self.payload_name}/{key}/{name}"
+        record = metadata.get("files", {}).get(name)
+        if not isinstance(record, dict) or not isinstance(record.get("size"), int):
+            raise CorruptArtifactError(
+                f"metadata.json of {store.url}/{path} lists no size for the payload file."
+            )
+        if self.payload_io.executes_code_on_load and not store.trusted:
+            raise UntrustedPayloadError(
+                f"Refusing to unpickle {store.url}/{path}: the store is not trusted and pickle "
+                "runs code from the file; open the store with trusted=True if you trust its "
+                "writers, or persist with a safe IO (JsonFileIO, NpyFileIO)."
+            )
+        try:
+            size = store.size(path)
+        except FileNotFoundError as error:
+            raise CorruptArtifactError(
+                f"{store.url}/{path} is missing although metadata.json lists it."
+            ) from error
+        if size != record["size"]:
+            raise CorruptArtifactError(
+                f"{store.url}/{path} has {size} bytes, metadata.json says {record['size']}; "
+                "the file was truncated or changed."
+            )
+        if verify:
+            self._verify_file(path, record)
+        local = store.local_path(path)
+        try:
+            if local is not None:
+                return self.payload_io.load_path(local)
+            with store.open_read(path) as stream:
+                return self.payload_io.load(stream)
+        except Exception as error:
+            raise CorruptArtifactError(
+                f"{type(self.payload_io).__name__} could not read {store.url}/{path} "
+                f"({type(error).__name__}: {error}); the artifact is damaged or was written "
+                "by another payload_io or a class that has moved."
+            ) from error
+
+    def _check_metadata(self, metadata: dict[str, Any], key: str) -> None:
+        scheme = metadata.get("metadata_scheme")
+        if not isinstance(scheme, int) or scheme > METADATA_SCHEME:
+            raise UnsupportedSchemeError(
+                f"metadata.json of {self.payload_name} key {key} in {self.store.url!r} has "
+                f"metadata_scheme {scheme!r}, this persistable reads up to {METADATA_SCHEME}; "
+                "upgrade persistable to load it."
+            )
+
+    def _verify_file(self, path: str, record: dict[str, Any]) -> None:
+        hasher = BulkHasher()
+        with self.store.open_read(path) as stream:
+            while chunk := stream.read(1 << 22):
+                hasher.update(chunk)
+        expected = record.get(BULK_ALGORITHM)
+        if hasher.size != record.get("size") or hasher.hexdigest() != expected:
+            raise CorruptArtifactError(
+                f"{self.store.url}/{path} has {BULK_ALGORITHM} {hasher.hexdigest()} and "
+                f"{hasher.size} bytes, metadata.json says {expected} and {record.get('size')}; "
+                "the file was changed after it was committed."
+            )
+
+    def verify(self) -> None:
+        """Check every file of the artifact against the sizes and checksums in ``metadata.json``."""
+        key = self.persist_hash
+        metadata = self.store.read_metadata(self.payload_name, key)
+        self._check_metadata(metadata, key)
+        for name, record in sorted(metadata.get("files", {}).items()):
+            path = f"{self.payload_name}/{key}/{name}"
+            try:
+                self._verify_file(path, record)
+            except FileNotFoundError as error:
+                raise CorruptArtifactError(
+                    f"{self.store.url}/{path} is missing although metadata.json lists it."
+                ) from error
+
+    def load_generate(self, **untracked_payload_params: Any) -> None:
+        """Load the artifact if it exists, else generate and persist it (once, under a per-key lock).
+
+        A corrupt artifact is moved into the store's quarantine area, with a warning,
+        and regenerated.
+        """
+        try:
+            self.load(**untracked_payload_params)
+            return
+        except ArtifactNotFoundError:
+            pass
+        except CorruptArtifactError as error:
+            self._quarantine(error)
+        if self.store.read_only:
+            self.store.check_writable()
+        key = self.persist_hash
+        with self.store.lock(self.payload_name, key):
+            try:
+                # Another worker may have committed it while we waited for the lock.
+                self.load(**untracked_payload_params)
+                return
+            except ArtifactNotFoundError:
+                self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
+            self.generate(**untracked_payload_params)
+
+    def _quarantine(self, error: CorruptArtifactError) -> None:
+        quarantine = getattr(self.store, "quarantine_dir", None)
+        if quarantine is None:
+            raise error
+        destination = quarantine(self.artifact_dir)
+        message = (
+            f"Moved the corrupt artifact {self.payload_name} key {self.persist_hash} to "
+            f"{destination!r} in {self.store.url!r} ({error}); regenerating it."
+        )
+        warnings.warn(message, QuarantineWarning, stacklevel=3)
+        self.logger.warning(message)
+
+    @property
+    def payload(self) -> PayloadT:
+        """The payload; loaded or generated on first access."""
+        if not self._has_payload:
+            self.load_generate()
+        return cast(PayloadT, self._payload)
+
+    def _set_payload(self, payload: PayloadT) -> None:
+        self._payload = payload
+        self._has_payload = True
+
+    def validate_payload(self, payload: PayloadT | None = None) -> None:
+        """Run :meth:`_validate_payload` on ``payload`` or on the current payload."""
+        if payload is None:
+            if not self._has_payload:
+                raise NoPayloadError(
+                    f"validate_payload() was called on {self.payload_name} but there is no payload; "
+                    "generate or load it first."
+                )
+            payload = cast(PayloadT, self._payload)
+        self._validate_payload(payload)
+
+    def reset_payload(self) -> None:
+        """Forget the payload held in memory (the artifact stays)."""
+        self._payload = None
+        self._has_payload = False
+
+    # -- hooks --------------------------------------------------------------------
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> PayloadT:
+        """Make the payload from ``self.params`` and the tracked dependencies' payloads."""
+        raise ExplainedNotImplementedError(f"{type(self).__name__}._generate_payload")
+
+    def _validate_payload(self, payload: PayloadT) -> None:
+        """Raise (e.g. :class:`InvalidPayloadError`) if ``payload`` is not valid."""
+
+    def _post_load(self, **untracked_payload_params: Any) -> None:
+        """Runs after a load; rebuild what was not persisted."""
+
+    def _post_generate(self, **untracked_payload_params: Any) -> None:
+        """Runs after a generate (and persist)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(payload_name={self.payload_name!r}, params={self.params!r}, store={self.store.url!r})"

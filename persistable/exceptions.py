@@ -1,0 +1,149 @@
+"""The error tree of persistable.
+
+Every error raised on purpose by this package derives from one root, and the
+leaves also derive from the builtin they resemble so that existing ``except``
+clauses keep working::
+
+    PersistableError
+    ├── PayloadError
+    │   ├── NoPayloadError
+    │   ├── InvalidPayloadError                (ValueError)
+    │   └── PayloadSerializationError          (TypeError)
+    ├── UnhashableParamError                   (TypeError)
+    ├── InvalidParamsError                     (TypeError)
+    ├── InvalidPayloadNameError                (ValueError)
+    ├── DependencyError                        (ValueError)
+    ├── ArtifactNotFoundError                  (FileNotFoundError)
+    ├── CorruptArtifactError                   (OSError)
+    ├── UnsupportedSchemeError                 (ValueError)
+    ├── StoreError                             (OSError)
+    │   ├── ReadOnlyStoreError                 (PermissionError)
+    │   └── StoreConfigurationError
+    ├── MissingDependencyError                 (ImportError)
+    ├── LockTimeoutError                       (TimeoutError)
+    └── UntrustedPayloadError                  (PermissionError)
+
+    PersistableWarning                         (UserWarning)
+    ├── InvalidPayloadWarning
+    └── QuarantineWarning
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactNotFoundError",
+    "CorruptArtifactError",
+    "DependencyError",
+    "ExplainedNotImplementedError",
+    "InvalidParamsError",
+    "InvalidPayloadError",
+    "InvalidPayloadNameError",
+    "InvalidPayloadWarning",
+    "LockTimeoutError",
+    "MissingDependencyError",
+    "NoPayloadError",
+    "PayloadError",
+    "PayloadSerializationError",
+    "PersistableError",
+    "PersistableWarning",
+    "QuarantineWarning",
+    "ReadOnlyStoreError",
+    "StoreConfigurationError",
+    "StoreError",
+    "UnhashableParamError",
+    "UnsupportedSchemeError",
+    "UntrustedPayloadError",
+]
+
+
+class PersistableError(Exception):
+    """Root of every error raised on purpose by persistable."""
+
+
+class ExplainedNotImplementedError(PersistableError, NotImplementedError):
+    """A hook that a subclass must implement was not implemented."""
+
+    def __init__(self, method_name: str) -> None:
+        super().__init__(
+            f"{method_name}() is not implemented; override it in your Persistable subclass."
+        )
+
+
+class PayloadError(PersistableError):
+    """A problem with a payload (missing, invalid or not serializable)."""
+
+
+class NoPayloadError(PayloadError):
+    """An operation needs a payload but none was generated or loaded."""
+
+
+class InvalidPayloadError(PayloadError, ValueError):
+    """``_validate_payload`` rejected a payload."""
+
+
+class PayloadSerializationError(PayloadError, TypeError):
+    """The chosen FileIO cannot write (or read) this payload."""
+
+
+class UnhashableParamError(PersistableError, TypeError):
+    """A params field holds a value without a stable canonical encoding."""
+
+
+class InvalidParamsError(PersistableError, TypeError):
+    """``params`` is not a ``PersistableParams`` dataclass instance."""
+
+
+class InvalidPayloadNameError(PersistableError, ValueError):
+    """A payload name could escape the store or collide with another one."""
+
+
+class DependencyError(PersistableError, ValueError):
+    """Tracked dependencies are inconsistent (duplicate names, cycles, wrong types)."""
+
+
+class ArtifactNotFoundError(PersistableError, FileNotFoundError):
+    """No committed artifact exists for a key in a store."""
+
+
+class CorruptArtifactError(PersistableError, OSError):
+    """A committed artifact does not match its ``metadata.json`` or cannot be read."""
+
+
+class UnsupportedSchemeError(PersistableError, ValueError):
+    """An artifact was written by a newer, unknown key or metadata scheme."""
+
+
+class StoreError(PersistableError, OSError):
+    """A store could not be used (configuration, permissions, network)."""
+
+
+class ReadOnlyStoreError(StoreError, PermissionError):
+    """A write was attempted on a store opened read-only or not writable."""
+
+
+class StoreConfigurationError(StoreError):
+    """A ``data_dir`` or URL cannot be turned into a working store."""
+
+
+class MissingDependencyError(PersistableError, ImportError):
+    """An optional dependency needed for this feature is not installed."""
+
+
+class LockTimeoutError(PersistableError, TimeoutError):
+    """Waiting for another worker that generates the same key took too long."""
+
+
+class UntrustedPayloadError(PersistableError, PermissionError):
+    """A pickle payload from a store that is not trusted was refused."""
+
+
+class PersistableWarning(UserWarning):
+    """Root of the warnings issued by persistable for recoverable surprises."""
+
+
+class InvalidPayloadWarning(PersistableWarning):
+    """A loaded payload failed validation and ``warn_if_validation_fails`` was set."""
+
+
+class QuarantineWarning(PersistableWarning):
+    """A corrupt artifact was moved aside into the store's quarantine area."""

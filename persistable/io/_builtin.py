@@ -1,0 +1,214 @@
+"""Built-in FileIOs: pickle (the default), JSON, numpy ``.npy``/``.npz``, text and bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, ClassVar, Literal, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from persistable.exceptions import PayloadSerializationError
+from persistable.io._base import FileIO, PayloadT
+
+__all__ = [
+    "BytesFileIO",
+    "JsonFileIO",
+    "NpyFileIO",
+    "NpzFileIO",
+    "PickleFileIO",
+    "TextFileIO",
+]
+
+
+def _refuse(
+    payload: Any, file_io: FileIO[Any], expected: str, suggestion: str
+) -> PayloadSerializationError:
+    return PayloadSerializationError(
+        f"{type(file_io).__name__} expected {expected} but the payload is a "
+        f"{type(payload).__module__}.{type(payload).__qualname__}; {suggestion}"
+    )
+
+
+class PickleFileIO(FileIO[PayloadT]):
+    """Any picklable payload, pickle protocol 5 (out-of-band buffers stay zero-copy)."""
+
+    name: ClassVar[str] = "pickle"
+    suffix: ClassVar[str] = ".pkl"
+    executes_code_on_load: ClassVar[bool] = True
+
+    def __init__(self, protocol: int = 5) -> None:
+        self.protocol = protocol
+
+    def save(self, payload: PayloadT, stream: IO[bytes]) -> None:
+        try:
+            pickle.dump(payload, stream, protocol=self.protocol)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            raise _refuse(
+                payload,
+                self,
+                "a picklable object",
+                f"pickle said: {error}. Make the payload picklable (no open files, locks or "
+                "lambdas) or pass a payload_io that can write it.",
+            ) from error
+
+    def load(self, stream: IO[bytes]) -> PayloadT:
+        result: PayloadT = pickle.load(stream)  # noqa: S301 - trusted stores only, see docs/security
+        return result
+
+
+class JsonFileIO(FileIO[Any]):
+    """JSON-able payloads (dicts, lists, numbers, strings), written UTF-8 and indented."""
+
+    name: ClassVar[str] = "json"
+    suffix: ClassVar[str] = ".json"
+
+    def __init__(self, indent: int | None = 2) -> None:
+        self.indent = indent
+
+    def save(self, payload: Any, stream: IO[bytes]) -> None:
+        try:
+            text = json.dumps(payload, indent=self.indent, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise _refuse(
+                payload,
+                self,
+                "a JSON-able value (dict, list, str, finite number, bool, None)",
+                f"json said: {error}. Convert the payload or use PickleFileIO.",
+            ) from error
+        stream.write(text.encode("utf-8"))
+
+    def load(self, stream: IO[bytes]) -> Any:
+        return json.loads(stream.read().decode("utf-8"))
+
+
+class NpyFileIO(FileIO[NDArray[Any]]):
+    """One numpy array as ``.npy``; object arrays are refused (they would need pickle).
+
+    Parameters
+    ----------
+    mmap_mode
+        When set (``"r"``, ``"r+"``, ``"c"``), arrays on local stores load memory-mapped.
+    """
+
+    name: ClassVar[str] = "npy"
+    suffix: ClassVar[str] = ".npy"
+
+    def __init__(self, mmap_mode: Literal["r", "r+", "c"] | None = None) -> None:
+        self.mmap_mode = mmap_mode
+
+    def check(self, payload: Any) -> None:
+        if not isinstance(payload, np.ndarray):
+            raise _refuse(
+                payload,
+                self,
+                "a numpy.ndarray",
+                "use NpzFileIO for several arrays or PickleFileIO.",
+            )
+        if payload.dtype.hasobject:
+            raise _refuse(
+                payload,
+                self,
+                "a numpy array of a non-object dtype",
+                "object arrays need pickle: use PickleFileIO or convert the dtype.",
+            )
+
+    def save(self, payload: NDArray[Any], stream: IO[bytes]) -> None:
+        self.check(payload)
+        array = np.ascontiguousarray(payload) if not payload.flags.f_contiguous else payload
+        header = np.lib.format.header_data_from_array_1_0(array)
+        try:
+            np.lib.format.write_array_header_1_0(stream, header)
+        except ValueError:
+            np.lib.format.write_array_header_2_0(stream, header)
+        if array.size:
+            # Hand the array's own memory to the stream: no copy, one write.
+            flat = array.T.reshape(-1) if header["fortran_order"] else array.reshape(-1)
+            stream.write(memoryview(cast(Any, flat)).cast("B"))
+
+    def load(self, stream: IO[bytes]) -> NDArray[Any]:
+        array: NDArray[Any] = np.load(stream, allow_pickle=False)
+        return array
+
+    def load_path(self, path: Path) -> NDArray[Any]:
+        array: NDArray[Any] = np.load(path, mmap_mode=self.mmap_mode, allow_pickle=False)
+        return array
+
+    def __repr__(self) -> str:
+        return f"NpyFileIO(mmap_mode={self.mmap_mode!r})"
+
+
+class NpzFileIO(FileIO[dict[str, NDArray[Any]]]):
+    """A mapping of names to numpy arrays as ``.npz`` (optionally compressed); loads a dict."""
+
+    name: ClassVar[str] = "npz"
+    suffix: ClassVar[str] = ".npz"
+
+    def __init__(self, compressed: bool = False) -> None:
+        self.compressed = compressed
+
+    def check(self, payload: Any) -> None:
+        if not isinstance(payload, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, np.ndarray) and not value.dtype.hasobject
+            for key, value in payload.items()
+        ):
+            raise _refuse(
+                payload,
+                self,
+                "a mapping of str to numeric numpy arrays",
+                "use NpyFileIO for one array or PickleFileIO for other objects.",
+            )
+
+    def save(self, payload: dict[str, NDArray[Any]], stream: IO[bytes]) -> None:
+        self.check(payload)
+        writer = np.savez_compressed if self.compressed else np.savez
+        writer(stream, **payload)  # type: ignore[arg-type]
+
+    def load(self, stream: IO[bytes]) -> dict[str, NDArray[Any]]:
+        # npz needs seeking; read into memory when the stream cannot seek.
+        source: IO[bytes] = stream if stream.seekable() else io.BytesIO(stream.read())
+        with np.load(source, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+
+    def __repr__(self) -> str:
+        return f"NpzFileIO(compressed={self.compressed!r})"
+
+
+class TextFileIO(FileIO[str]):
+    """A ``str`` payload as a UTF-8 text file."""
+
+    name: ClassVar[str] = "text"
+    suffix: ClassVar[str] = ".txt"
+
+    def check(self, payload: Any) -> None:
+        if not isinstance(payload, str):
+            raise _refuse(payload, self, "a str", "convert it with str() or use PickleFileIO.")
+
+    def save(self, payload: str, stream: IO[bytes]) -> None:
+        self.check(payload)
+        stream.write(payload.encode("utf-8"))
+
+    def load(self, stream: IO[bytes]) -> str:
+        return stream.read().decode("utf-8")
+
+
+class BytesFileIO(FileIO[bytes]):
+    """A ``bytes`` payload written as is."""
+
+    name: ClassVar[str] = "bytes"
+    suffix: ClassVar[str] = ".bin"
+
+    def check(self, payload: Any) -> None:
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise _refuse(payload, self, "bytes", "encode it first or use PickleFileIO.")
+
+    def save(self, payload: bytes, stream: IO[bytes]) -> None:
+        self.check(payload)
+        stream.write(payload)
+
+    def load(self, stream: IO[bytes]) -> bytes:
+        return stream.read()

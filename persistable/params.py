@@ -1,0 +1,314 @@
+"""Params: the dataclass base users subclass, and the canonical typed encoding of its values.
+
+The encoding turns a params dataclass into a JSON-able *tree* that is both what lands
+in ``params.json`` and what the key is hashed from (see :mod:`persistable._hashing`).
+Plain JSON values stay as they are: JSON already tells ``1``, ``1.0``, ``true`` and
+``"1"`` apart. Everything else becomes a small tagged object ``{"__type__": ...}``:
+
+=====================  ==========================================================
+value                  encoding
+=====================  ==========================================================
+``None``/bool/int/str  itself
+float                  itself; NaN, ``inf``, ``-inf`` tagged (``-0.0`` stays ``-0.0``)
+list, tuple            a JSON list: **tuples and lists encode the same**, because
+                       a config read from JSON/YAML gives lists where code gives
+                       tuples, and both describe the same input
+set, frozenset         ``{"__type__": "set", "items": [...]}``, items sorted by
+                       their canonical bytes
+dict, str keys         a JSON object (sorted when hashed)
+dict, other keys       ``{"__type__": "dict", "items": [[k, v], ...]}`` sorted by key
+numpy array            dtype, shape and the xxh3-128 of the C-ordered bytes
+numpy scalar           the equal Python number (``np.int64(3)`` is ``3``)
+``PurePath``           ``{"__type__": "path", "value": posix string}``
+Enum                   class name and member name
+datetime, date, time   ISO 8601 (a naive and an aware datetime differ)
+timedelta              total seconds as a float
+bytes                  size and xxh3-128
+complex, Decimal       tagged real/imag, tagged exact string
+nested dataclass       ``{"__type__": "dataclass", "class": name, "fields": {...}}``
+=====================  ==========================================================
+
+Anything else raises :class:`~persistable.exceptions.UnhashableParamError` naming the
+field path (``params.model.kernel``) and the type. Register more types with
+:func:`register_encoder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import functools
+import math
+import pathlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from persistable._hashing import bulk_digest, canonical_json
+from persistable.exceptions import InvalidParamsError, UnhashableParamError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "UNTRACKED",
+    "PersistableParams",
+    "encode_value",
+    "register_encoder",
+    "untracked",
+]
+
+#: Value of ``field(metadata={"persistable": UNTRACKED})`` that excludes a field from the key.
+UNTRACKED = "untracked"
+
+_TYPE = "__type__"
+_T = TypeVar("_T")
+
+Encoder = Callable[[Any, str], Any]
+
+
+def untracked(
+    *, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING
+) -> Any:
+    """A dataclass field that is kept on the params but excluded from the key and ``params.json``.
+
+    Use it for settings that do not change the payload, such as a worker count or a
+    progress flag::
+
+        @dataclass
+        class Params(PersistableParams):
+            n: int
+            n_jobs: int = untracked(default=4)
+    """
+    metadata = {"persistable": UNTRACKED}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _is_untracked(field: dataclasses.Field[Any]) -> bool:
+    return field.metadata.get("persistable") == UNTRACKED
+
+
+def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
+    excluded = set(getattr(obj, "untracked_fields", ()))
+    return {
+        field.name: encode_value(getattr(obj, field.name), f"{path}.{field.name}")
+        for field in dataclasses.fields(obj)
+        if not _is_untracked(field) and field.name not in excluded
+    }
+
+
+@functools.singledispatch
+def _encode(value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            _TYPE: "dataclass",
+            "class": type(value).__qualname__,
+            "fields": _encode_dataclass_fields(value, path),
+        }
+    raise UnhashableParamError(
+        f"{path} holds a {type(value).__module__}.{type(value).__qualname__} ({value!r:.80}), "
+        "which has no stable canonical encoding; use a supported type (number, str, list, dict, "
+        "set, numpy array, Path, Enum, datetime, dataclass) or register an encoder with "
+        "persistable.params.register_encoder()."
+    )
+
+
+def register_encoder(
+    cls: type[_T],
+) -> Callable[[Callable[[_T, str], Any]], Callable[[_T, str], Any]]:
+    """Register an encoder ``f(value, path) -> JSON-able tree`` for values of type ``cls``.
+
+    The returned tree should be a tagged object (``{"__type__": "my.Type", ...}``) so that
+    it cannot collide with another type's encoding. Changing an encoder changes keys.
+    """
+
+    def decorator(func: Callable[[_T, str], Any]) -> Callable[[_T, str], Any]:
+        _encode.register(cls)(func)
+        return func
+
+    return decorator
+
+
+def encode_value(value: Any, path: str = "params") -> Any:
+    """The canonical JSON-able tree of one value; ``path`` names it in error messages."""
+    return _encode(value, path)
+
+
+@_encode.register(type(None))
+@_encode.register(str)
+def _encode_plain(value: Any, path: str) -> Any:
+    if isinstance(value, enum.Enum):
+        return _encode_enum(value, path)
+    return str(value) if value is not None else None
+
+
+@_encode.register(bool)
+def _encode_bool(value: bool, path: str) -> Any:
+    return bool(value)
+
+
+@_encode.register(int)
+def _encode_int(value: int, path: str) -> Any:
+    if isinstance(value, enum.Enum):
+        return _encode_enum(value, path)
+    return int(value)
+
+
+@_encode.register(float)
+def _encode_float(value: float, path: str) -> Any:
+    if isinstance(value, enum.Enum):
+        return _encode_enum(value, path)
+    value = float(value)
+    if math.isnan(value):
+        return {_TYPE: "float", "value": "nan"}
+    if math.isinf(value):
+        return {_TYPE: "float", "value": "inf" if value > 0 else "-inf"}
+    return value
+
+
+@_encode.register(complex)
+def _encode_complex(value: complex, path: str) -> Any:
+    return {
+        _TYPE: "complex",
+        "real": _encode_float(value.real, path),
+        "imag": _encode_float(value.imag, path),
+    }
+
+
+@_encode.register(decimal.Decimal)
+def _encode_decimal(value: decimal.Decimal, path: str) -> Any:
+    return {_TYPE: "decimal", "value": str(value)}
+
+
+@_encode.register(list)
+@_encode.register(tuple)
+def _encode_sequence(value: list[Any] | tuple[Any, ...], path: str) -> Any:
+    return [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+
+
+@_encode.register(set)
+@_encode.register(frozenset)
+def _encode_set(value: set[Any] | frozenset[Any], path: str) -> Any:
+    items = [encode_value(item, f"{path}{{}}") for item in value]
+    items.sort(key=canonical_json)
+    return {_TYPE: "set", "items": items}
+
+
+@_encode.register(Mapping)
+def _encode_mapping(value: Mapping[Any, Any], path: str) -> Any:
+    if all(isinstance(key, str) for key in value) and _TYPE not in value:
+        return {key: encode_value(item, f"{path}[{key!r}]") for key, item in value.items()}
+    items = [
+        [encode_value(key, f"{path}<key {key!r}>"), encode_value(item, f"{path}[{key!r}]")]
+        for key, item in value.items()
+    ]
+    items.sort(key=lambda pair: canonical_json(pair[0]))
+    return {_TYPE: "dict", "items": items}
+
+
+@_encode.register(pathlib.PurePath)
+def _encode_path(value: pathlib.PurePath, path: str) -> Any:
+    return {_TYPE: "path", "value": value.as_posix()}
+
+
+@_encode.register(enum.Enum)
+def _encode_enum(value: enum.Enum, path: str) -> Any:
+    return {_TYPE: "enum", "class": type(value).__qualname__, "name": value.name}
+
+
+@_encode.register(_dt.datetime)
+def _encode_datetime(value: _dt.datetime, path: str) -> Any:
+    return {_TYPE: "datetime", "value": value.isoformat()}
+
+
+@_encode.register(_dt.date)
+def _encode_date(value: _dt.date, path: str) -> Any:
+    return {_TYPE: "date", "value": value.isoformat()}
+
+
+@_encode.register(_dt.time)
+def _encode_time(value: _dt.time, path: str) -> Any:
+    return {_TYPE: "time", "value": value.isoformat()}
+
+
+@_encode.register(_dt.timedelta)
+def _encode_timedelta(value: _dt.timedelta, path: str) -> Any:
+    return {_TYPE: "timedelta", "seconds": _encode_float(value.total_seconds(), path)}
+
+
+@_encode.register(bytes)
+@_encode.register(bytearray)
+def _encode_bytes(value: bytes | bytearray, path: str) -> Any:
+    return {_TYPE: "bytes", "size": len(value), "xxh3_128": bulk_digest(value)}
+
+
+def _register_numpy() -> None:
+    # numpy is a hard dependency, but keep the registration in one place.
+    import numpy as np
+
+    @_encode.register(np.ndarray)
+    def _encode_array(value: np.ndarray[Any, Any], path: str) -> Any:
+        if value.dtype.hasobject:
+            raise UnhashableParamError(
+                f"{path} is a numpy array of dtype object, whose bytes are pointers, not values; "
+                "convert it to a numeric or string dtype, or to a list."
+            )
+        contiguous = np.ascontiguousarray(value)
+        return {
+            _TYPE: "ndarray",
+            "dtype": contiguous.dtype.str,
+            "shape": list(contiguous.shape),
+            "xxh3_128": bulk_digest(contiguous.view(np.uint8).reshape(-1).data)
+            if contiguous.size
+            else bulk_digest(b""),
+        }
+
+    @_encode.register(np.generic)
+    def _encode_numpy_scalar(value: np.generic, path: str) -> Any:
+        if isinstance(value, (np.bool_, np.integer, np.floating, np.complexfloating, np.str_)):
+            return encode_value(value.item(), path)
+        if isinstance(value, np.datetime64):
+            return {_TYPE: "datetime64", "value": str(value), "dtype": value.dtype.str}
+        raise UnhashableParamError(
+            f"{path} holds a numpy scalar of dtype {value.dtype} that has no stable encoding; "
+            "convert it to a Python number or string."
+        )
+
+
+_register_numpy()
+
+
+class PersistableParams:
+    """Base class of the params of a :class:`~persistable.Persistable`; subclass it as a dataclass.
+
+    Every field takes part in the key unless it is declared with :func:`untracked`.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class PointsParams(PersistableParams):
+    ...     n: int
+    ...     random_state: int = 100
+    >>> PointsParams(n=3).to_dict()
+    {'n': 3, 'random_state': 100}
+    """
+
+    #: Fields listed here are excluded from the key, like :func:`untracked` fields.
+    untracked_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical, JSON-able tree of the tracked fields (what is hashed and in ``params.json``)."""
+        this: object = self
+        if not dataclasses.is_dataclass(this):
+            raise InvalidParamsError(
+                f"{type(self).__qualname__} must be a dataclass; decorate it with @dataclass."
+            )
+        return _encode_dataclass_fields(self, "params")
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy of these params with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]

@@ -1,0 +1,144 @@
+"""A store in a local folder: atomic commit by renaming a staged folder into place."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
+from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
+
+__all__ = ["LocalStore"]
+
+_STAGING = f"{INTERNAL_DIR}/staging"
+_QUARANTINE = f"{INTERNAL_DIR}/quarantine"
+
+
+class LocalStore(Store):
+    """Artifacts in a local directory (created on the first write, never on construction).
+
+    Parameters
+    ----------
+    root
+        The store's folder.
+    read_only
+        Refuse every write (also detected from file permissions before generating).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, read_only: bool = False, trusted: bool = True
+    ) -> None:
+        self.root = Path(root).expanduser().absolute()
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreConfigurationError(
+                f"data_dir {str(self.root)!r} is a file, expected a directory; "
+                "pass the folder that should hold the artifacts."
+            )
+        self.read_only = read_only
+        self.trusted = trusted
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def _path(self, path: str) -> Path:
+        return self.root / path if path else self.root
+
+    def local_path(self, path: str) -> Path:
+        return self._path(path)
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).is_file()
+
+    def open_read(self, path: str) -> IO[bytes]:
+        return self._path(path).open("rb")
+
+    def size(self, path: str) -> int:
+        return self._path(path).stat().st_size
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(entry.name for entry in os.scandir(self._path(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def check_writable(self) -> None:
+        super().check_writable()
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ReadOnlyStoreError(
+                f"Cannot write into {str(self.root)!r}: {str(existing)!r} is not writable by this "
+                "user; choose a writable data_dir or fix the folder's permissions."
+            )
+
+    def begin(self, artifact_dir: str) -> Transaction:
+        self.check_writable()
+        return _LocalTransaction(self, artifact_dir)
+
+    def move_dir(self, src: str, dst: str) -> None:
+        target = self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(self._path(src), target)
+
+    def remove_dir(self, path: str) -> None:
+        shutil.rmtree(self._path(path), ignore_errors=True)
+
+    def quarantine_dir(self, artifact_dir: str) -> str:
+        """Move an artifact folder aside into the quarantine area; returns where it went."""
+        destination = f"{_QUARANTINE}/{artifact_dir}.{uuid.uuid4().hex[:8]}"
+        self.move_dir(artifact_dir, destination)
+        return destination
+
+    @contextlib.contextmanager
+    def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
+        from persistable.store._locks import local_lock
+
+        with local_lock(self, payload_name, key, timeout):
+            yield
+
+
+class _LocalTransaction(Transaction):
+    store: LocalStore
+
+    def __init__(self, store: LocalStore, artifact_dir: str) -> None:
+        super().__init__(store, artifact_dir)
+        self.staging = store.root / _STAGING / f"{uuid.uuid4().hex}"
+        self.staging.mkdir(parents=True)
+        self._done = False
+
+    def open_write(self, name: str) -> IO[bytes]:
+        return (self.staging / name).open("wb")
+
+    def commit(self, metadata: bytes) -> bool:
+        (self.staging / METADATA_FILE).write_bytes(metadata)
+        final = self.store.root / self.artifact_dir
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                os.rename(self.staging, final)
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if (final / METADATA_FILE).is_file():
+                    self.abort()  # someone committed first: theirs wins
+                    return False
+                # A folder without metadata.json is not an artifact: set it aside, retry.
+                self.store.quarantine_dir(self.artifact_dir)
+            else:
+                self._done = True
+                return True
+        self.abort()
+        return False
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            shutil.rmtree(self.staging, ignore_errors=True)

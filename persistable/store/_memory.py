@@ -1,0 +1,122 @@
+"""A store in this process's memory, shared by name (like fsspec's ``memory://``)."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from typing import IO, ClassVar
+
+from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(Store):
+    """Artifacts in a dict of this process; stores with the same name share their files.
+
+    Meant for tests and notebooks: nothing survives the process.
+    """
+
+    _registry: ClassVar[dict[str, dict[str, bytes]]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, name: str = "default", *, read_only: bool = False) -> None:
+        self.name = name.strip("/") or "default"
+        self.read_only = read_only
+        with self._registry_lock:
+            self.files = self._registry.setdefault(self.name, {})
+        self._lock = self._registry_lock
+
+    @property
+    def url(self) -> str:
+        return f"memory://{self.name}"
+
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
+    def open_read(self, path: str) -> IO[bytes]:
+        try:
+            return io.BytesIO(self.files[path])
+        except KeyError:
+            raise FileNotFoundError(f"{self.url}/{path}") from None
+
+    def size(self, path: str) -> int:
+        try:
+            return len(self.files[path])
+        except KeyError:
+            raise FileNotFoundError(f"{self.url}/{path}") from None
+
+    def list_dir(self, path: str) -> list[str]:
+        prefix = f"{path.rstrip('/')}/" if path else ""
+        with self._lock:
+            paths = list(self.files)
+        return sorted({p[len(prefix) :].split("/", 1)[0] for p in paths if p.startswith(prefix)})
+
+    def begin(self, artifact_dir: str) -> Transaction:
+        self.check_writable()
+        return _MemoryTransaction(self, artifact_dir)
+
+    def move_dir(self, src: str, dst: str) -> None:
+        prefix = f"{src}/"
+        with self._lock:
+            for path in [p for p in self.files if p.startswith(prefix)]:
+                self.files[f"{dst}/{path[len(prefix) :]}"] = self.files.pop(path)
+
+    def remove_dir(self, path: str) -> None:
+        prefix = f"{path}/"
+        with self._lock:
+            for name in [p for p in self.files if p.startswith(prefix)]:
+                del self.files[name]
+
+    def quarantine_dir(self, artifact_dir: str) -> str:
+        """Move an artifact folder aside into the quarantine area; returns where it went."""
+        destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{uuid.uuid4().hex[:8]}"
+        self.move_dir(artifact_dir, destination)
+        return destination
+
+    @classmethod
+    def clear(cls, name: str | None = None) -> None:
+        """Forget the files of one named memory store, or of all of them."""
+        with cls._registry_lock:
+            for key in [name] if name is not None else list(cls._registry):
+                cls._registry.get(key, {}).clear()
+
+
+class _WriteBuffer(io.BytesIO):
+    def __init__(self, sink: dict[str, bytes], name: str) -> None:
+        super().__init__()
+        self._sink = sink
+        self._name = name
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sink[self._name] = self.getvalue()
+        super().close()
+
+
+class _MemoryTransaction(Transaction):
+    store: MemoryStore
+
+    def __init__(self, store: MemoryStore, artifact_dir: str) -> None:
+        super().__init__(store, artifact_dir)
+        self.pending: dict[str, bytes] = {}
+        self._done = False
+
+    def open_write(self, name: str) -> IO[bytes]:
+        return _WriteBuffer(self.pending, name)
+
+    def commit(self, metadata: bytes) -> bool:
+        marker = f"{self.artifact_dir}/{METADATA_FILE}"
+        with self.store._lock:
+            self._done = True
+            if marker in self.store.files:
+                return False
+            for name, data in self.pending.items():
+                self.store.files[f"{self.artifact_dir}/{name}"] = data
+            self.store.files[marker] = metadata
+        return True
+
+    def abort(self) -> None:
+        self._done = True
+        self.pending.clear()

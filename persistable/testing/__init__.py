@@ -1,0 +1,1 @@
+"""Reusable test suites, so every FileIO and Store implementation is tested the same way."""
