@@ -31,42 +31,112 @@ def enable_console(logger: logging.Logger) -> None:
             logger.addHandler(_console_handler)
 
 
+class _Forward(logging.Handler):
+    """Passes on the records a lowered logger would have emitted anyway, as propagation would."""
+
+    def __init__(self, logger: logging.Logger, threshold: int) -> None:
+        super().__init__(threshold)
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parent = self._logger.parent
+        found = False
+        while parent is not None:
+            for handler in parent.handlers:
+                found = True
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+            if not parent.propagate:
+                break
+            parent = parent.parent
+        last_resort = logging.lastResort
+        if not found and last_resort is not None and record.levelno >= last_resort.level:
+            last_resort.handle(record)
+
+
+class _Lowered:
+    """Reference-counted "this logger emits INFO for capture" state, shared by threads."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.count = 0
+        self.level = logger.level
+        self.propagate = logger.propagate
+        self.forward = _Forward(logger, logger.getEffectiveLevel())
+
+
+_lowered_lock = threading.Lock()
+_lowered: dict[str, _Lowered] = {}
+
+
+def _lower(logger: logging.Logger) -> None:
+    # Records at INFO must be created to be captured, but must not reach the user's
+    # handlers when the user did not enable INFO: stop propagation and forward only
+    # what would have been emitted before.
+    with _lowered_lock:
+        state = _lowered.get(logger.name)
+        if state is None:
+            if logger.getEffectiveLevel() <= logging.INFO:
+                return
+            state = _lowered[logger.name] = _Lowered(logger)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            logger.addHandler(state.forward)
+        state.count += 1
+
+
+def _restore(logger: logging.Logger) -> None:
+    with _lowered_lock:
+        state = _lowered.get(logger.name)
+        if state is None:
+            return
+        state.count -= 1
+        if state.count == 0:
+            del _lowered[logger.name]
+            logger.removeHandler(state.forward)
+            logger.setLevel(state.level)
+            logger.propagate = state.propagate
+
+
 class GenerationLogCapture(logging.Handler):
     """Collects, in memory, the records one thread emits while it generates a payload.
 
-    Attached to the payload's logger and the package logger for the duration of one
-    generation, then written into the artifact as ``generation.log`` in one write.
+    The payload's logger is lowered to INFO for the duration (without showing more to
+    the user than before), and the package logger's records at enabled levels are
+    collected too. The text is written into the artifact as ``generation.log``.
     """
 
-    def __init__(self, loggers: list[logging.Logger]) -> None:
+    def __init__(self, payload_logger: logging.Logger) -> None:
         super().__init__(logging.DEBUG)
         self.setFormatter(logging.Formatter(_FORMAT))
         self.lines: list[str] = []
         self._thread = threading.get_ident()
-        self._loggers = loggers
-        self._levels: list[int] = []
+        self._payload_logger = payload_logger
+        self._loggers = [payload_logger, logging.getLogger("persistable")]
+        self._last: logging.LogRecord | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.thread == self._thread
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record is self._last:  # seen through both loggers
+            return
+        self._last = record
         try:
             self.lines.append(self.format(record))
         except Exception:  # pragma: no cover - logging must never break generation
             self.handleError(record)
 
     def __enter__(self) -> GenerationLogCapture:
+        _lower(self._payload_logger)
         for logger in self._loggers:
-            self._levels.append(logger.level)
-            if logger.getEffectiveLevel() > logging.INFO:
-                logger.setLevel(logging.INFO)
             logger.addHandler(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for logger, level in zip(self._loggers, self._levels, strict=True):
+        for logger in self._loggers:
             logger.removeHandler(self)
-            logger.setLevel(level)
+        _restore(self._payload_logger)
 
     def text(self) -> bytes:
+        """The captured lines as UTF-8 bytes (empty when nothing was logged)."""
         return ("\n".join(self.lines) + "\n").encode("utf-8") if self.lines else b""

@@ -250,13 +250,9 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         if persist:
             self.store.check_writable()
         key = self.persist_hash
-        self.logger.info("Generating %s (key %s)", self.payload_name, key)
-        package_logger = logging.getLogger("persistable")
-        loggers = [package_logger]
-        if not self.logger.name.startswith("persistable."):
-            loggers.append(self.logger)  # a user's logger does not propagate to ours
-        capture = GenerationLogCapture(loggers)
+        capture = GenerationLogCapture(self.logger)
         with capture:
+            self.logger.info("Generating %s (key %s)", self.payload_name, key)
             started = time.perf_counter()
             payload = self._generate_payload(**untracked_payload_params)
             duration = time.perf_counter() - started
