@@ -7,6 +7,7 @@ of the tracked upstream persistables; every later call, anywhere, loads it.
 """
 
 from persistable._persistable import Persistable
+from persistable._sync import SyncReport, sync
 from persistable._version import __version__
 from persistable.io import (
     BytesFileIO,
@@ -18,6 +19,7 @@ from persistable.io import (
     TextFileIO,
 )
 from persistable.params import PersistableParams, untracked
+from persistable.run import RunReport, grid, run
 from persistable.store import LocalStore, MemoryStore, Store, make_store
 
 __all__ = [
@@ -31,9 +33,14 @@ __all__ = [
     "Persistable",
     "PersistableParams",
     "PickleFileIO",
+    "RunReport",
     "Store",
+    "SyncReport",
     "TextFileIO",
     "__version__",
+    "grid",
     "make_store",
+    "run",
+    "sync",
     "untracked",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "GENERATION_LOG_FILE",
     "METADATA_SCHEME",
     "PARAMS_FILE",
+    "HashingReader",
     "HashingWriter",
     "build_metadata",
     "code_fingerprint",
@@ -68,9 +69,41 @@ class HashingWriter(io.RawIOBase):
         return {"size": self.hasher.size, BULK_ALGORITHM: self.hasher.hexdigest()}
 
 
+class HashingReader(io.RawIOBase):
+    """A read-only stream that hashes every byte read through it (for downloads).
+
+    Call :meth:`finish` after the reader is done: it reads what is left and returns
+    the size and checksum of the whole file.
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+        self.hasher = BulkHasher()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._source.read(len(view))
+        count = len(data)
+        view[:count] = data
+        self.hasher.update(view[:count])
+        return count
+
+    def finish(self) -> dict[str, Any]:
+        """Drain the rest of the source; the record of the whole file (size and checksum)."""
+        while chunk := self._source.read(1 << 22):
+            self.hasher.update(chunk)
+        return {"size": self.hasher.size, BULK_ALGORITHM: self.hasher.hexdigest()}
+
+
 def dump_json(tree: Any) -> bytes:
     """Indented, sorted, human-readable JSON bytes (``params.json``, ``metadata.json``)."""
-    return (json.dumps(tree, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    text = json.dumps(tree, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # A lone surrogate can only sit inside a JSON string, where "\\udcff" is its exact escape.
+    return text.encode("utf-8", "backslashreplace")
 
 
 @cache

@@ -35,7 +35,7 @@ def canonical_json(tree: Any) -> bytes:
     """
     return json.dumps(
         tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    ).encode("utf-8", "surrogatepass")  # lone surrogates (os.fsdecode'd names) stay distinct
 
 
 def key_from_tree(tree: Any) -> str:

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+from typing import Any
 
 __all__ = ["GenerationLogCapture", "enable_console", "payload_logger"]
 
 _FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 _console_lock = threading.Lock()
 _console_handler: logging.Handler | None = None
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the *current* ``sys.stderr`` (like logging's last resort handler).
+
+    Binding the stream at creation would keep writing into a replaced or closed
+    ``sys.stderr`` (notebooks, pytest capture) long after the first instance made it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: logging.LogRecord | None = None
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The handler may sit on a logger and on one of its ancestors (several verbose
+        # persistables): a propagated record reaches it twice in a row; show it once.
+        if record is self._last:
+            return False
+        self._last = record
+        return super().filter(record)
 
 
 def payload_logger(payload_name: str) -> logging.Logger:
@@ -22,7 +52,7 @@ def enable_console(logger: logging.Logger) -> None:
     global _console_handler
     with _console_lock:
         if _console_handler is None:
-            _console_handler = logging.StreamHandler()
+            _console_handler = _ConsoleHandler()
             _console_handler.setFormatter(logging.Formatter(_FORMAT))
             _console_handler.set_name("persistable-console")
         if logger.getEffectiveLevel() > logging.INFO:
@@ -39,19 +69,48 @@ class _Forward(logging.Handler):
         self._logger = logger
 
     def emit(self, record: logging.LogRecord) -> None:
+        # No last-resort handling here: the capture handlers on this logger do it (_last_resort).
         parent = self._logger.parent
-        found = False
         while parent is not None:
             for handler in parent.handlers:
-                found = True
                 if record.levelno >= handler.level:
                     handler.handle(record)
             if not parent.propagate:
                 break
             parent = parent.parent
-        last_resort = logging.lastResort
-        if not found and last_resort is not None and record.levelno >= last_resort.level:
-            last_resort.handle(record)
+
+
+_last_resort_state = threading.local()
+
+
+def _has_user_handler(name: str) -> bool:
+    """Whether a record of logger ``name`` reaches a handler that is not one of ours."""
+    logger: logging.Logger | None = logging.getLogger(name) if name != "root" else logging.getLogger()
+    while logger is not None:
+        if any(not isinstance(h, (GenerationLogCapture, _Forward)) for h in logger.handlers):
+            return True
+        state = _lowered.get(logger.name)
+        if not (state.propagate if state is not None else logger.propagate):
+            return False
+        logger = logger.parent
+    return False
+
+
+def _last_resort(record: logging.LogRecord) -> None:
+    """Show a warning on stderr as Python would if our capture handlers were not there.
+
+    Python prints WARNING and above through ``logging.lastResort`` only when a record
+    finds no handler at all; a capture handler counts as one, which would silence the
+    user's warnings while a payload is generated.
+    """
+    last_resort = logging.lastResort
+    if last_resort is None or record.levelno < last_resort.level:
+        return
+    if getattr(_last_resort_state, "record", None) is record:  # several captures see it
+        return
+    _last_resort_state.record = record
+    if not _has_user_handler(record.name):
+        last_resort.handle(record)
 
 
 class _Lowered:
@@ -116,6 +175,10 @@ class GenerationLogCapture(logging.Handler):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.thread == self._thread
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        _last_resort(record)  # before the thread filter: other threads' warnings count too
+        return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record is self._last:  # seen through both loggers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 import time
@@ -11,10 +12,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
+from typing_extensions import Self
+
 from persistable._artifact import (
     GENERATION_LOG_FILE,
     METADATA_SCHEME,
     PARAMS_FILE,
+    HashingReader,
     HashingWriter,
     build_metadata,
     dump_json,
@@ -29,6 +33,7 @@ from persistable.exceptions import (
     InvalidParamsError,
     InvalidPayloadNameError,
     InvalidPayloadWarning,
+    LockTimeoutError,
     NoPayloadError,
     PayloadSerializationError,
     QuarantineWarning,
@@ -36,7 +41,7 @@ from persistable.exceptions import (
     UntrustedPayloadError,
 )
 from persistable.io import FileIO, PickleFileIO
-from persistable.params import PersistableParams, encode_value
+from persistable.params import PersistableParams, encode_value, tracked_field_names
 from persistable.store import Store, StoreLike, make_store
 
 __all__ = ["Persistable", "PersistableParamsT"]
@@ -48,7 +53,8 @@ PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
-_VALID_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline.
+_VALID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _MAX_NAME = 200
 
 
@@ -61,11 +67,17 @@ def _check_payload_name(name: Any) -> str:
         raise InvalidPayloadNameError(
             f"payload_name must be a str (got {name!r} that is a {type(name).__name__})."
         )
-    if not name or len(name) > _MAX_NAME or not _VALID_NAME.match(name) or ".." in name:
+    if (
+        not name
+        or len(name) > _MAX_NAME
+        or not _VALID_NAME.fullmatch(name)
+        or ".." in name
+        or name.endswith(".")  # Windows drops a trailing dot: "model." would be "model"
+    ):
         raise InvalidPayloadNameError(
             f"payload_name {name!r} is not allowed: use 1-{_MAX_NAME} letters, digits, '_', '-' "
-            "or '.', not starting with '.' or '-' and without '..' or path separators, so it "
-            "names exactly one folder inside the store."
+            "or '.', not starting with '.' or '-', not ending with '.', and without '..' or "
+            "path separators, so it names exactly one folder inside the store."
         )
     return name
 
@@ -108,12 +120,21 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         Log through this logger instead of ``persistable.payload.<payload_name>``.
     storage_options
         Passed to fsspec when ``data_dir`` is a URL (endpoint, profile, anon...).
+    fallback_stores
+        Stores searched, in order and read-only, when ``data_dir`` lacks an artifact
+        (e.g. a colleague's S3 cache); pass Store objects to give storage options or
+        ``trusted=False``. New artifacts always go to ``data_dir``.
+    copy_from_fallback
+        Copy an artifact found in a fallback store into ``data_dir``.
     """
 
     #: Bump to invalidate every artifact of a class after a change of its code.
     version: ClassVar[str | int | None] = None
     #: FileIO used when none is passed; subclasses may set e.g. ``NpyFileIO()``.
     default_payload_io: ClassVar[FileIO[Any] | None] = None
+    #: Seconds load_generate() waits for another worker generating the same key
+    #: (None: as long as that worker holds the lock); then :class:`LockTimeoutError`.
+    lock_timeout: float | None = None
 
     def __init__(
         self,
@@ -127,6 +148,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         verbose: bool = False,
         logger: logging.Logger | None = None,
         storage_options: dict[str, Any] | None = None,
+        fallback_stores: Iterable[StoreLike] | None = None,
+        copy_from_fallback: bool = False,
     ) -> None:
         _check_params(params, type(self).__name__)
         self.params: PersistableParamsT = params
@@ -137,6 +160,11 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             self._check_dependencies(tracked_persistable_dependencies)
         )
         self.store: Store = make_store(data_dir, storage_options=storage_options)
+        #: Read-only stores searched, in order, when the primary store lacks an artifact.
+        self.fallback_stores: list[Store] = [
+            make_store(fallback, read_only=True) for fallback in fallback_stores or ()
+        ]
+        self.copy_from_fallback = copy_from_fallback
         self.data_dir = data_dir
         io = payload_io if payload_io is not None else self.default_payload_io
         self.payload_io: FileIO[PayloadT] = io if io is not None else PickleFileIO()
@@ -172,7 +200,39 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                     "both take part in the key."
                 )
             seen[dependency.payload_name] = dependency
+        clashes = sorted(set(seen) & set(tracked_field_names(self.params)))
+        if clashes:
+            # params_tree nests each dependency's params under its payload name, next to
+            # this persistable's own fields: a clash would hide one of them in params.json.
+            raise DependencyError(
+                f"{type(self).__name__} has a params field and a tracked dependency both named "
+                f"{clashes[0]!r}; rename the field or pass payload_name= to the dependency."
+            )
         return result
+
+    @classmethod
+    def map(
+        cls,
+        params: Iterable[Any],
+        data_dir: StoreLike,
+        tracked_persistable_dependencies: Any = None,
+        **kwargs: Any,
+    ) -> list[Self]:
+        """One persistable per params item, all sharing one store; pass them to ``persistable.run``.
+
+        ``tracked_persistable_dependencies`` may be one list shared by all, one list per
+        params item, or a function ``params -> dependencies``; other keyword arguments go
+        to the constructor. :func:`persistable.run.grid` builds params over a grid.
+        """
+        from persistable.run._map import map_persistables
+
+        return map_persistables(
+            cls,
+            params,
+            data_dir=data_dir,
+            tracked_persistable_dependencies=tracked_persistable_dependencies,
+            **kwargs,
+        )
 
     # -- identity -----------------------------------------------------------------
 
@@ -259,6 +319,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             self._validate_payload(payload)
             self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
         self._set_payload(payload)
+        # Kept so that a later persist() records the duration and log of this generation.
+        self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
         if persist:
             self._persist(key, duration, capture.text())
         self._post_generate(**untracked_payload_params)
@@ -270,7 +332,12 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 f"{self.payload_name} has no payload to persist; call generate() first."
             )
         self.store.check_writable()
-        self._persist(self.persist_hash, None, b"")
+        key = self.persist_hash
+        generation = getattr(self, "_generation", None)
+        if generation is not None and generation[0] == key:
+            self._persist(key, generation[1], generation[2])
+        else:  # a loaded payload, or params changed since: no generation to record
+            self._persist(key, None, b"")
 
     def _persist(self, key: str, duration: float | None, log: bytes) -> bool:
         payload = cast(PayloadT, self._payload)
@@ -281,8 +348,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             with HashingWriter(transaction.open_write(self.payload_file)) as writer:
                 try:
                     self.payload_io.save(payload, cast(IO[bytes], writer))
-                except PayloadSerializationError:
-                    raise
+                except (PayloadSerializationError, OSError):
+                    raise  # an OSError is the store's (disk full, network), not the payload's
                 except Exception as error:
                     raise PayloadSerializationError(
                         f"{type(self.payload_io).__name__} could not write the "
@@ -344,7 +411,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             The artifact does not match its ``metadata.json`` or cannot be read.
         """
         key = self.persist_hash
-        payload = self._read_payload(key, verify=verify)
+        payload, source = self._read_payload_with_fallbacks(key, verify=verify)
         try:
             self._validate_payload(payload)
         except Exception as error:
@@ -357,11 +424,48 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             warnings.warn(message, InvalidPayloadWarning, stacklevel=2)
             self.logger.warning(message)
         self._set_payload(payload)
-        self.logger.info("Loaded %s from %s", self.payload_name, self.artifact_path)
+        if source is self.store:
+            self.logger.info("Loaded %s from %s", self.payload_name, self.artifact_path)
+        else:
+            self.logger.info("Loaded %s from the fallback store %s", self.payload_name, source.url)
         self._post_load(**untracked_payload_params)
 
-    def _read_payload(self, key: str, *, verify: bool) -> PayloadT:
-        store = self.store
+    def _read_payload_with_fallbacks(self, key: str, *, verify: bool) -> tuple[PayloadT, Store]:
+        """The payload from the primary store, else from the first fallback store that has it."""
+        try:
+            return self._read_payload(key, verify=verify), self.store
+        except ArtifactNotFoundError as error:
+            if not self.fallback_stores:
+                raise
+            missing = error
+        for fallback in self.fallback_stores:
+            if not fallback.has_artifact(self.payload_name, key):
+                continue
+            try:
+                payload = self._read_payload(key, verify=verify, store=fallback)
+            except CorruptArtifactError as error:
+                # Not ours to quarantine: note it and look further.
+                self.logger.warning("Ignoring a damaged artifact in %s: %s", fallback.url, error)
+                continue
+            if self.copy_from_fallback and not self.store.read_only:
+                from persistable._sync import copy_artifact
+
+                try:
+                    copy_artifact(fallback, self.store, self.payload_name, key)
+                except (OSError, CorruptArtifactError) as error:
+                    self.logger.warning(
+                        "Could not copy %s key %s from %s into %s: %s",
+                        self.payload_name,
+                        key,
+                        fallback.url,
+                        self.store.url,
+                        error,
+                    )
+            return payload, fallback
+        raise missing
+
+    def _read_payload(self, key: str, *, verify: bool, store: Store | None = None) -> PayloadT:
+        store = self.store if store is None else store
         metadata = store.read_metadata(self.payload_name, key)
         self._check_metadata(metadata, key)
         name = metadata.get("payload_file", self.payload_file)
@@ -393,14 +497,30 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 f"{store.url}/{path} has {size} bytes, metadata.json says {record['size']}; "
                 "the file was truncated or changed."
             )
-        if verify:
-            self._verify_file(path, record)
         local = store.local_path(path)
+        if verify and local is not None:
+            self._verify_file(path, record, store)
         try:
             if local is not None:
                 return self.payload_io.load_path(local)
+            # A download is always checked against its checksum before it is used (in
+            # memory when the store hands a seekable buffer, else as it streams in).
             with store.open_read(path) as stream:
-                return self.payload_io.load(stream)
+                if stream.seekable():
+                    reader = HashingReader(stream)
+                    self._check_record(path, reader.finish(), record)
+                    stream.seek(0)
+                    return self.payload_io.load(stream)
+                reader = HashingReader(stream)
+                try:
+                    payload = self.payload_io.load(
+                        cast(IO[bytes], io.BufferedReader(reader, 1 << 20))
+                    )
+                finally:
+                    self._check_record(path, reader.finish(), record)
+                return payload
+        except CorruptArtifactError:
+            raise
         except Exception as error:
             raise CorruptArtifactError(
                 f"{type(self.payload_io).__name__} could not read {store.url}/{path} "
@@ -417,16 +537,21 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 "upgrade persistable to load it."
             )
 
-    def _verify_file(self, path: str, record: dict[str, Any]) -> None:
+    def _verify_file(self, path: str, record: dict[str, Any], store: Store | None = None) -> None:
         hasher = BulkHasher()
-        with self.store.open_read(path) as stream:
+        with (self.store if store is None else store).open_read(path) as stream:
             while chunk := stream.read(1 << 22):
                 hasher.update(chunk)
+        self._check_record(
+            path, {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}, record
+        )
+
+    def _check_record(self, path: str, found: dict[str, Any], record: dict[str, Any]) -> None:
         expected = record.get(BULK_ALGORITHM)
-        if hasher.size != record.get("size") or hasher.hexdigest() != expected:
+        if found["size"] != record.get("size") or found[BULK_ALGORITHM] != expected:
             raise CorruptArtifactError(
-                f"{self.store.url}/{path} has {BULK_ALGORITHM} {hasher.hexdigest()} and "
-                f"{hasher.size} bytes, metadata.json says {expected} and {record.get('size')}; "
+                f"{self.store.url}/{path} has {BULK_ALGORITHM} {found[BULK_ALGORITHM]} and "
+                f"{found['size']} bytes, metadata.json says {expected} and {record.get('size')}; "
                 "the file was changed after it was committed."
             )
 
@@ -455,19 +580,47 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             return
         except ArtifactNotFoundError:
             pass
-        except CorruptArtifactError as error:
-            self._quarantine(error)
-        if self.store.read_only:
-            self.store.check_writable()
+        except CorruptArtifactError:
+            if self.store.read_only:
+                raise  # a read-only store is never changed, not even to set a file aside
+        # Checked before the lock so that an unwritable store is left untouched.
+        self.store.check_writable()
         key = self.persist_hash
-        with self.store.lock(self.payload_name, key):
+        started = time.monotonic()
+        wait = 0.5
+        while True:
+            # Wait for the lock in growing slices and look for the artifact in between,
+            # so that N waiters load in parallel as soon as it is committed instead of
+            # taking the lock one after the other (it matters on object stores).
+            total = self.lock_timeout
+            remaining = None if total is None else total - (time.monotonic() - started)
+            slice_ = wait if remaining is None else max(0.0, min(wait, remaining))
+            holding = False
             try:
-                # Another worker may have committed it while we waited for the lock.
+                with self.store.lock(self.payload_name, key, timeout=slice_):
+                    holding = True
+                    self._load_or_generate_locked(key, untracked_payload_params)
+                    return
+            except LockTimeoutError:
+                if holding or (remaining is not None and remaining <= slice_):
+                    raise  # from the work itself, or the user's lock_timeout is spent
+            try:
                 self.load(**untracked_payload_params)
                 return
-            except ArtifactNotFoundError:
-                self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
-            self.generate(**untracked_payload_params)
+            except (ArtifactNotFoundError, CorruptArtifactError):
+                wait = min(wait * 2, 8.0)
+
+    def _load_or_generate_locked(self, key: str, untracked_payload_params: dict[str, Any]) -> None:
+        # Decided again under the lock: another worker may have committed (or already
+        # set aside and regenerated) the artifact while we waited.
+        try:
+            self.load(**untracked_payload_params)
+            return
+        except ArtifactNotFoundError:
+            self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
+        except CorruptArtifactError as error:
+            self._quarantine(error)
+        self.generate(**untracked_payload_params)
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
         quarantine = getattr(self.store, "quarantine_dir", None)
@@ -491,6 +644,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     def _set_payload(self, payload: PayloadT) -> None:
         self._payload = payload
         self._has_payload = True
+        self._generation = None
 
     def validate_payload(self, payload: PayloadT | None = None) -> None:
         """Run :meth:`_validate_payload` on ``payload`` or on the current payload."""

@@ -18,10 +18,14 @@ clauses keep working::
     ├── UnsupportedSchemeError                 (ValueError)
     ├── StoreError                             (OSError)
     │   ├── ReadOnlyStoreError                 (PermissionError)
+    │   ├── StoreAccessDeniedError             (PermissionError)
     │   └── StoreConfigurationError
     ├── MissingDependencyError                 (ImportError)
     ├── LockTimeoutError                       (TimeoutError)
+    ├── RunError                               (RuntimeError)
     └── UntrustedPayloadError                  (PermissionError)
+
+    RunInterrupted                             (KeyboardInterrupt)
 
     PersistableWarning                         (UserWarning)
     ├── InvalidPayloadWarning
@@ -48,6 +52,9 @@ __all__ = [
     "PersistableWarning",
     "QuarantineWarning",
     "ReadOnlyStoreError",
+    "RunError",
+    "RunInterrupted",
+    "StoreAccessDeniedError",
     "StoreConfigurationError",
     "StoreError",
     "UnhashableParamError",
@@ -121,6 +128,10 @@ class ReadOnlyStoreError(StoreError, PermissionError):
     """A write was attempted on a store opened read-only or not writable."""
 
 
+class StoreAccessDeniedError(StoreError, PermissionError):
+    """The store's server refused to let these credentials read a location."""
+
+
 class StoreConfigurationError(StoreError):
     """A ``data_dir`` or URL cannot be turned into a working store."""
 
@@ -131,6 +142,22 @@ class MissingDependencyError(PersistableError, ImportError):
 
 class LockTimeoutError(PersistableError, TimeoutError):
     """Waiting for another worker that generates the same key took too long."""
+
+
+class RunError(PersistableError, RuntimeError):
+    """``persistable.run(..., raise_on_failure=True)`` had failed nodes; ``.report`` holds the details."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``persistable.run``; ``.report`` holds what finished before it."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class UntrustedPayloadError(PersistableError, PermissionError):

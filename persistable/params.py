@@ -17,10 +17,20 @@ set, frozenset         ``{"__type__": "set", "items": [...]}``, items sorted by
                        their canonical bytes
 dict, str keys         a JSON object (sorted when hashed)
 dict, other keys       ``{"__type__": "dict", "items": [[k, v], ...]}`` sorted by key
-numpy array            dtype, shape and the xxh3-128 of the C-ordered bytes
-numpy scalar           the equal Python number (``np.int64(3)`` is ``3``)
-``PurePath``           ``{"__type__": "path", "value": posix string}``
-Enum                   class name and member name
+                       (also used for a str-keyed dict holding a ``"__type__"`` key,
+                       so that no dict can pass for a tagged value)
+numpy array            dtype (``dtype.str``; the field list of a structured dtype),
+                       shape and the xxh3-128 of the C-ordered bytes: a
+                       non-contiguous view equals its contiguous copy, the same
+                       values in another dtype or shape differ, a 0-d array is
+                       not a 1-element array
+numpy scalar           the equal Python number (``np.int64(3)`` is ``3``);
+                       ``datetime64``/``timedelta64`` tagged with their unit;
+                       ``longdouble`` is refused (its width depends on the platform)
+``PurePath``           ``{"__type__": "path", "value": posix string}``: a
+                       ``PureWindowsPath`` and a ``PurePosixPath`` of the same parts
+                       encode the same, a ``Path`` and a ``str`` differ
+Enum                   class name and member name (``Flag``: class name and value)
 datetime, date, time   ISO 8601 (a naive and an aware datetime differ)
 timedelta              total seconds as a float
 bytes                  size and xxh3-128
@@ -42,6 +52,7 @@ import enum
 import functools
 import math
 import pathlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -56,6 +67,7 @@ __all__ = [
     "PersistableParams",
     "encode_value",
     "register_encoder",
+    "tracked_field_names",
     "untracked",
 ]
 
@@ -66,6 +78,9 @@ _TYPE = "__type__"
 _T = TypeVar("_T")
 
 Encoder = Callable[[Any, str], Any]
+
+#: Whether the numpy encoders are registered (lazily, see ``_register_numpy``).
+_numpy_registered = False
 
 
 def untracked(
@@ -91,12 +106,20 @@ def _is_untracked(field: dataclasses.Field[Any]) -> bool:
     return field.metadata.get("persistable") == UNTRACKED
 
 
-def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
+def tracked_field_names(obj: Any) -> list[str]:
+    """Names of the fields of the dataclass ``obj`` that take part in the key, in field order."""
     excluded = set(getattr(obj, "untracked_fields", ()))
-    return {
-        field.name: encode_value(getattr(obj, field.name), f"{path}.{field.name}")
+    return [
+        field.name
         for field in dataclasses.fields(obj)
         if not _is_untracked(field) and field.name not in excluded
+    ]
+
+
+def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
+    return {
+        name: encode_value(getattr(obj, name), f"{path}.{name}")
+        for name in tracked_field_names(obj)
     }
 
 
@@ -134,6 +157,8 @@ def register_encoder(
 
 def encode_value(value: Any, path: str = "params") -> Any:
     """The canonical JSON-able tree of one value; ``path`` names it in error messages."""
+    if not _numpy_registered and "numpy" in sys.modules:
+        _register_numpy()
     return _encode(value, path)
 
 
@@ -216,6 +241,9 @@ def _encode_path(value: pathlib.PurePath, path: str) -> Any:
 
 @_encode.register(enum.Enum)
 def _encode_enum(value: enum.Enum, path: str) -> Any:
+    if isinstance(value, enum.Flag):
+        # A combination of flags has no name on Python 3.10: use its integer value.
+        return {_TYPE: "flag", "class": type(value).__qualname__, "value": int(value.value)}
     return {_TYPE: "enum", "class": type(value).__qualname__, "name": value.name}
 
 
@@ -246,7 +274,9 @@ def _encode_bytes(value: bytes | bytearray, path: str) -> Any:
 
 
 def _register_numpy() -> None:
-    # numpy is a hard dependency, but keep the registration in one place.
+    # Called by encode_value once numpy has been imported by anyone: a numpy value can
+    # only exist after that, so `import persistable` itself need not import numpy.
+    global _numpy_registered
     import numpy as np
 
     @_encode.register(np.ndarray)
@@ -256,29 +286,37 @@ def _register_numpy() -> None:
                 f"{path} is a numpy array of dtype object, whose bytes are pointers, not values; "
                 "convert it to a numeric or string dtype, or to a list."
             )
-        contiguous = np.ascontiguousarray(value)
+        # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+        contiguous = value if value.flags.c_contiguous else value.copy(order="C")
+        dtype = contiguous.dtype
         return {
             _TYPE: "ndarray",
-            "dtype": contiguous.dtype.str,
+            # dtype.str of a structured dtype is only "|V<size>": spell out its fields.
+            "dtype": dtype.str
+            if dtype.fields is None
+            else encode_value(np.lib.format.dtype_to_descr(dtype), f"{path}.dtype"),
             "shape": list(contiguous.shape),
-            "xxh3_128": bulk_digest(contiguous.view(np.uint8).reshape(-1).data)
-            if contiguous.size
-            else bulk_digest(b""),
+            "xxh3_128": bulk_digest(contiguous.reshape(-1).view(np.uint8).data),
         }
 
     @_encode.register(np.generic)
     def _encode_numpy_scalar(value: np.generic, path: str) -> Any:
+        if isinstance(value, (np.datetime64, np.timedelta64)):
+            # Checked first: timedelta64 is an np.integer whose item() may be a plain int.
+            kind = "datetime64" if isinstance(value, np.datetime64) else "timedelta64"
+            return {_TYPE: kind, "value": str(value), "dtype": value.dtype.str}
         if isinstance(value, (np.bool_, np.integer, np.floating, np.complexfloating, np.str_)):
-            return encode_value(value.item(), path)
-        if isinstance(value, np.datetime64):
-            return {_TYPE: "datetime64", "value": str(value), "dtype": value.dtype.str}
+            item = value.item()
+            if not isinstance(item, np.generic):  # longdouble stays a numpy scalar
+                return encode_value(item, path)
         raise UnhashableParamError(
             f"{path} holds a numpy scalar of dtype {value.dtype} that has no stable encoding; "
             "convert it to a Python number or string."
         )
 
-
-_register_numpy()
+    # Set last: a thread that sees True finds the encoders registered (registering
+    # twice from two threads is harmless).
+    _numpy_registered = True
 
 
 class PersistableParams:

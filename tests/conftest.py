@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +30,82 @@ def memory_store(request: pytest.FixtureRequest) -> Iterator[MemoryStore]:
     store = MemoryStore(name)
     yield store
     MemoryStore.clear(name)
+
+
+@pytest.fixture(params=["local", "memory"])
+def local_or_memory_store(request: pytest.FixtureRequest) -> LocalStore | MemoryStore:
+    """Each test that asks for it runs once on a local store and once on a memory store."""
+    store: LocalStore | MemoryStore = request.getfixturevalue(f"{request.param}_store")
+    return store
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto_server) on a free loopback port, for the whole session."""
+    port = _free_port()
+    server = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Dummy AWS credentials and the loopback endpoint in the environment of this test only."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, s3_env: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """A fresh empty bucket: ``(url, storage_options)`` for ``s3://<bucket>/cache``."""
+    import s3fs
+
+    storage_options: dict[str, Any] = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint},
+    }
+    bucket = f"test-bucket-{next(_bucket_numbers)}-{time.monotonic_ns()}"
+    s3fs.S3FileSystem(**storage_options, skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}/cache", storage_options

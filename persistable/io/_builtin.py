@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, ClassVar, Literal, cast
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from persistable.exceptions import PayloadSerializationError
 from persistable.io._base import FileIO, PayloadT
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+# numpy is imported inside the methods of the numpy IOs, not here: `import persistable`
+# stays fast for pipelines that never touch numpy (see docs/benchmarks.md).
 
 __all__ = [
     "BytesFileIO",
@@ -86,7 +90,7 @@ class JsonFileIO(FileIO[Any]):
         return json.loads(stream.read().decode("utf-8"))
 
 
-class NpyFileIO(FileIO[NDArray[Any]]):
+class NpyFileIO(FileIO["NDArray[Any]"]):
     """One numpy array as ``.npy``; object arrays are refused (they would need pickle).
 
     Parameters
@@ -102,12 +106,21 @@ class NpyFileIO(FileIO[NDArray[Any]]):
         self.mmap_mode = mmap_mode
 
     def check(self, payload: Any) -> None:
+        import numpy as np
+
         if not isinstance(payload, np.ndarray):
             raise _refuse(
                 payload,
                 self,
                 "a numpy.ndarray",
                 "use NpzFileIO for several arrays or PickleFileIO.",
+            )
+        if isinstance(payload, np.ma.MaskedArray):
+            raise _refuse(
+                payload,
+                self,
+                "a plain numpy.ndarray (.npy has no place for a mask, which would be lost)",
+                "use PickleFileIO, or save .data and .mask with NpzFileIO.",
             )
         if payload.dtype.hasobject:
             raise _refuse(
@@ -118,6 +131,8 @@ class NpyFileIO(FileIO[NDArray[Any]]):
             )
 
     def save(self, payload: NDArray[Any], stream: IO[bytes]) -> None:
+        import numpy as np
+
         self.check(payload)
         array = np.ascontiguousarray(payload) if not payload.flags.f_contiguous else payload
         header = np.lib.format.header_data_from_array_1_0(array)
@@ -128,13 +143,20 @@ class NpyFileIO(FileIO[NDArray[Any]]):
         if array.size:
             # Hand the array's own memory to the stream: no copy, one write.
             flat = array.T.reshape(-1) if header["fortran_order"] else array.reshape(-1)
-            stream.write(memoryview(cast(Any, flat)).cast("B"))
+            # A uint8 view, not memoryview(flat): datetime64 arrays have no buffer format.
+            stream.write(memoryview(cast(Any, flat.view(np.uint8))))
 
     def load(self, stream: IO[bytes]) -> NDArray[Any]:
-        array: NDArray[Any] = np.load(stream, allow_pickle=False)
+        import numpy as np
+
+        # read_array, not np.load: np.load seeks back after sniffing the magic bytes,
+        # which streams from object stores may not support.
+        array: NDArray[Any] = np.lib.format.read_array(stream, allow_pickle=False)
         return array
 
     def load_path(self, path: Path) -> NDArray[Any]:
+        import numpy as np
+
         array: NDArray[Any] = np.load(path, mmap_mode=self.mmap_mode, allow_pickle=False)
         return array
 
@@ -142,7 +164,7 @@ class NpyFileIO(FileIO[NDArray[Any]]):
         return f"NpyFileIO(mmap_mode={self.mmap_mode!r})"
 
 
-class NpzFileIO(FileIO[dict[str, NDArray[Any]]]):
+class NpzFileIO(FileIO["dict[str, NDArray[Any]]"]):
     """A mapping of names to numpy arrays as ``.npz`` (optionally compressed); loads a dict."""
 
     name: ClassVar[str] = "npz"
@@ -152,8 +174,13 @@ class NpzFileIO(FileIO[dict[str, NDArray[Any]]]):
         self.compressed = compressed
 
     def check(self, payload: Any) -> None:
+        import numpy as np
+
         if not isinstance(payload, Mapping) or not all(
-            isinstance(key, str) and isinstance(value, np.ndarray) and not value.dtype.hasobject
+            isinstance(key, str)
+            and isinstance(value, np.ndarray)
+            and not isinstance(value, np.ma.MaskedArray)  # the mask would be lost
+            and not value.dtype.hasobject
             for key, value in payload.items()
         ):
             raise _refuse(
@@ -164,11 +191,20 @@ class NpzFileIO(FileIO[dict[str, NDArray[Any]]]):
             )
 
     def save(self, payload: dict[str, NDArray[Any]], stream: IO[bytes]) -> None:
+        import numpy as np
+
         self.check(payload)
-        writer = np.savez_compressed if self.compressed else np.savez
-        writer(stream, **payload)  # type: ignore[arg-type]
+        # Written with zipfile rather than np.savez(stream, **payload), which would take
+        # entries named "file" or "allow_pickle" for its own arguments.
+        compression = zipfile.ZIP_DEFLATED if self.compressed else zipfile.ZIP_STORED
+        with zipfile.ZipFile(stream, mode="w", compression=compression, allowZip64=True) as archive:
+            for name, array in payload.items():
+                with archive.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
 
     def load(self, stream: IO[bytes]) -> dict[str, NDArray[Any]]:
+        import numpy as np
+
         # npz needs seeking; read into memory when the stream cannot seek.
         source: IO[bytes] = stream if stream.seekable() else io.BytesIO(stream.read())
         with np.load(source, allow_pickle=False) as archive:

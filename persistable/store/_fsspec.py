@@ -1,18 +1,579 @@
-"""A store on any fsspec filesystem (S3, GCS, memory, ...): placeholder until the store issue lands."""
+"""A store on any fsspec filesystem (S3 through s3fs, GCS, ``memory://``, ...).
+
+Object stores have no rename, so an artifact is committed in place:
+
+1. The writer takes a *commit claim*: a small object
+   ``.persistable/claims/<payload_name>/<key>.json`` created with a conditional put
+   (S3 ``If-None-Match: *``). Only the claim holder writes under the artifact's prefix.
+   Another writer of the same key waits until the artifact is committed (then it has
+   lost and discards its bytes without uploading them) or until the claim is released
+   or goes stale (its holder died: older than ``claim_ttl`` seconds, or a dead process
+   on this host), and then takes it over.
+2. The holder removes leftovers of an interrupted writer, uploads the payload files
+   straight to their final names (no copy, so large payloads cost one upload),
+   refreshing the claim while it writes.
+3. ``metadata.json`` is written last with a conditional put: the first committer wins
+   and a prefix without ``metadata.json`` is never an artifact. The claim is then
+   deleted. An abort deletes only the files this writer uploaded, and only while it
+   holds the claim.
+
+Residual risk, documented in docs/architecture.md: a writer that stalls for longer than
+``claim_ttl`` between two writes can be taken over while alive; the loser detects it
+before committing, and a torn payload would still be caught by the size check at load
+and the checksums of ``verify()``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import errno
+import io
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 
-from persistable.store._base import Store
+from persistable.exceptions import (
+    MissingDependencyError,
+    ReadOnlyStoreError,
+    StoreAccessDeniedError,
+    StoreConfigurationError,
+    StoreError,
+)
+from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 
 __all__ = ["FsspecStore"]
 
+logger = logging.getLogger(__name__)
 
-class FsspecStore(Store):  # placeholder, replaced by the store issue
-    """Not implemented yet."""
+T = TypeVar("T")
+
+_CLAIMS = f"{INTERNAL_DIR}/claims"
+_QUARANTINE = f"{INTERNAL_DIR}/quarantine"
+_PROBES = f"{INTERNAL_DIR}/probes"
+#: Files up to this size are fetched with one GET instead of a buffered stream.
+_WHOLE_READ_LIMIT = 1 << 30
+#: Protocols whose listings fsspec would otherwise cache across processes' writes.
+_REMOTE_LISTING = {"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"}
+_S3 = {"s3", "s3a"}
+#: Error errnos that s3fs and others use for throttling and busy servers.
+_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET}
+
+
+def _install_hint(protocol: str) -> str:
+    if protocol in _S3:
+        return "pip install 'persistable[s3]'"
+    return f"pip install 'persistable[fsspec]' plus the fsspec backend for {protocol!r}"
+
+
+def _error_names(error: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(error).__mro__}
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Errors worth another attempt: timeouts, resets, throttling (s3fs already retried)."""
+    if isinstance(error, FileExistsError | FileNotFoundError | PermissionError):
+        return False
+    if isinstance(error, TimeoutError | ConnectionResetError):
+        return True
+    if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
+        return True
+    return bool(_error_names(error) & {"ReadTimeoutError", "ServerDisconnectedError"})
+
+
+class _DiscardWriter(io.RawIOBase):
+    """Where a writer that has already lost the race writes: nothing is uploaded."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+
+class _ClaimedWriter(io.RawIOBase):
+    """A write stream to the final location that keeps the commit claim fresh."""
+
+    def __init__(self, sink: IO[bytes], transaction: _FsspecTransaction) -> None:
+        super().__init__()
+        self._sink = sink
+        self._transaction = transaction
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._transaction.heartbeat()
+        self._sink.write(data)
+        return memoryview(data).nbytes
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                super().close()
+            finally:
+                self._transaction.store._call("upload", self._sink.close, retry=False)
+
+
+class FsspecStore(Store):
+    """Artifacts under any fsspec URL; S3 needs ``pip install 'persistable[s3]'``.
+
+    Parameters
+    ----------
+    url
+        ``"s3://bucket/prefix"``, ``"memory://name"``, ``"gs://bucket/prefix"``, ...
+    storage_options
+        Passed to fsspec (``anon``, ``profile``, ``key``/``secret``,
+        ``client_kwargs={"endpoint_url": ...}``, ``retries``...).
+    read_only
+        Refuse writes. None (default) means read-only exactly when
+        ``storage_options`` asks for anonymous access (``anon=True``).
+    trusted
+        Whether pickle payloads from this store may be unpickled.
+    claim_ttl
+        Seconds after which the commit claim of a writer that stopped writing is
+        considered abandoned and may be taken over.
+    retries
+        Extra attempts, with exponential backoff, for transient errors that fsspec
+        surfaces after its own retries (timeouts, resets, throttling).
+    """
 
     def __init__(
-        self, url: str, *, storage_options: dict[str, Any] | None = None, read_only: bool = False
+        self,
+        url: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        read_only: bool | None = None,
+        trusted: bool = True,
+        claim_ttl: float = 60.0,
+        retries: int = 3,
     ) -> None:
-        raise NotImplementedError("fsspec stores are not implemented yet")
+        protocol = url.partition("://")[0] if "://" in url else "file"
+        options = dict(storage_options or {})
+        if protocol in _REMOTE_LISTING:
+            # Other processes write here: never answer from a stale listing cache.
+            options.setdefault("use_listings_cache", False)
+        try:
+            import fsspec.core
+        except ImportError as error:
+            raise MissingDependencyError(
+                f"The data_dir {url!r} needs fsspec, which is not installed; "
+                f"run {_install_hint(protocol)}."
+            ) from error
+        try:
+            fs, root = fsspec.core.url_to_fs(url, **options)
+        except ImportError as error:
+            raise MissingDependencyError(
+                f"The data_dir {url!r} needs the fsspec backend for {protocol!r}, which is not "
+                f"installed ({error}); run {_install_hint(protocol)}."
+            ) from error
+        except (TypeError, ValueError) as error:
+            raise StoreConfigurationError(
+                f"Could not open {url!r} with storage_options {sorted(options)} "
+                f"({type(error).__name__}: {error}); check the URL and the storage_options."
+            ) from error
+        self.fs: Any = fs
+        self.protocol = protocol
+        self.root = str(root).rstrip("/")
+        self.storage_options = options
+        self._url = url.rstrip("/")
+        self.read_only = bool(options.get("anon")) if read_only is None else read_only
+        self.trusted = trusted
+        self.claim_ttl = claim_ttl
+        self.retries = retries
+        self._writable_checked = False
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _full(self, path: str) -> str:
+        return f"{self.root}/{path}" if path else self.root
+
+    def _relative(self, full: str) -> str:
+        full = full.rstrip("/")
+        prefix = self.root.lstrip("/") + "/"
+        stripped = full.lstrip("/")
+        return stripped[len(prefix) :] if stripped.startswith(prefix) else stripped
+
+    # -- error handling -----------------------------------------------------------
+
+    def _explain(self, error: BaseException, action: str) -> BaseException | None:
+        """A clear store error for a configuration problem, or None to re-raise as is."""
+        names = _error_names(error)
+        endpoint = self.storage_options.get("client_kwargs", {}).get("endpoint_url")
+        where = f"{self.url!r}" + (f" (endpoint {endpoint})" if endpoint else "")
+        if names & {"NoCredentialsError", "PartialCredentialsError"}:
+            return StoreConfigurationError(
+                f"No credentials found to {action} {where}; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, pass storage_options={'profile': ...} "
+                "or {'key': ..., 'secret': ...}, or {'anon': True} for a public bucket."
+            )
+        if names & {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}:
+            return StoreConfigurationError(
+                f"Could not reach the server to {action} {where} ({error}); check "
+                "storage_options client_kwargs={'endpoint_url': ...} and the network."
+            )
+        cause = error.__cause__
+        if isinstance(error, FileNotFoundError) and (
+            "NoSuchBucket" in (_error_names(cause) if cause else set())
+            or "NoSuchBucket" in repr(cause)
+            or "bucket does not exist" in str(error).lower()
+        ):
+            return StoreConfigurationError(
+                f"The bucket of {where} does not exist (while trying to {action} it); create "
+                "the bucket or fix the bucket name in data_dir."
+            )
+        if isinstance(error, PermissionError) and action in {"read", "list"}:
+            return StoreAccessDeniedError(
+                f"Access denied to {action} {where} ({error}); use credentials allowed to "
+                "read it (storage_options 'profile' or 'key'/'secret'), or ask its owner to "
+                "make it public for anonymous access."
+            )
+        if isinstance(error, PermissionError):
+            return ReadOnlyStoreError(
+                f"Access denied to {action} {where} ({error}); use credentials allowed to "
+                "write there, or open it read-only as a fallback store."
+            )
+        if names & {"ClientError", "ParamValidationError"}:
+            return StoreError(
+                f"The server refused to {action} {where} ({error}); check data_dir and "
+                "storage_options."
+            )
+        return None
+
+    def _call(
+        self, action: str, func: Callable[..., T], *args: Any, retry: bool = True, **kwargs: Any
+    ) -> T:
+        """Run one filesystem operation with retries for transient errors and clear errors."""
+        attempt = 0
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except Exception as error:
+                if retry and attempt < self.retries and _is_transient(error):
+                    delay = min(0.1 * 2**attempt, 2.0)
+                    attempt += 1
+                    logger.warning(
+                        "Transient error while trying to %s %s (%s); retry %d of %d in %.1f s",
+                        action,
+                        self.url,
+                        error,
+                        attempt,
+                        self.retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                explained = self._explain(error, action)
+                if explained is None:
+                    raise
+                raise explained from error
+
+    # -- primitives ---------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        return bool(self._call("read", self.fs.isfile, self._full(path)))
+
+    def open_read(self, path: str) -> IO[bytes]:
+        full = self._full(path)
+        size = self.size(path)
+        if size <= _WHOLE_READ_LIMIT:
+            return io.BytesIO(self._call("read", self.fs.cat_file, full))
+        stream: IO[bytes] = self._call("read", self.fs.open, full, "rb")
+        return stream
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self._call("read", self.fs.cat_file, self._full(path)))
+
+    def size(self, path: str) -> int:
+        info = self._call("read", self.fs.info, self._full(path))
+        if info.get("type") != "file":
+            raise FileNotFoundError(f"{self.url}/{path} is not a file")
+        return int(info["size"])
+
+    def list_dir(self, path: str) -> list[str]:
+        full = self._full(path)
+        try:
+            entries = self._call("list", self.fs.ls, full, detail=False)
+        except (FileNotFoundError, StoreConfigurationError):
+            return []
+        names = set()
+        for entry in entries:
+            relative = self._relative(entry)
+            base = path.rstrip("/")
+            if base and not relative.startswith(base + "/"):
+                continue
+            name = relative[len(base) + 1 :] if base else relative
+            if name:
+                names.add(name.split("/", 1)[0])
+        return sorted(names)
+
+    def _find(self, path: str) -> list[str]:
+        """Relative paths of every file under the folder ``path``."""
+        try:
+            found = self._call("list", self.fs.find, self._full(path))
+        except FileNotFoundError:
+            return []
+        return sorted(self._relative(entry) for entry in found)
+
+    def list_keys(self, payload_name: str) -> list[str]:
+        # One recursive listing (a few requests per thousand artifacts) instead of a
+        # HEAD request per key.
+        suffix = f"/{METADATA_FILE}"
+        keys = []
+        for relative in self._find(payload_name):
+            parts = relative.split("/")
+            if len(parts) == 3 and relative.endswith(suffix) and parts[0] == payload_name:
+                keys.append(parts[1])
+        return sorted(keys)
+
+    def iter_artifacts(self) -> Iterator[tuple[str, str]]:
+        suffix = f"/{METADATA_FILE}"
+        found = []
+        for relative in self._find(""):
+            parts = relative.split("/")
+            if len(parts) == 3 and relative.endswith(suffix) and not parts[0].startswith("."):
+                found.append((parts[0], parts[1]))
+        yield from sorted(found)
+
+    def check_writable(self) -> None:
+        super().check_writable()
+        if self._writable_checked:
+            return
+        # Fail before any work: credentials, bucket, endpoint and permissions are all
+        # tested by writing and deleting one tiny object.
+        probe = self._full(f"{_PROBES}/{uuid.uuid4().hex}")
+        self._call("write into", self.fs.pipe_file, probe, b"")
+        with contextlib.suppress(FileNotFoundError):
+            self._call("write into", self.fs.rm_file, probe)
+        self._writable_checked = True
+
+    def begin(self, artifact_dir: str) -> Transaction:
+        self.check_writable()
+        return _FsspecTransaction(self, artifact_dir)
+
+    def _copy(self, src: str, dst: str) -> None:
+        self._call("copy within", self.fs.copy, self._full(src), self._full(dst))
+
+    def _remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._call("delete from", self.fs.rm_file, self._full(path))
+
+    def move_dir(self, src: str, dst: str) -> None:
+        # No rename on object stores: copy every file, then delete the originals.
+        files = self._find(src)
+        for relative in files:
+            self._copy(relative, f"{dst}/{relative[len(src) + 1 :]}")
+        for relative in files:
+            self._remove(relative)
+
+    def remove_dir(self, path: str) -> None:
+        for relative in self._find(path):
+            self._remove(relative)
+
+    def quarantine_dir(self, artifact_dir: str) -> str:
+        """Move an artifact folder aside into the quarantine area (copy then delete)."""
+        destination = f"{_QUARANTINE}/{artifact_dir}.{uuid.uuid4().hex[:8]}"
+        self.move_dir(artifact_dir, destination)
+        return destination
+
+    def put_exclusive(self, path: str, data: bytes) -> bool:
+        """Create the file ``path`` with a conditional put; False if it already exists.
+
+        A retried put that finds the file holding exactly ``data`` counts as success
+        (the first attempt reached the server but its answer was lost).
+        """
+        full = self._full(path)
+        for attempt in range(self.retries + 1):
+            try:
+                self.fs.pipe_file(full, data, mode="create")
+            except FileExistsError:
+                return bool(attempt and self._call("read", self.fs.cat_file, full) == data)
+            except Exception as error:
+                if attempt < self.retries and _is_transient(error):
+                    time.sleep(min(0.1 * 2**attempt, 2.0))
+                    continue
+                explained = self._explain(error, "write into")
+                if explained is None:
+                    raise
+                raise explained from error
+            else:
+                return True
+        return False  # pragma: no cover - the loop always returns
+
+    #: Lease time of the per-key generation lock in seconds (renewed every third of it);
+    #: a crashed worker blocks its key at most this long.
+    lease_seconds: float = 60.0
+
+    @contextlib.contextmanager
+    def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the per-key generation lease (see ``persistable.store._lease``)."""
+        from persistable.store._lease import FsspecLeaseFiles, lease_lock
+
+        files = FsspecLeaseFiles(self)
+        with lease_lock(
+            files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
+        ):
+            yield
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _FsspecTransaction(Transaction):
+    store: FsspecStore
+
+    def __init__(self, store: FsspecStore, artifact_dir: str) -> None:
+        super().__init__(store, artifact_dir)
+        self.txid = uuid.uuid4().hex
+        self.claim_path = f"{_CLAIMS}/{artifact_dir}.json"
+        self.marker = f"{artifact_dir}/{METADATA_FILE}"
+        self.state = "new"  # new -> owner | lost -> done
+        self.written: list[str] = []
+        self._last_refresh = 0.0
+
+    # -- the commit claim ---------------------------------------------------------
+
+    def _claim_bytes(self) -> bytes:
+        record: dict[str, Any] = {
+            "txid": self.txid,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "time": time.time(),
+        }
+        return json.dumps(record).encode()
+
+    def _read_claim(self) -> dict[str, Any] | None:
+        try:
+            raw = self.store.read_bytes(self.claim_path)
+        except FileNotFoundError:
+            return None
+        try:
+            claim = json.loads(raw)
+        except ValueError:
+            return {}
+        return claim if isinstance(claim, dict) else {}
+
+    def _is_stale(self, claim: dict[str, Any]) -> bool:
+        stamp = claim.get("time")
+        if not isinstance(stamp, int | float) or time.time() - stamp > self.store.claim_ttl:
+            return True
+        pid = claim.get("pid")
+        return (
+            claim.get("host") == socket.gethostname()
+            and isinstance(pid, int)
+            and not _process_alive(pid)
+        )
+
+    def _acquire(self) -> None:
+        delay = 0.02
+        while True:
+            if self.store.exists(self.marker):
+                self.state = "lost"
+                return
+            if self.store.put_exclusive(self.claim_path, self._claim_bytes()):
+                self._last_refresh = time.monotonic()
+                if self.store.exists(self.marker):  # committed just before our claim
+                    self._release()
+                    self.state = "lost"
+                    return
+                self.state = "owner"
+                leftovers = self.store._find(self.artifact_dir)
+                if leftovers:
+                    logger.info(
+                        "Removing %d files of an interrupted write of %s in %s",
+                        len(leftovers),
+                        self.artifact_dir,
+                        self.store.url,
+                    )
+                    for relative in leftovers:
+                        self.store._remove(relative)
+                return
+            claim = self._read_claim()
+            if claim is not None and self._is_stale(claim):
+                logger.warning(
+                    "Taking over the abandoned commit claim of %s in %s (%s)",
+                    self.artifact_dir,
+                    self.store.url,
+                    claim,
+                )
+                self.store._remove(self.claim_path)
+                continue
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _holds_claim(self) -> bool:
+        claim = self._read_claim()
+        return claim is not None and claim.get("txid") == self.txid
+
+    def _release(self) -> None:
+        if self._holds_claim():
+            self.store._remove(self.claim_path)
+
+    def heartbeat(self) -> None:
+        """Refresh the claim while writing so that others do not think it abandoned."""
+        if time.monotonic() - self._last_refresh < self.store.claim_ttl / 4:
+            return
+        self._last_refresh = time.monotonic()
+        if self._holds_claim():
+            self.store._call(
+                "write into",
+                self.store.fs.pipe_file,
+                self.store._full(self.claim_path),
+                self._claim_bytes(),
+            )
+
+    # -- Transaction --------------------------------------------------------------
+
+    def open_write(self, name: str) -> IO[bytes]:
+        if self.state == "new":
+            self._acquire()
+        if self.state != "owner":
+            return io.BufferedWriter(_DiscardWriter())
+        path = f"{self.artifact_dir}/{name}"
+        self.written.append(path)
+        sink = self.store._call("write into", self.store.fs.open, self.store._full(path), "wb")
+        return io.BufferedWriter(_ClaimedWriter(sink, self), buffer_size=1 << 20)
+
+    def commit(self, metadata: bytes) -> bool:
+        if self.state == "new":
+            self._acquire()
+        if self.state != "owner":
+            self.state = "done"
+            return False
+        try:
+            if not self._holds_claim():
+                logger.warning(
+                    "The commit claim of %s in %s was taken over while writing; "
+                    "the other writer's artifact wins",
+                    self.artifact_dir,
+                    self.store.url,
+                )
+                return False
+            committed = self.store.put_exclusive(self.marker, metadata)
+            self._release()
+            return committed
+        finally:
+            self.state = "done"
+
+    def abort(self) -> None:
+        if self.state == "owner":
+            self.state = "done"
+            if self._holds_claim() and not self.store.exists(self.marker):
+                for path in self.written:
+                    self.store._remove(path)
+                self.store._remove(self.claim_path)
+        else:
+            self.state = "done"

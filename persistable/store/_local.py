@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,8 @@ from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 
 __all__ = ["LocalStore"]
+
+logger = logging.getLogger(__name__)
 
 _STAGING = f"{INTERNAL_DIR}/staging"
 _QUARANTINE = f"{INTERNAL_DIR}/quarantine"
@@ -29,7 +34,13 @@ class LocalStore(Store):
         The store's folder.
     read_only
         Refuse every write (also detected from file permissions before generating).
+    trusted
+        Whether pickle payloads of this store may be unpickled (see docs/security.md).
     """
+
+    #: Staging folders of dead processes on this host older than this are removed by
+    #: the next writer (seconds); folders of other hosts are never removed automatically.
+    stale_staging_age: float = 3600.0
 
     def __init__(
         self, root: str | os.PathLike[str], *, read_only: bool = False, trusted: bool = True
@@ -48,7 +59,15 @@ class LocalStore(Store):
         return str(self.root)
 
     def _path(self, path: str) -> Path:
-        return self.root / path if path else self.root
+        if not path:
+            return self.root
+        parts = path.replace("\\", "/").split("/")
+        if path.startswith("/") or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+            raise StoreConfigurationError(
+                f"{path!r} is not a plain relative path inside the store {str(self.root)!r}; "
+                "store paths are '/'-separated names without '.', '..' or empty parts."
+            )
+        return self.root / path
 
     def local_path(self, path: str) -> Path:
         return self._path(path)
@@ -81,7 +100,41 @@ class LocalStore(Store):
 
     def begin(self, artifact_dir: str) -> Transaction:
         self.check_writable()
+        self._path(artifact_dir)  # refuse paths that leave the store before writing anything
+        self.clean_staging()
         return _LocalTransaction(self, artifact_dir)
+
+    def clean_staging(self, max_age: float | None = None) -> list[str]:
+        """Remove staging folders left by dead processes of this host; returns their names.
+
+        A staging folder is named ``<uuid>-<pid>-<host>``. It is removed only when its
+        host is this host, its pid no longer runs, and it is older than ``max_age``
+        seconds (default :attr:`stale_staging_age`). Folders of other hosts (shared
+        network folders) are left alone: their owner may still be writing.
+        """
+        from persistable.store._locks import pid_alive
+
+        limit = self.stale_staging_age if max_age is None else max_age
+        folder = self.root / _STAGING
+        host = _host_tag()
+        removed: list[str] = []
+        now = time.time()
+        for name in self.list_dir(_STAGING):
+            parts = name.split("-", 2)
+            if len(parts) != 3 or parts[2] != host or not parts[1].isdigit():
+                continue
+            if pid_alive(int(parts[1])):
+                continue
+            try:
+                age = now - (folder / name).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age >= limit:
+                shutil.rmtree(folder / name, ignore_errors=True)
+                removed.append(name)
+        if removed:
+            logger.info("Removed %d stale staging folder(s) in %s", len(removed), self.url)
+        return removed
 
     def move_dir(self, src: str, dst: str) -> None:
         target = self._path(dst)
@@ -101,8 +154,13 @@ class LocalStore(Store):
     def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
         from persistable.store._locks import local_lock
 
+        self._path(self.artifact_dir(payload_name, key))  # names stay inside the store
         with local_lock(self, payload_name, key, timeout):
             yield
+
+
+def _host_tag() -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64]
 
 
 class _LocalTransaction(Transaction):
@@ -110,7 +168,8 @@ class _LocalTransaction(Transaction):
 
     def __init__(self, store: LocalStore, artifact_dir: str) -> None:
         super().__init__(store, artifact_dir)
-        self.staging = store.root / _STAGING / f"{uuid.uuid4().hex}"
+        # uuid-pid-host: lets a later writer tell a dead writer's leftovers (clean_staging).
+        self.staging = store.root / _STAGING / f"{uuid.uuid4().hex}-{os.getpid()}-{_host_tag()}"
         self.staging.mkdir(parents=True)
         self._done = False
 

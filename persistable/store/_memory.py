@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 import uuid
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
+from persistable.exceptions import StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 
 __all__ = ["MemoryStore"]
@@ -27,6 +29,11 @@ class MemoryStore(Store):
         with self._registry_lock:
             self.files = self._registry.setdefault(self.name, {})
         self._lock = self._registry_lock
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickles by name: threads and in-process Dask workers reattach to the same files,
+        # another process gets a clear error instead of an empty store of its own.
+        return (_reopen_memory_store, (self.name, self.read_only, os.getpid()))
 
     @property
     def url(self) -> str:
@@ -81,6 +88,16 @@ class MemoryStore(Store):
         with cls._registry_lock:
             for key in [name] if name is not None else list(cls._registry):
                 cls._registry.get(key, {}).clear()
+
+
+def _reopen_memory_store(name: str, read_only: bool, pid: int) -> MemoryStore:
+    if pid != os.getpid():
+        raise StoreConfigurationError(
+            f"The store 'memory://{name}' lives in the memory of process {pid} and was sent to "
+            f"process {os.getpid()}, which cannot see it; use a local folder or an s3:// data_dir "
+            "with process or cluster executors."
+        )
+    return MemoryStore(name, read_only=read_only)
 
 
 class _WriteBuffer(io.BytesIO):

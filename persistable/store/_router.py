@@ -50,4 +50,5 @@ def make_store(
         return MemoryStore(rest, read_only=read_only)
     from persistable.store._fsspec import FsspecStore
 
-    return FsspecStore(data_dir, storage_options=storage_options, read_only=read_only)  # type: ignore[abstract]
+    # read_only=None lets the store detect anonymous (read-only) access itself.
+    return FsspecStore(data_dir, storage_options=storage_options, read_only=read_only or None)

@@ -1,1 +1,6 @@
 """Reusable test suites, so every FileIO and Store implementation is tested the same way."""
+
+from persistable.testing._fileio import FileIOTests, assert_same_payload, roundtrip, roundtrip_path
+from persistable.testing._store import StoreTests
+
+__all__ = ["FileIOTests", "StoreTests", "assert_same_payload", "roundtrip", "roundtrip_path"]

@@ -1,0 +1,259 @@
+"""Core benchmark: persist/load of a big array, 1,000 small artifacts, and import time.
+
+Every figure is a ratio against a raw operation or a peer measured in the same run on
+this machine: ``np.save``/``np.load`` for a 256 MiB float64 array, ``joblib.Memory``
+and ``persistable==1.3.1`` (from PyPI, in its own virtual env since it shares our
+import name) for 1,000 small artifacts, and ``import joblib`` for the import time.
+Contenders alternate within each repetition so that background load hits both sides
+alike, and medians are reported. Run it with ``make bench`` or::
+
+    python bench/bench_core.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from _common import (
+    BENCH_DIR,
+    WORK_DIR,
+    Row,
+    best_of_subprocess,
+    markdown_table,
+    peer_python,
+    run_json,
+    scratch_dir,
+    time_call,
+)
+from numpy.typing import NDArray
+
+from persistable import NpyFileIO, Persistable, PersistableParams
+
+#: The peer that shares our import name, installed into its own env on first use.
+PEER_REQUIREMENTS = ["persistable==1.3.1", "numpy"]
+
+#: Modules that ``import persistable`` must not pull in (optional extras).
+HEAVY_MODULES = ["s3fs", "fsspec", "boto3", "dask", "distributed", "pandas", "pyarrow", "tqdm"]
+
+
+@dataclass
+class BigParams(PersistableParams):
+    """Params of the big-array artifact (the array itself is passed untracked)."""
+
+    mib: int
+
+
+class BigArray(Persistable[NDArray[np.float64], BigParams]):
+    """Returns the array handed to ``generate(array=...)``, so only persisting is timed."""
+
+    default_payload_io = NpyFileIO()
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> NDArray[np.float64]:
+        array: NDArray[np.float64] = untracked_payload_params["array"]
+        return array
+
+
+def _sync() -> None:
+    # Flush dirty pages of the previous step so that no write-back runs during the next.
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def _alternate(
+    reps: int, first: Callable[[], float], second: Callable[[], float]
+) -> tuple[float, float]:
+    """Medians of ``reps`` paired measurements, alternating which side goes first."""
+    a: list[float] = []
+    b: list[float] = []
+    for rep in range(reps):
+        if rep % 2 == 0:
+            a.append(first())
+            b.append(second())
+        else:
+            b.append(second())
+            a.append(first())
+    return statistics.median(a), statistics.median(b)
+
+
+def bench_big_array(mib: int, reps: int) -> list[Row]:
+    """Persist (with checksum), load and memory-mapped load of one big float64 array."""
+    array = np.random.default_rng(0).standard_normal(mib * (1 << 20) // 8)
+    print(f"big array: {array.nbytes / (1 << 20):.0f} MiB float64, {reps} repetitions", flush=True)
+    with scratch_dir("big") as root:
+        raw_path = root / "raw.npy"
+        ours = BigArray(root / "store", BigParams(mib=mib))
+        ours.generate(persist=False, array=array)
+
+        def raw_save() -> float:
+            raw_path.unlink(missing_ok=True)
+            _sync()
+            return time_call(lambda: np.save(raw_path, array))
+
+        def our_persist() -> float:
+            ours.store.remove_dir(ours.artifact_dir)
+            _sync()
+            return time_call(ours.persist)
+
+        persist, save = _alternate(reps, our_persist, raw_save)
+        _sync()
+        if not ours.exists():
+            raise RuntimeError("the big artifact was not committed")
+
+        def raw_load() -> float:
+            return time_call(lambda: np.load(raw_path))
+
+        loader = BigArray(root / "store", BigParams(mib=mib))
+
+        def our_load() -> float:
+            loader.reset_payload()
+            return time_call(loader.load)
+
+        load, np_load = _alternate(reps, our_load, raw_load)
+        if not np.array_equal(loader.payload, array):
+            raise RuntimeError("the loaded big array differs from the persisted one")
+        loader.reset_payload()
+
+        mapped = BigArray(root / "store", BigParams(mib=mib), payload_io=NpyFileIO(mmap_mode="r"))
+
+        def our_mmap() -> float:
+            mapped.reset_payload()
+            return time_call(mapped.load)
+
+        def raw_mmap() -> float:
+            return time_call(lambda: np.load(raw_path, mmap_mode="r"))
+
+        mmap_reps = max(reps, 21)
+        mmap, np_mmap = _alternate(mmap_reps, our_mmap, raw_mmap)
+        if mapped.payload[-1] != array[-1]:
+            raise RuntimeError("the memory-mapped array differs from the persisted one")
+        mapped.reset_payload()
+    size = f"{mib} MiB"
+    return [
+        Row(f"persist {size} (with checksum)", persist, "s", "np.save", save, 1.2),
+        Row(f"load {size}", load, "s", "np.load", np_load, 1.1),
+        Row(f"mmap load {size}", mmap, "s", "np.load mmap", np_mmap, 0.002, absolute=True),
+    ]
+
+
+def bench_small_artifacts(n: int, reps: int) -> list[Row]:
+    """``n`` small artifacts: first runs and cached loads against joblib and persistable 1.3.1."""
+    worker = str(BENCH_DIR / "_small_artifacts.py")
+    peer = peer_python("persistable131", PEER_REQUIREMENTS)
+    contenders = {
+        "persistable": [sys.executable, worker, "--impl", "persistable"],
+        "joblib": [sys.executable, worker, "--impl", "joblib"],
+        "persistable 1.3.1": [peer, worker, "--impl", "persistable"],
+    }
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the peer env must not see this checkout
+    print(
+        f"small artifacts: {n} per run, {reps} repetitions of {', '.join(contenders)}", flush=True
+    )
+    first: dict[str, list[float]] = {name: [] for name in contenders}
+    cached: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for rep in range(reps):
+        order = names[rep % len(names) :] + names[: rep % len(names)]
+        for name in order:
+            result = run_json([*contenders[name], "--n", str(n), "--repeat", "1"], env=env)
+            first[name].append(result["first"])
+            cached[name].append(result["cached"])
+    f = {name: statistics.median(values) for name, values in first.items()}
+    c = {name: statistics.median(values) for name, values in cached.items()}
+    label = f"{n:,} small artifacts"
+    return [
+        Row(f"{label}, first run", f["persistable"], "s", "joblib", f["joblib"], 1.0),
+        Row(f"{label}, cached", c["persistable"], "s", "1.3.1", c["persistable 1.3.1"], 1.0),
+        Row(f"{label}, cached", c["persistable"], "s", "joblib", c["joblib"]),
+        Row(
+            f"{label}, first run",
+            f["persistable"],
+            "s",
+            "1.3.1",
+            f["persistable 1.3.1"],
+        ),
+    ]
+
+
+def _import_code(module: str, preload: str) -> str:
+    return (
+        f"{preload}import time\n"
+        "started = time.perf_counter()\n"
+        f"import {module}\n"
+        "print(time.perf_counter() - started)\n"
+    )
+
+
+def bench_import(repeat: int) -> list[Row]:
+    """``import persistable`` against ``import joblib`` in fresh interpreters, best of ``repeat``."""
+    print(f"import time: best of {repeat} fresh interpreters", flush=True)
+    leaked = run_json(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, persistable; "
+            f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))",
+        ]
+    )
+    if leaked:
+        print(f"WARNING: import persistable imported optional modules: {leaked}", flush=True)
+    numpy_loaded = run_json(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, persistable; print(json.dumps('numpy' in sys.modules))",
+        ]
+    )
+    print(f"import persistable imports numpy: {numpy_loaded}", flush=True)
+    ours = best_of_subprocess(_import_code("persistable", ""), repeat)
+    joblib = best_of_subprocess(_import_code("joblib", ""), repeat)
+    ours_np = best_of_subprocess(_import_code("persistable", "import numpy\n"), repeat)
+    joblib_np = best_of_subprocess(_import_code("joblib", "import numpy\n"), repeat)
+    numpy = best_of_subprocess(_import_code("numpy", ""), repeat)
+    return [
+        Row("import persistable", ours, "s", "import joblib", joblib, 0.25),
+        Row("import persistable, numpy already imported", ours_np, "s", "joblib", joblib_np, 0.25),
+        Row("import numpy (for reference)", numpy, "s"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the core benchmarks and print their table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to try the script")
+    parser.add_argument("--mib", type=int, default=None, help="big array size in MiB (256)")
+    parser.add_argument("--n", type=int, default=None, help="number of small artifacts (1000)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (5)")
+    parser.add_argument(
+        "--only",
+        default="big,small,import",
+        help="comma-separated parts to run: big, small, import (default all)",
+    )
+    args = parser.parse_args(argv)
+    mib = args.mib or (16 if args.quick else 256)
+    n = args.n or (100 if args.quick else 1000)
+    reps = args.reps or (3 if args.quick else 5)
+    print(f"## bench_core (scratch folder {WORK_DIR}, Python {sys.version.split()[0]})", flush=True)
+    parts = set(args.only.split(","))
+    rows: list[Row] = []
+    if "big" in parts:
+        rows += bench_big_array(mib, reps)
+    if "small" in parts:
+        rows += bench_small_artifacts(n, reps)
+    if "import" in parts:
+        rows += bench_import(5 if args.quick else 15)
+    print()
+    print(markdown_table(rows))
+    missed = [row.name for row in rows if row.met is False]
+    print(f"\n{len(missed)} target(s) not met" + (f": {', '.join(missed)}" if missed else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""S3 benchmark on a loopback moto_server: big-array persist/load, listing, and sync.
+
+Each figure is a ratio against the raw s3fs operation on the same bytes in the same
+run: persist vs ``pipe_file``, load vs ``cat_file``, listing committed artifacts vs a
+raw recursive listing of the same prefix, and ``persistable.sync`` vs a raw recursive
+``get`` of the same objects. Run ``.venv/bin/python bench/bench_s3.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import Row, markdown_table, median_time, scratch_dir
+from numpy.typing import NDArray
+
+import persistable
+from persistable import NpyFileIO, Persistable, PersistableParams, make_store
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto_server on a free loopback port; yields its endpoint URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class BlobParams(PersistableParams):
+    """Which run (each persist gets a fresh key)."""
+
+    run: int
+
+
+class BlobP(Persistable[NDArray[np.float64], BlobParams]):
+    """A big float64 array handed in from outside (generation is not what is measured)."""
+
+    default_payload_io = NpyFileIO()
+    data: NDArray[np.float64] = np.zeros(0)
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> NDArray[np.float64]:
+        return type(self).data
+
+
+def bench_big_array(url: str, options: dict[str, Any], fs: Any, mib: int, repeat: int) -> list[Row]:
+    """Persist and load of a ``mib`` MiB float64 array vs raw s3fs put/get of the same bytes."""
+    data = np.random.default_rng(0).random(mib * (1 << 20) // 8)
+    BlobP.data = data
+    raw_bytes = data.tobytes()
+    raw_path = url.removeprefix("s3://") + "/raw/blob.bin"
+    runs = iter(range(10_000))
+
+    def persist() -> None:
+        BlobP(url, BlobParams(run=next(runs)), storage_options=options).generate()
+
+    def raw_put() -> None:
+        fs.pipe_file(raw_path, raw_bytes)
+
+    BlobP(url, BlobParams(run=-1), storage_options=options).generate()  # warm up the client
+    raw_put()
+    persist_s = median_time(persist, repeat)
+    put_s = median_time(raw_put, repeat)
+
+    def load() -> None:
+        loaded = BlobP(url, BlobParams(run=0), storage_options=options)
+        loaded.load()
+        assert loaded.payload.nbytes == data.nbytes
+
+    def raw_get() -> None:
+        np.frombuffer(fs.cat_file(raw_path), dtype=np.float64)
+
+    load_s = median_time(load, repeat)
+    get_s = median_time(raw_get, repeat)
+    return [
+        Row(f"persist {mib} MiB float64 to S3", persist_s, "s", "s3fs pipe_file", put_s, 1.25),
+        Row(f"load {mib} MiB float64 from S3", load_s, "s", "s3fs cat_file", get_s, 1.25),
+    ]
+
+
+def _fake_metadata(payload_name: str, key: str) -> bytes:
+    return json.dumps({"metadata_scheme": 1, "key": key, "payload_name": payload_name}).encode()
+
+
+def bench_listing(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
+    """list_keys / iter_artifacts over ``n`` committed artifacts vs a raw recursive listing."""
+    root = url.removeprefix("s3://") + "/listing"
+    objects = {}
+    for i in range(n):
+        key = f"k1-{i:064x}"
+        objects[f"{root}/listed/{key}/metadata.json"] = _fake_metadata("listed", key)
+        objects[f"{root}/listed/{key}/payload.pkl"] = b"x"
+    fs.pipe(objects)
+    store = make_store(f"{url}/listing", storage_options=options)
+
+    keys: list[str] = []
+
+    def list_keys() -> None:
+        keys[:] = store.list_keys("listed")
+
+    def iterate() -> None:
+        assert sum(1 for _ in store.iter_artifacts()) == n
+
+    def raw_find() -> None:
+        fs.find(f"{root}/listed")
+
+    list_s = median_time(list_keys, 3)
+    assert len(keys) == n
+    iter_s = median_time(iterate, 3)
+    find_s = median_time(raw_find, 3)
+    return [
+        Row(f"list_keys of {n:,} artifacts on S3", list_s, "s", "s3fs find", find_s, 1.5),
+        Row(f"iter_artifacts of {n:,} artifacts on S3", iter_s, "s", "s3fs find", find_s, 1.5),
+    ]
+
+
+@dataclass
+class SmallParams(PersistableParams):
+    """Index of a small artifact."""
+
+    i: int
+
+
+class SmallP(Persistable[list[int], SmallParams]):
+    """A tiny list."""
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> list[int]:
+        return [self.params.i] * 10
+
+
+def bench_sync(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
+    """sync of ``n`` small artifacts S3 -> local folder vs a raw recursive s3fs get."""
+    source_url = f"{url}/sync"
+    template = SmallP(source_url, SmallParams(i=0), storage_options=options)
+    template.generate()
+    root = source_url.removeprefix("s3://")
+    files = {
+        name: fs.cat_file(f"{root}/{template.artifact_dir}/{name}")
+        for name in ("payload.pkl", "params.json", "generation.log", "metadata.json")
+    }
+    # Copies of one real artifact under n keys: complete, checksummed artifacts.
+    objects = {
+        f"{root}/small_p/k1-{i:064x}/{name}": content
+        for i in range(1, n)
+        for name, content in files.items()
+    }
+    fs.pipe(objects)
+    with scratch_dir("s3-sync") as folder:
+        started = time.perf_counter()
+        report = persistable.sync(source_url, folder / "synced", src_storage_options=options)
+        sync_s = time.perf_counter() - started
+        assert report.n_copied == n, report
+        started = time.perf_counter()
+        fs.get(f"{root}/small_p/", str(folder / "raw") + "/", recursive=True)
+        get_s = time.perf_counter() - started
+        started = time.perf_counter()
+        again = persistable.sync(source_url, folder / "synced", src_storage_options=options)
+        resync_s = time.perf_counter() - started
+        assert again.n_skipped == n
+    return [
+        Row(f"sync {n:,} small artifacts S3 -> local", sync_s, "s", "s3fs get -r", get_s, 3.0),
+        Row(f"re-sync {n:,} artifacts (all present)", resync_s, "s", "s3fs get -r", get_s, 1.0),
+    ]
+
+
+def main(argv: list[str]) -> None:
+    """Start a moto_server, run the three benchmarks, print a markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args(argv)
+    mib, repeat, n_list, n_sync = (16, 3, 1_000, 100) if args.quick else (64, 5, 10_000, 1_000)
+    import s3fs
+
+    with moto_server() as endpoint:
+        options: dict[str, Any] = {
+            "key": "bench",
+            "secret": "bench",
+            "client_kwargs": {"endpoint_url": endpoint},
+        }
+        fs = s3fs.S3FileSystem(**options)
+        fs.mkdir("bench-bucket")
+        url = "s3://bench-bucket/cache"
+        rows: list[Row] = []
+        print(f"persist/load of {mib} MiB ...", flush=True)
+        rows += bench_big_array(url, options, fs, mib, repeat)
+        print(f"listing {n_list:,} artifacts ...", flush=True)
+        rows += bench_listing(url, options, fs, n_list)
+        print(f"sync of {n_sync:,} small artifacts ...", flush=True)
+        rows += bench_sync(url, options, fs, n_sync)
+    print()
+    print("## Stores (S3, loopback moto_server)")
+    print()
+    print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,224 @@
+"""``persistable.sync``: copy complete artifacts between stores (e.g. a colleague's S3 cache to a folder).
+
+Artifacts keep their layout and keys on every store, so copying one is copying its
+files: the files listed in ``metadata.json`` first, each checked against its size and
+checksum while it streams, then ``metadata.json`` last through the destination's
+commit, so an interrupted sync never leaves a partial artifact behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from persistable._hashing import BULK_ALGORITHM, BulkHasher
+from persistable.exceptions import CorruptArtifactError
+from persistable.store import METADATA_FILE, Store, StoreLike, make_store
+
+__all__ = ["SyncReport", "copy_artifact", "sync"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 22
+
+
+@dataclasses.dataclass
+class SyncReport:
+    """What :func:`sync` did (or would do, with ``dry_run=True``).
+
+    Attributes
+    ----------
+    copied
+        ``(payload_name, key)`` of the artifacts copied (or to copy, on a dry run).
+    skipped
+        Artifacts already present in the destination.
+    failed
+        Artifacts not copied, with the reason (a damaged source, or another writer
+        committed the key in the destination first).
+    bytes_copied
+        Bytes of the copied artifacts' files, ``metadata.json`` included.
+    dry_run
+        Whether nothing was written.
+    """
+
+    copied: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    failed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    bytes_copied: int = 0
+    dry_run: bool = False
+
+    @property
+    def n_copied(self) -> int:
+        """Number of artifacts copied."""
+        return len(self.copied)
+
+    @property
+    def n_skipped(self) -> int:
+        """Number of artifacts skipped because the destination had them."""
+        return len(self.skipped)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every artifact was copied or already present."""
+        return not self.failed
+
+    def __str__(self) -> str:
+        verb = "would copy" if self.dry_run else "copied"
+        return (
+            f"sync {verb} {self.n_copied} artifacts ({self.bytes_copied} bytes), skipped "
+            f"{self.n_skipped} already present, {len(self.failed)} failed"
+        )
+
+
+def _check(record: Any, hasher: BulkHasher, where: str) -> None:
+    if not isinstance(record, dict):
+        raise CorruptArtifactError(f"metadata.json lists no size and checksum for {where}.")
+    expected = record.get(BULK_ALGORITHM)
+    if hasher.size != record.get("size") or hasher.hexdigest() != expected:
+        raise CorruptArtifactError(
+            f"{where} has {hasher.size} bytes and {BULK_ALGORITHM} {hasher.hexdigest()}, "
+            f"metadata.json says {record.get('size')} and {expected}; the file was changed "
+            "after it was committed, so it was not copied."
+        )
+
+
+def _digest(store: Store, path: str) -> BulkHasher:
+    hasher = BulkHasher()
+    with store.open_read(path) as stream:
+        while chunk := stream.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher
+
+
+def copy_artifact(
+    src: Store, dst: Store, payload_name: str, key: str, *, verify: bool = True
+) -> int | None:
+    """Copy one committed artifact from ``src`` to ``dst``; returns the bytes copied.
+
+    Returns None when another writer committed the key in ``dst`` first (theirs wins).
+
+    Raises
+    ------
+    CorruptArtifactError
+        A source file does not match ``metadata.json`` (nothing is committed), or the
+        copy read back from ``dst`` does not (with ``verify``).
+    """
+    artifact_dir = src.artifact_dir(payload_name, key)
+    raw_metadata = src.read_bytes(f"{artifact_dir}/{METADATA_FILE}")
+    metadata = json.loads(raw_metadata)
+    files = metadata.get("files") if isinstance(metadata, dict) else None
+    if not isinstance(files, dict):
+        raise CorruptArtifactError(
+            f"metadata.json of {src.url}/{artifact_dir} lists no files; the artifact is damaged."
+        )
+    copied = len(raw_metadata)
+    with dst.begin(artifact_dir) as transaction:
+        for name in sorted(files):
+            if "/" in name or name.startswith(".") or name == METADATA_FILE:
+                raise CorruptArtifactError(
+                    f"metadata.json of {src.url}/{artifact_dir} lists the file {name!r}, "
+                    "which is not a plain file name."
+                )
+            hasher = BulkHasher()
+            with (
+                src.open_read(f"{artifact_dir}/{name}") as source,
+                transaction.open_write(name) as sink,
+            ):
+                while chunk := source.read(_CHUNK):
+                    hasher.update(chunk)
+                    sink.write(chunk)
+            _check(files[name], hasher, f"{src.url}/{artifact_dir}/{name}")
+            copied += hasher.size
+        if not transaction.commit(raw_metadata):
+            return None
+    if verify:
+        for name in sorted(files):
+            path = f"{artifact_dir}/{name}"
+            try:
+                _check(files[name], _digest(dst, path), f"{dst.url}/{path}")
+            except CorruptArtifactError:
+                quarantine = getattr(dst, "quarantine_dir", None)
+                if quarantine is not None:
+                    quarantine(artifact_dir)
+                raise
+    return copied
+
+
+def sync(
+    src: StoreLike,
+    dst: StoreLike,
+    *,
+    payload_names: Iterable[str] | None = None,
+    dry_run: bool = False,
+    verify: bool = True,
+    src_storage_options: dict[str, Any] | None = None,
+    dst_storage_options: dict[str, Any] | None = None,
+) -> SyncReport:
+    """Copy the complete artifacts of ``src`` that ``dst`` lacks.
+
+    Parameters
+    ----------
+    src, dst
+        Stores, folders or URLs (``"s3://bucket/cache"``, ``"./cache"``...).
+    payload_names
+        Copy only these payload names (default: all).
+    dry_run
+        Only report what would be copied.
+    verify
+        Read every copied file back from ``dst`` and check its checksum (each file
+        is also checked while it is copied).
+    src_storage_options, dst_storage_options
+        fsspec options of URL stores (endpoint, profile, anon...).
+
+    Returns
+    -------
+    SyncReport
+        Counts of copied, skipped and failed artifacts and the bytes copied.
+
+    Raises
+    ------
+    ReadOnlyStoreError
+        ``dst`` cannot be written (checked before anything is copied).
+    """
+    source = (
+        src
+        if isinstance(src, Store)
+        else make_store(src, storage_options=src_storage_options, read_only=True)
+    )
+    destination = make_store(dst, storage_options=dst_storage_options)
+    if not dry_run:
+        destination.check_writable()
+    wanted = None if payload_names is None else set(payload_names)
+    report = SyncReport(dry_run=dry_run)
+    for payload_name, key in source.iter_artifacts():
+        if wanted is not None and payload_name not in wanted:
+            continue
+        if destination.has_artifact(payload_name, key):
+            report.skipped.append((payload_name, key))
+            continue
+        if dry_run:
+            report.copied.append((payload_name, key))
+            metadata = source.read_metadata(payload_name, key)
+            report.bytes_copied += sum(
+                int(record.get("size", 0))
+                for record in metadata.get("files", {}).values()
+                if isinstance(record, dict)
+            )
+            continue
+        try:
+            copied = copy_artifact(source, destination, payload_name, key, verify=verify)
+        except (CorruptArtifactError, ValueError) as error:
+            logger.warning("Not copying %s key %s: %s", payload_name, key, error)
+            report.failed.append((payload_name, key, str(error)))
+            continue
+        if copied is None:
+            report.skipped.append((payload_name, key))
+            continue
+        logger.debug("Copied %s key %s (%d bytes)", payload_name, key, copied)
+        report.copied.append((payload_name, key))
+        report.bytes_copied += copied
+    logger.info("%s from %s to %s", report, source.url, destination.url)
+    return report

@@ -1,0 +1,345 @@
+"""Executors of a run: the worker-side node function and the backends that submit it.
+
+Every backend runs the same module-level :func:`execute_node` on a (pickled, for
+processes and Dask) persistable: it generates the node under the store's per-key
+lock, writes straight to the store and returns a small :class:`NodeOutcome` (status
+and timings, never the payload). Backends only differ in how they submit and wait:
+``concurrent.futures`` executors (serial, threads, processes, or one the user built)
+and Dask distributed (a started ``LocalCluster``, a ``Client`` or a scheduler address).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from persistable._persistable import Persistable
+from persistable.exceptions import MissingDependencyError
+
+__all__ = [
+    "Backend",
+    "DaskBackend",
+    "FuturesBackend",
+    "NodeOutcome",
+    "SerialExecutor",
+    "execute_node",
+    "make_backend",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The executor names ``persistable.run`` accepts (anything else with ``:`` is a scheduler address).
+EXECUTOR_NAMES = ("serial", "threads", "processes", "dask")
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """What a worker sends back for one node: status and timings, no payload."""
+
+    payload_name: str
+    key: str
+    status: str  # "generated", "loaded" or "failed"
+    duration_s: float
+    worker: str
+    error: str | None = None
+    traceback: str | None = None
+
+
+def execute_node(persistable: Persistable[Any, Any]) -> NodeOutcome:
+    """Generate one node in this worker unless its artifact exists; never raises for its errors.
+
+    The check, the per-key lock and the second check give ``load_generate`` semantics:
+    if another worker or machine commits the key meanwhile, this one reports "loaded".
+    The payload is dropped from memory afterwards; dependents load it from the store.
+    """
+    started = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    payload_name = persistable.payload_name
+    key = ""
+    had_payload = persistable._has_payload
+    try:
+        key = persistable.persist_hash
+        store = persistable.store
+        status = "loaded"
+        if not store.has_artifact(payload_name, key):
+            store.check_writable()
+            with store.lock(payload_name, key):
+                if store.has_artifact(payload_name, key):
+                    logger.debug("%s key %s was committed by another worker", payload_name, key)
+                else:
+                    logger.debug("Generating %s key %s in %s", payload_name, key, worker)
+                    persistable.generate()
+                    status = "generated"
+        return NodeOutcome(payload_name, key, status, time.perf_counter() - started, worker)
+    except Exception as error:
+        return NodeOutcome(
+            payload_name,
+            key,
+            "failed",
+            time.perf_counter() - started,
+            worker,
+            error=f"{type(error).__name__}: {error}",
+            traceback=traceback.format_exc(),
+        )
+    finally:
+        if not had_payload:
+            persistable.reset_payload()
+
+
+def outcome_from_exception(
+    persistable: Persistable[Any, Any], key: str, error: BaseException
+) -> NodeOutcome:
+    """A failed outcome for an error raised by the executor itself (broken pool, lost worker)."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return NodeOutcome(
+        persistable.payload_name,
+        key,
+        "failed",
+        0.0,
+        "",
+        error=f"{type(error).__name__}: {error}",
+        traceback=text,
+    )
+
+
+class SerialExecutor(concurrent.futures.Executor):
+    """Runs each submitted call at once in the calling thread (a ``KeyboardInterrupt`` propagates)."""
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+class Backend(ABC):
+    """How a run submits nodes and waits for them."""
+
+    #: Shown in the report, e.g. ``"processes (2 workers)"``.
+    description: str = ""
+    #: How many nodes may be submitted and not yet done.
+    capacity: int = 1
+    #: Whether nodes are pickled to other processes (payloads are stripped before).
+    crosses_processes: bool = False
+
+    @abstractmethod
+    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
+        """Start :func:`execute_node` on ``persistable``; returns a future."""
+
+    @abstractmethod
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
+
+    @abstractmethod
+    def result(self, future: Any) -> NodeOutcome:
+        """The outcome of a done future (raises what the executor raised)."""
+
+    @abstractmethod
+    def cancel(self, futures: Iterable[Any]) -> list[Any]:
+        """Cancel the futures that have not started; return the cancelled ones."""
+
+    @abstractmethod
+    def wait_all(self, futures: Iterable[Any]) -> None:
+        """Block until every future is done."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the backend started (pools, clusters)."""
+
+
+class FuturesBackend(Backend):
+    """A ``concurrent.futures.Executor``: serial, threads, processes or the user's own."""
+
+    def __init__(
+        self,
+        executor: concurrent.futures.Executor,
+        *,
+        description: str,
+        capacity: int,
+        crosses_processes: bool,
+        owned: bool,
+    ) -> None:
+        self.executor = executor
+        self.description = description
+        self.capacity = capacity
+        self.crosses_processes = crosses_processes
+        self._owned = owned
+
+    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
+        return self.executor.submit(execute_node, persistable)
+
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        done, _ = concurrent.futures.wait(
+            list(futures), return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        return list(done)
+
+    def result(self, future: Any) -> NodeOutcome:
+        outcome: NodeOutcome = future.result()
+        return outcome
+
+    def cancel(self, futures: Iterable[Any]) -> list[Any]:
+        return [future for future in futures if future.cancel()]
+
+    def wait_all(self, futures: Iterable[Any]) -> None:
+        concurrent.futures.wait(list(futures))
+
+    def close(self) -> None:
+        if self._owned:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskBackend(Backend):
+    """A ``distributed.Client``: nodes are tasks, completions come from ``as_completed``."""
+
+    crosses_processes = True
+
+    def __init__(self, client: Any, *, cluster: Any = None, owned_client: bool = False) -> None:
+        self._distributed = _import_distributed()
+        self.client = client
+        self._cluster = cluster
+        self._owned_client = owned_client
+        self._as_completed = self._distributed.as_completed()
+        self._done: list[Any] = []
+        threads = sum(client.nthreads().values()) or 1
+        self.capacity = sys.maxsize  # the scheduler balances the queue itself
+        where = "LocalCluster" if cluster is not None else str(client.scheduler.address)
+        self.description = f"dask ({where}, {threads} threads)"
+
+    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
+        future = self.client.submit(
+            execute_node, persistable, key=f"persistable-{name}-{uuid.uuid4().hex[:12]}"
+        )
+        self._as_completed.add(future)
+        return future
+
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        wanted = set(futures)
+        while True:
+            ready = [future for future in self._done if future in wanted]
+            if ready:
+                self._done = [future for future in self._done if future not in wanted]
+                return ready
+            self._done.extend(self._as_completed.next_batch(block=True))
+
+    def result(self, future: Any) -> NodeOutcome:
+        outcome: NodeOutcome = future.result()
+        return outcome
+
+    def cancel(self, futures: Iterable[Any]) -> list[Any]:
+        # Dask cannot tell queued from running tasks here: a task already running on a
+        # worker finishes there (and commits atomically) although its future is cancelled.
+        cancelled = list(futures)
+        if cancelled:
+            self.client.cancel(cancelled)
+        return cancelled
+
+    def wait_all(self, futures: Iterable[Any]) -> None:
+        self._distributed.wait(list(futures))
+
+    def close(self) -> None:
+        self._as_completed.clear()
+        if self._owned_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _is_dask_client(executor: object) -> bool:
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(executor, distributed.Client)
+
+
+def _import_distributed() -> Any:
+    try:
+        distributed = importlib.import_module("distributed")
+    except ImportError as error:
+        raise MissingDependencyError(
+            "The dask executor needs dask.distributed, which is not installed; "
+            "install it with `pip install 'persistable[dask]'`."
+        ) from error
+    return distributed
+
+
+def make_backend(executor: object, max_workers: int | None) -> Backend:
+    """Turn the ``executor`` argument of ``persistable.run`` into a backend.
+
+    Raises
+    ------
+    ValueError
+        ``executor`` is neither a known name, a scheduler address, a
+        ``concurrent.futures.Executor`` nor a ``distributed.Client``.
+    """
+    if max_workers is not None and (type(max_workers) is not int or max_workers < 1):
+        raise ValueError(f"max_workers must be a positive int or None (got {max_workers!r}).")
+    workers = max_workers or os.cpu_count() or 1
+    if executor == "serial":
+        return FuturesBackend(
+            SerialExecutor(),
+            description="serial",
+            capacity=1,
+            crosses_processes=False,
+            owned=True,
+        )
+    if executor == "threads":
+        return FuturesBackend(
+            concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="persistable"),
+            description=f"threads ({workers} workers)",
+            capacity=2 * workers,
+            crosses_processes=False,
+            owned=True,
+        )
+    if executor == "processes":
+        return FuturesBackend(
+            concurrent.futures.ProcessPoolExecutor(workers),
+            description=f"processes ({workers} workers)",
+            capacity=2 * workers,
+            crosses_processes=True,
+            owned=True,
+        )
+    if isinstance(executor, concurrent.futures.Executor):
+        crosses = isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+        return FuturesBackend(
+            executor,
+            description=type(executor).__name__,
+            capacity=2 * workers,
+            crosses_processes=crosses,
+            owned=False,
+        )
+    if executor == "dask":
+        distributed = _import_distributed()
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, dashboard_address=None
+        )
+        try:
+            client = distributed.Client(cluster)
+        except BaseException:
+            cluster.close()
+            raise
+        return DaskBackend(client, cluster=cluster, owned_client=True)
+    if _is_dask_client(executor):
+        return DaskBackend(executor)
+    if isinstance(executor, str) and ":" in executor:
+        distributed = _import_distributed()
+        return DaskBackend(distributed.Client(executor), owned_client=True)
+    raise ValueError(
+        f"executor must be one of {', '.join(map(repr, EXECUTOR_NAMES))}, a dask scheduler "
+        f"address like 'tcp://host:8786', a distributed.Client or a concurrent.futures.Executor "
+        f"(got {executor!r:.80})."
+    )

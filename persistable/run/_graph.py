@@ -1,0 +1,197 @@
+"""Resolve targets into one DAG: walk tracked dependencies, dedupe by key, skip what exists.
+
+Cycles are detected on object identity before any key is computed (a key of a cyclic
+graph does not exist); nodes are then merged by ``(payload_name, key)`` so that one
+upstream shared by many targets becomes one node, and the graph is pruned to the
+nodes that must run: a node whose artifact is already committed is reported as
+"loaded" and its own upstream is not visited on its behalf.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from persistable._persistable import Persistable
+from persistable.exceptions import DependencyError
+
+__all__ = ["Graph", "Node", "describe", "iter_persistables", "resolve"]
+
+logger = logging.getLogger(__name__)
+
+_ON_PATH = 1
+_DONE = 2
+
+
+def describe(persistable: Persistable[Any, Any]) -> str:
+    """A short human label of a persistable that needs no key (usable inside cycles)."""
+    return f"{type(persistable).__name__}({persistable.payload_name!r}, params={persistable.params!r:.60})"
+
+
+@dataclass(eq=False)
+class Node:
+    """One distinct artifact of the run: the first persistable seen with its key."""
+
+    persistable: Persistable[Any, Any]
+    payload_name: str
+    key: str
+    #: Upstream nodes (deduplicated) this run must generate before this one.
+    upstream: list[Node] = field(default_factory=list)
+    #: Downstream nodes of this run that wait for this one.
+    downstream: list[Node] = field(default_factory=list)
+    #: Whether a committed artifact already existed when the run was resolved.
+    exists: bool = False
+    #: Whether one of the run's targets is this node.
+    is_target: bool = False
+
+    @property
+    def label(self) -> str:
+        """``payload_name`` and a short key, for logs and reports."""
+        return f"{self.payload_name}[{short_key(self.key)}]"
+
+
+def short_key(key: str) -> str:
+    """The first 12 hex digits of a key, after its scheme prefix."""
+    _, _, digest = key.rpartition("-")
+    return digest[:12]
+
+
+@dataclass
+class Graph:
+    """The resolved run: every needed node in topological order (upstream first)."""
+
+    nodes: list[Node]
+    targets: list[Node]
+
+    @property
+    def to_run(self) -> list[Node]:
+        """The nodes without a committed artifact, in topological order."""
+        return [node for node in self.nodes if not node.exists]
+
+    @property
+    def existing(self) -> list[Node]:
+        """The nodes whose artifact already existed."""
+        return [node for node in self.nodes if node.exists]
+
+
+def _dependencies(persistable: Persistable[Any, Any]) -> list[Persistable[Any, Any]]:
+    dependencies = list(persistable.tracked_persistable_dependencies)
+    for dependency in dependencies:
+        if not isinstance(dependency, Persistable):
+            raise DependencyError(
+                f"tracked_persistable_dependencies of {describe(persistable)} must hold "
+                f"Persistable instances (got {dependency!r:.80} that is a "
+                f"{type(dependency).__name__}); remove it or wrap it in a Persistable."
+            )
+    return dependencies
+
+
+def _post_order(targets: list[Persistable[Any, Any]]) -> list[Persistable[Any, Any]]:
+    """Every persistable reachable from ``targets``, dependencies first; raises on cycles."""
+    state: dict[int, int] = {}
+    order: list[Persistable[Any, Any]] = []
+    for root in targets:
+        if id(root) in state:
+            continue
+        state[id(root)] = _ON_PATH
+        path = [root]
+        stack: list[Iterator[Persistable[Any, Any]]] = [iter(_dependencies(root))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                done = path.pop()
+                state[id(done)] = _DONE
+                order.append(done)
+                continue
+            seen = state.get(id(child))
+            if seen == _ON_PATH:
+                start = next(i for i, item in enumerate(path) if item is child)
+                cycle = " -> ".join(describe(item) for item in [*path[start:], child])
+                raise DependencyError(
+                    f"The tracked dependencies form a cycle: {cycle}; a persistable cannot "
+                    "depend on itself, remove the dependency that closes the loop."
+                )
+            if seen is None:
+                state[id(child)] = _ON_PATH
+                path.append(child)
+                stack.append(iter(_dependencies(child)))
+    return order
+
+
+def iter_persistables(targets: Iterable[Persistable[Any, Any]]) -> list[Persistable[Any, Any]]:
+    """Every distinct persistable object reachable from ``targets`` (dependencies first)."""
+    return _post_order(list(targets))
+
+
+def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = True) -> Graph:
+    """Turn ``targets`` and their tracked dependencies into the graph of one run.
+
+    Parameters
+    ----------
+    targets
+        The persistables the run must leave committed in their stores.
+    skip_existing
+        Ask each needed node's store whether its artifact exists; existing nodes are
+        not run and their own upstream is not needed for them.
+
+    Returns
+    -------
+    Graph
+        The needed nodes in topological order.
+
+    Raises
+    ------
+    DependencyError
+        The tracked dependencies form a cycle or hold something that is not a Persistable.
+    """
+    target_list = list(targets)
+    for target in target_list:
+        if not isinstance(target, Persistable):
+            raise DependencyError(
+                f"persistable.run() expects Persistable targets (got {target!r:.80} that is a "
+                f"{type(target).__name__}); pass a list of Persistable instances."
+            )
+    objects = _post_order(target_list)
+    by_object: dict[int, Node] = {}
+    by_key: dict[tuple[str, str], Node] = {}
+    ordered: list[Node] = []
+    for persistable in objects:  # dependencies come first, so upstream nodes exist already
+        identity = (persistable.payload_name, persistable.persist_hash)
+        node = by_key.get(identity)
+        if node is None:
+            node = Node(persistable, identity[0], identity[1])
+            by_key[identity] = node
+            ordered.append(node)
+            for dependency in persistable.tracked_persistable_dependencies:
+                upstream = by_object[id(dependency)]
+                if upstream not in node.upstream:
+                    node.upstream.append(upstream)
+        by_object[id(persistable)] = node
+    target_nodes: list[Node] = []
+    for target in target_list:
+        node = by_object[id(target)]
+        node.is_target = True
+        if node not in target_nodes:
+            target_nodes.append(node)
+
+    needed: set[int] = {id(node) for node in target_nodes}
+    for node in reversed(ordered):  # dependents before their dependencies
+        if id(node) not in needed:
+            continue
+        node.exists = skip_existing and node.persistable.exists()
+        if node.exists:
+            logger.debug("%s is committed in %s: nothing to do", node.label, node.persistable.store)
+            continue
+        logger.debug("%s has no artifact: it will be generated", node.label)
+        needed.update(id(upstream) for upstream in node.upstream)
+    nodes = [node for node in ordered if id(node) in needed]
+    for node in nodes:  # committed upstream nodes are satisfied already: no edge to wait on
+        node.upstream = [] if node.exists else [up for up in node.upstream if not up.exists]
+        node.downstream = []
+    for node in nodes:
+        for upstream in node.upstream:
+            upstream.downstream.append(node)
+    return Graph(nodes=nodes, targets=target_nodes)

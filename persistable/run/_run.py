@@ -1,0 +1,301 @@
+"""``persistable.run``: resolve targets into a DAG and generate what is missing, in parallel.
+
+The main loop submits a node as soon as all of its upstream nodes are committed
+(submit-as-ready), collects completions one batch at a time, marks the downstream
+of a failed node as skipped while independent work goes on, and on Ctrl-C stops
+scheduling, cancels what has not started, waits for what is running and raises
+:class:`~persistable.exceptions.RunInterrupted` carrying the partial report.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from persistable._persistable import Persistable
+from persistable.exceptions import RunError, RunInterrupted, StoreConfigurationError
+from persistable.run._executors import (
+    Backend,
+    NodeOutcome,
+    make_backend,
+    outcome_from_exception,
+)
+from persistable.run._graph import Graph, Node, iter_persistables, resolve
+from persistable.run._report import NodeResult, RunReport, Status
+from persistable.store import MemoryStore
+
+__all__ = ["run"]
+
+logger = logging.getLogger(__name__)
+
+#: Runs with more nodes to generate than this show a progress bar when ``progress=None``.
+PROGRESS_THRESHOLD = 4
+
+
+def run(
+    targets: Iterable[Persistable[Any, Any]] | Persistable[Any, Any],
+    *,
+    executor: object = "serial",
+    max_workers: int | None = None,
+    progress: bool | None = None,
+    raise_on_failure: bool = False,
+) -> RunReport:
+    """Generate every missing artifact that ``targets`` need, each exactly once.
+
+    Parameters
+    ----------
+    targets
+        Persistables (or one) whose artifacts must exist after the run. Their tracked
+        dependencies are walked; nodes with equal ``(payload_name, key)`` are merged,
+        committed ones are not run again.
+    executor
+        ``"serial"`` (default), ``"threads"``, ``"processes"`` (a process pool; the
+        persistables are pickled and their store must be reachable from other
+        processes), ``"dask"`` (starts a ``distributed.LocalCluster`` for this run),
+        a ``distributed.Client`` or a scheduler address string (an existing cluster),
+        or any ``concurrent.futures.Executor`` (left running).
+    max_workers
+        Workers of the pool or local cluster started here (default: CPU count).
+    progress
+        Show a ``tqdm.auto`` progress bar; ``None`` shows one when tqdm is installed
+        and more than a few nodes must be generated.
+    raise_on_failure
+        Raise :class:`~persistable.exceptions.RunError` (with ``.report``) when a node
+        failed, instead of only reporting it.
+
+    Returns
+    -------
+    RunReport
+        Every node's status (generated, loaded, skipped, failed) and timings.
+
+    Raises
+    ------
+    DependencyError
+        The tracked dependencies form a cycle.
+    RunInterrupted
+        Ctrl-C stopped the run (a ``KeyboardInterrupt``; ``.report`` holds what finished).
+    RunError
+        ``raise_on_failure`` was set and a node failed.
+    """
+    started = time.perf_counter()
+    target_list = [targets] if isinstance(targets, Persistable) else list(targets)
+    graph = resolve(target_list)
+    to_run = graph.to_run
+    results: dict[int, NodeResult] = {
+        id(node): NodeResult(
+            node.payload_name, node.key, "loaded", reason="already committed in the store"
+        )
+        for node in graph.existing
+    }
+    logger.info(
+        "persistable.run: %d nodes, %d committed already, %d to generate",
+        len(graph.nodes),
+        len(graph.existing),
+        len(to_run),
+    )
+    description = executor if isinstance(executor, str) else type(executor).__name__
+    interrupted = False
+    if to_run:
+        backend = make_backend(executor, max_workers)
+        description = backend.description
+        try:
+            if backend.crosses_processes:
+                _check_picklable_stores(graph, executor)
+            interrupted = _Scheduler(
+                graph, backend, results, _progress_bar(progress, len(to_run))
+            ).run()
+        finally:
+            backend.close()
+    report = RunReport(
+        results=[results[id(node)] for node in graph.nodes],
+        executor=str(description),
+        wall_s=time.perf_counter() - started,
+        interrupted=interrupted,
+    )
+    if interrupted:
+        logger.warning("persistable.run was interrupted:\n%s", report)
+        raise RunInterrupted(
+            f"persistable.run was interrupted after {len(report.generated)} generated nodes; "
+            "rerun the same call to resume.",
+            report,
+        )
+    failed = report.failed
+    if failed:
+        logger.warning("persistable.run: %d nodes failed:\n%s", len(failed), report)
+        if raise_on_failure:
+            raise RunError(
+                f"{len(failed)} of {len(report)} nodes failed, first {failed[0].label}: "
+                f"{failed[0].error}; see .report, fix the cause and rerun to resume.",
+                report,
+            )
+    return report
+
+
+def _check_picklable_stores(graph: Graph, executor: object) -> None:
+    if executor != "processes":
+        return  # a Dask cluster may run in this process; the store raises when unpickled elsewhere
+    for persistable in iter_persistables(node.persistable for node in graph.to_run):
+        if isinstance(persistable.store, MemoryStore):
+            raise StoreConfigurationError(
+                f"{persistable.payload_name} uses the in-process store {persistable.store.url!r}, "
+                "which worker processes cannot see; use executor='threads' or a local folder / "
+                "s3:// data_dir with executor='processes'."
+            )
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(progress: bool | None, total: int) -> Any:
+    if progress is False or (progress is None and total <= PROGRESS_THRESHOLD):
+        return _NullBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if progress:
+            logger.warning("progress=True needs tqdm (pip install 'persistable[progress]')")
+        return _NullBar()
+    return tqdm(total=total, desc="persistable.run", unit="node", leave=True)
+
+
+def _detached(persistable: Persistable[Any, Any], memo: dict[int, Any]) -> Persistable[Any, Any]:
+    """A shallow copy without payloads in memory (down the dependencies), cheap to pickle."""
+    copied: Persistable[Any, Any] | None = memo.get(id(persistable))
+    if copied is None:
+        copied = copy.copy(persistable)
+        copied.reset_payload()
+        copied.tracked_persistable_dependencies = [
+            _detached(dependency, memo)
+            for dependency in persistable.tracked_persistable_dependencies
+        ]
+        memo[id(persistable)] = copied
+    return copied
+
+
+class _Scheduler:
+    """Submit-as-ready loop over one resolved graph."""
+
+    def __init__(
+        self, graph: Graph, backend: Backend, results: dict[int, NodeResult], bar: Any
+    ) -> None:
+        self.graph = graph
+        self.backend = backend
+        self.results = results
+        self.bar = bar
+        self.waiting = {id(node): len(node.upstream) for node in graph.to_run}
+        self.ready: deque[Node] = deque(node for node in graph.to_run if not node.upstream)
+        self.inflight: dict[Any, Node] = {}
+        self.memo: dict[int, Any] = {}
+        self.failures = 0
+
+    def run(self) -> bool:
+        """Run until every node has a result; returns whether Ctrl-C interrupted it."""
+        try:
+            while self.ready or self.inflight:
+                while self.ready and len(self.inflight) < self.backend.capacity:
+                    self._submit(self.ready.popleft())
+                if self.inflight:
+                    for future in self.backend.wait_any(self.inflight):
+                        self._finish(future)
+        except KeyboardInterrupt:
+            self._interrupt()
+            return True
+        finally:
+            self.bar.close()
+        return False
+
+    def _submit(self, node: Node) -> None:
+        persistable = node.persistable
+        if self.backend.crosses_processes:
+            persistable = _detached(persistable, self.memo)
+        logger.debug("Submitting %s", node.label)
+        future = self.backend.submit(persistable, node.payload_name)
+        self.inflight[future] = node
+
+    def _finish(self, future: Any) -> None:
+        node = self.inflight.pop(future)
+        try:
+            outcome = self.backend.result(future)
+        except Exception as error:  # the executor failed, not the node's code
+            outcome = outcome_from_exception(node.persistable, node.key, error)
+        self._record(node, outcome)
+        self.bar.update(1)
+
+    def _record(self, node: Node, outcome: NodeOutcome) -> None:
+        if outcome.status == "failed":
+            self.results[id(node)] = NodeResult(
+                node.payload_name,
+                node.key,
+                "failed",
+                duration_s=outcome.duration_s,
+                reason="generating it raised",
+                error=outcome.error,
+                traceback=outcome.traceback,
+                worker=outcome.worker,
+            )
+            logger.warning("%s failed: %s", node.label, outcome.error)
+            self.failures += 1
+            self.bar.set_postfix_str(f"{self.failures} failed")
+            self._skip_downstream(node, f"upstream {node.label} failed")
+            return
+        status: Status = "generated" if outcome.status == "generated" else "loaded"
+        reason = (
+            "no artifact in the store" if status == "generated" else "committed by another worker"
+        )
+        self.results[id(node)] = NodeResult(
+            node.payload_name,
+            node.key,
+            status,
+            duration_s=outcome.duration_s,
+            reason=reason,
+            worker=outcome.worker,
+        )
+        logger.debug(
+            "%s %s in %.3f s on %s", node.label, status, outcome.duration_s, outcome.worker
+        )
+        for downstream in node.downstream:
+            self.waiting[id(downstream)] -= 1
+            if self.waiting[id(downstream)] == 0 and id(downstream) not in self.results:
+                self.ready.append(downstream)
+
+    def _skip_downstream(self, node: Node, reason: str) -> None:
+        stack = list(node.downstream)
+        while stack:
+            downstream = stack.pop()
+            if id(downstream) in self.results:
+                continue
+            self.results[id(downstream)] = NodeResult(
+                downstream.payload_name, downstream.key, "skipped", reason=reason
+            )
+            self.bar.update(1)
+            stack.extend(downstream.downstream)
+
+    def _interrupt(self) -> None:
+        logger.warning(
+            "Interrupted: cancelling queued nodes, waiting for %d running ones", len(self.inflight)
+        )
+        for future in self.backend.cancel(list(self.inflight)):
+            self.inflight.pop(future)
+        try:
+            self.backend.wait_all(list(self.inflight))
+            for future in list(self.inflight):
+                self._finish(future)
+        except KeyboardInterrupt:
+            logger.warning("Interrupted again: not waiting for running nodes")
+        for node in self.graph.to_run:
+            if id(node) not in self.results:
+                self.results[id(node)] = NodeResult(
+                    node.payload_name, node.key, "skipped", reason="the run was interrupted"
+                )
