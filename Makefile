@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/pipeline_select_normalize_project.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-import getpass
 import hashlib
-import inspect
 import io
 import json
 import os
-import platform
-import socket
 import sys
 from functools import cache, lru_cache
 from typing import IO, Any
@@ -35,6 +31,10 @@ PARAMS_FILE = "params.json"
 GENERATION_LOG_FILE = "generation.log"
 
 
+#: Slice size of big writes: small enough to stay in the CPU's last-level cache.
+_SLICE = 1 << 22
+
+
 class HashingWriter(io.RawIOBase):
     """A write-only stream that counts and hashes every byte it passes on (no extra copy)."""
 
@@ -48,9 +48,19 @@ class HashingWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data)
-        self.hasher.update(view)
-        self._sink.write(view)
-        return view.nbytes
+        size = view.nbytes
+        if size <= _SLICE or not view.c_contiguous:
+            self._sink.write(view)
+            self.hasher.update(view)
+            return size
+        # A big buffer is written and hashed slice by slice: each slice is hashed right
+        # after the write has pulled it into the CPU cache, so RAM is read once, not twice.
+        view = view.cast("B")
+        for start in range(0, size, _SLICE):
+            piece = view[start : start + _SLICE]
+            self._sink.write(piece)
+            self.hasher.update(piece)
+        return size
 
     def flush(self) -> None:
         if not self._sink.closed:
@@ -109,6 +119,8 @@ def dump_json(tree: Any) -> bytes:
 @cache
 def code_fingerprint(cls: type) -> str | None:
     """SHA-256 of the class's source code, or None when it has none (REPL, compiled)."""
+    import inspect  # ~10 ms to import, only needed once a class is persisted
+
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
@@ -116,9 +128,25 @@ def code_fingerprint(cls: type) -> str | None:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
+def _numpy_version() -> str | None:
+    """numpy's version, without importing numpy when no one has yet (it takes ~100 ms)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        return str(numpy.__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 @lru_cache(maxsize=1)
 def _environment() -> dict[str, Any]:
-    import numpy
+    # Imported here, once per process: `import persistable` stays fast (docs/benchmarks.md).
+    import getpass
+    import platform
+    import socket
 
     try:
         user = getpass.getuser()
@@ -131,7 +159,7 @@ def _environment() -> dict[str, Any]:
         "versions": {
             "python": platform.python_version(),
             "persistable": __version__,
-            "numpy": numpy.__version__,
+            "numpy": _numpy_version(),
         },
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import weakref
 from typing import Any
 
 __all__ = ["GenerationLogCapture", "enable_console", "payload_logger"]
@@ -23,7 +24,8 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self) -> None:
         super().__init__()
-        self._last: logging.LogRecord | None = None
+        # A weak reference: the record's args may hold a large object (an array).
+        self._last: weakref.ref[logging.LogRecord] | None = None
 
     @property
     def stream(self) -> Any:
@@ -36,9 +38,9 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def filter(self, record: logging.LogRecord) -> bool:
         # The handler may sit on a logger and on one of its ancestors (several verbose
         # persistables): a propagated record reaches it twice in a row; show it once.
-        if record is self._last:
+        if self._last is not None and self._last() is record:
             return False
-        self._last = record
+        self._last = weakref.ref(record)
         return super().filter(record)
 
 
@@ -85,7 +87,9 @@ _last_resort_state = threading.local()
 
 def _has_user_handler(name: str) -> bool:
     """Whether a record of logger ``name`` reaches a handler that is not one of ours."""
-    logger: logging.Logger | None = logging.getLogger(name) if name != "root" else logging.getLogger()
+    logger: logging.Logger | None = (
+        logging.getLogger(name) if name != "root" else logging.getLogger()
+    )
     while logger is not None:
         if any(not isinstance(h, (GenerationLogCapture, _Forward)) for h in logger.handlers):
             return True
@@ -106,9 +110,10 @@ def _last_resort(record: logging.LogRecord) -> None:
     last_resort = logging.lastResort
     if last_resort is None or record.levelno < last_resort.level:
         return
-    if getattr(_last_resort_state, "record", None) is record:  # several captures see it
+    seen = getattr(_last_resort_state, "record", None)
+    if seen is not None and seen() is record:  # several captures see the same record
         return
-    _last_resort_state.record = record
+    _last_resort_state.record = weakref.ref(record)
     if not _has_user_handler(record.name):
         last_resort.handle(record)
 

@@ -10,9 +10,7 @@ import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, ClassVar, Generic, TypeVar, cast
-
-from typing_extensions import Self
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from persistable._artifact import (
     GENERATION_LOG_FILE,
@@ -43,6 +41,9 @@ from persistable.exceptions import (
 from persistable.io import FileIO, PickleFileIO
 from persistable.params import PersistableParams, encode_value, tracked_field_names
 from persistable.store import Store, StoreLike, make_store
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Persistable", "PersistableParamsT"]
 
@@ -281,7 +282,11 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     @property
     def artifact_path(self) -> Path | str:
         """Where the artifact lives: a local ``Path``, or a URL on remote stores."""
-        relative = self.artifact_dir
+        return self._location(self.persist_hash)
+
+    def _location(self, key: str) -> Path | str:
+        # From a key computed once per operation: hashing the params again costs ~25 us.
+        relative = self.store.artifact_dir(self.payload_name, key)
         local = self.store.local_path(relative)
         return local if local is not None else f"{self.store.url.rstrip('/')}/{relative}"
 
@@ -378,7 +383,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             )
             committed = transaction.commit(dump_json(metadata))
         if committed:
-            self.logger.info("Persisted %s to %s", self.payload_name, self.artifact_path)
+            self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
         else:
             self.logger.info(
                 "%s key %s was committed by another writer first; kept theirs",
@@ -425,7 +430,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             self.logger.warning(message)
         self._set_payload(payload)
         if source is self.store:
-            self.logger.info("Loaded %s from %s", self.payload_name, self.artifact_path)
+            self.logger.info("Loaded %s from %s", self.payload_name, self._location(key))
         else:
             self.logger.info("Loaded %s from the fallback store %s", self.payload_name, source.url)
         self._post_load(**untracked_payload_params)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from persistable._hashing import BULK_ALGORITHM, BulkHasher
@@ -23,6 +24,8 @@ __all__ = ["SyncReport", "copy_artifact", "sync"]
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 22
+#: Files below this size are copied with one whole read.
+_SMALL = 8 << 20
 
 
 @dataclasses.dataclass
@@ -123,13 +126,18 @@ def copy_artifact(
                     "which is not a plain file name."
                 )
             hasher = BulkHasher()
-            with (
-                src.open_read(f"{artifact_dir}/{name}") as source,
-                transaction.open_write(name) as sink,
-            ):
-                while chunk := source.read(_CHUNK):
-                    hasher.update(chunk)
-                    sink.write(chunk)
+            record = files[name]
+            path = f"{artifact_dir}/{name}"
+            if isinstance(record, dict) and int(record.get("size", _SMALL)) < _SMALL:
+                # Small files in one request (no size request first, on object stores).
+                data = src.read_bytes(path)
+                hasher.update(data)
+                transaction.write_bytes(name, data)
+            else:
+                with src.open_read(path) as source, transaction.open_write(name) as sink:
+                    while chunk := source.read(_CHUNK):
+                        hasher.update(chunk)
+                        sink.write(chunk)
             _check(files[name], hasher, f"{src.url}/{artifact_dir}/{name}")
             copied += hasher.size
         if not transaction.commit(raw_metadata):
@@ -154,6 +162,7 @@ def sync(
     payload_names: Iterable[str] | None = None,
     dry_run: bool = False,
     verify: bool = True,
+    workers: int = 8,
     src_storage_options: dict[str, Any] | None = None,
     dst_storage_options: dict[str, Any] | None = None,
 ) -> SyncReport:
@@ -170,6 +179,8 @@ def sync(
     verify
         Read every copied file back from ``dst`` and check its checksum (each file
         is also checked while it is copied).
+    workers
+        Artifacts copied at the same time (threads).
     src_storage_options, dst_storage_options
         fsspec options of URL stores (endpoint, profile, anon...).
 
@@ -193,32 +204,43 @@ def sync(
         destination.check_writable()
     wanted = None if payload_names is None else set(payload_names)
     report = SyncReport(dry_run=dry_run)
+    present = set(destination.iter_artifacts())  # one listing instead of a request per key
+    todo: list[tuple[str, str]] = []
     for payload_name, key in source.iter_artifacts():
         if wanted is not None and payload_name not in wanted:
             continue
-        if destination.has_artifact(payload_name, key):
+        if (payload_name, key) in present:
             report.skipped.append((payload_name, key))
-            continue
-        if dry_run:
-            report.copied.append((payload_name, key))
+        else:
+            todo.append((payload_name, key))
+    if dry_run:
+        for payload_name, key in todo:
             metadata = source.read_metadata(payload_name, key)
+            report.copied.append((payload_name, key))
             report.bytes_copied += sum(
                 int(record.get("size", 0))
                 for record in metadata.get("files", {}).values()
                 if isinstance(record, dict)
             )
-            continue
+        return report
+
+    def copy(artifact: tuple[str, str]) -> int | CorruptArtifactError | ValueError | None:
         try:
-            copied = copy_artifact(source, destination, payload_name, key, verify=verify)
+            return copy_artifact(source, destination, *artifact, verify=verify)
         except (CorruptArtifactError, ValueError) as error:
-            logger.warning("Not copying %s key %s: %s", payload_name, key, error)
-            report.failed.append((payload_name, key, str(error)))
-            continue
-        if copied is None:
-            report.skipped.append((payload_name, key))
-            continue
-        logger.debug("Copied %s key %s (%d bytes)", payload_name, key, copied)
-        report.copied.append((payload_name, key))
-        report.bytes_copied += copied
+            return error
+
+    # Object stores are latency-bound: copy several artifacts at once.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for (payload_name, key), outcome in zip(todo, pool.map(copy, todo), strict=True):
+            if isinstance(outcome, Exception):
+                logger.warning("Not copying %s key %s: %s", payload_name, key, outcome)
+                report.failed.append((payload_name, key, str(outcome)))
+            elif outcome is None:
+                report.skipped.append((payload_name, key))
+            else:
+                logger.debug("Copied %s key %s (%d bytes)", payload_name, key, outcome)
+                report.copied.append((payload_name, key))
+                report.bytes_copied += outcome
     logger.info("%s from %s to %s", report, source.url, destination.url)
     return report

@@ -205,9 +205,9 @@ def _module_lambda(x: int) -> int:
     [
         (NpyFileIO(), [1, 2, 3], "builtins.list"),
         (NpyFileIO(), np.array([object()]), "numpy.ndarray"),
-        (NpyFileIO(), np.ma.masked_array([1, 2], mask=[0, 1]), "numpy.ma.MaskedArray"),
+        (NpyFileIO(), np.ma.masked_array([1, 2], mask=[False, True]), "numpy.ma.MaskedArray"),
         (NpzFileIO(), {"a": [1]}, "builtins.dict"),
-        (NpzFileIO(), {"a": np.ma.masked_array([1.0], mask=[1])}, "builtins.dict"),
+        (NpzFileIO(), {"a": np.ma.masked_array([1.0], mask=[True])}, "builtins.dict"),
         (NpzFileIO(), np.arange(3), "numpy.ndarray"),
         (JsonFileIO(), {1, 2}, "builtins.set"),
         (JsonFileIO(), {"x": float("nan")}, "builtins.dict"),

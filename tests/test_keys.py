@@ -346,10 +346,10 @@ def _typed(value: Any) -> Any:
 
 
 #: Values that look alike in str(), repr() or JSON but are different inputs.
-lookalikes = st.sampled_from(
-    [0, 0.0, -0.0, False, "0", None, "None", "null", 1, 1.0, True, "1", "true", "", b"", b"0"]
-    + [float("nan"), float("inf"), "nan", "inf", pathlib.PurePosixPath("0"), "__type__", "set"]
-)
+_LOOKALIKES: list[Any] = [0, 0.0, -0.0, False, "0", None, "None", "null", 1, 1.0, True, "1"]
+_LOOKALIKES += ["true", "", b"", b"0", float("nan"), float("inf"), "nan", "inf", "__type__", "set"]
+_LOOKALIKES += [pathlib.PurePosixPath("0")]
+lookalikes = st.sampled_from(_LOOKALIKES)
 near_values = st.recursive(
     lookalikes,
     lambda children: (

@@ -187,6 +187,18 @@ def test_without_verbose_and_without_logging_config_only_warnings_print() -> Non
     assert completed.stderr == "careful n=1\n"
 
 
+def test_verbose_shows_a_warning_once() -> None:
+    """With verbose and no logging configured, INFO and the user's warning each print once."""
+    completed = _run(
+        """
+        ChattyP("memory://verbose", Params(n=5), None, verbose=True).load_generate()
+        """
+    )
+    lines = completed.stderr.splitlines()
+    assert sum("careful n=5" in line for line in lines) == 1, lines
+    assert sum("computing n=5" in line for line in lines) == 1, lines
+
+
 def test_user_logging_at_warning_hides_library_info() -> None:
     """With the user's logging at WARNING, generating shows no INFO from persistable (only the warning)."""
     completed = _run(

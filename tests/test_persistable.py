@@ -295,6 +295,23 @@ def test_untracked_params_do_not_change_the_key(local_or_memory_store: Store) ->
     assert second.calls["generate"] == []
 
 
+class _JobsP(GaussianPointsP):
+    def _generate_payload(self, **untracked_payload_params: Any) -> NDArray[np.float64]:
+        self.calls["generate"].append({"n_jobs": self.params.n_jobs})
+        return np.zeros(self.params.n)
+
+
+def test_untracked_field_is_usable_and_absent_from_artifacts(local_or_memory_store: Store) -> None:
+    """An untracked params field reaches _generate_payload but appears in neither params.json nor the key tree."""
+    p = _JobsP(local_or_memory_store, PointsParams(n=2, n_jobs=6))
+    p.generate()
+    assert p.calls["generate"] == [{"n_jobs": 6}]
+    params_json = json.loads(_read(local_or_memory_store, p, "params.json"))
+    assert params_json == {"n": 2, "random_state": 100}
+    assert "n_jobs" not in json.dumps(p.key_tree())
+    assert "n_jobs" not in _read(local_or_memory_store, p, "metadata.json").decode()
+
+
 def test_generate_again_keeps_the_first_commit(local_or_memory_store: Store) -> None:
     """Generating an existing key again does not overwrite the committed artifact (first committer wins)."""
     p = _points(local_or_memory_store)
@@ -695,6 +712,8 @@ def test_failed_persist_leaves_no_artifact_folder(local_or_memory_store: Store) 
     assert _tree(local_or_memory_store) == []
     if isinstance(local_or_memory_store, LocalStore):
         assert not (local_or_memory_store.root / "gaussian_points_p").exists()
+        staging = local_or_memory_store.root / ".persistable" / "staging"
+        assert list(staging.iterdir()) == []
     assert not p.exists()
 
 

@@ -20,6 +20,7 @@ import persistable
 from persistable import LocalStore, MemoryStore, grid, run
 from persistable.exceptions import DependencyError, RunError, StoreConfigurationError
 from persistable.run import RunReport, resolve
+from persistable.run._executors import dumps_node, execute_task
 
 TESTS_DIR = Path(__file__).resolve().parent
 POOLS = ["serial", "threads", "processes"]
@@ -245,6 +246,18 @@ def test_memory_store_pickles_within_a_process_only(memory_store: MemoryStore) -
     assert b"lives in the memory of process" in done.stderr
 
 
+def test_a_node_that_cannot_unpickle_in_a_worker_fails_alone(memory_store: MemoryStore) -> None:
+    """A node whose pickle fails in the worker process comes back failed, the pool survives."""
+    task = dumps_node(step(memory_store, "a"))
+    with concurrent.futures.ProcessPoolExecutor(1) as pool:
+        outcome = pool.submit(execute_task, task, "a", "k1-0").result()
+        assert outcome.status == "failed"
+        assert outcome.error is not None
+        assert outcome.error.startswith("StoreConfigurationError: The store 'memory://")
+        assert outcome.worker is not None
+        assert outcome.worker.endswith(f":{pool.submit(os.getpid).result()}")
+
+
 def test_local_store_pickles_to_the_same_folder(local_store: LocalStore) -> None:
     """A pickled local store points at the same folder with the same flags."""
     again = pickle.loads(pickle.dumps(LocalStore(local_store.root, read_only=True)))
@@ -344,8 +357,11 @@ def test_map_builds_one_persistable_per_params_on_one_store(tmp_path: Path) -> N
         Step.map(params, tmp_path, [[up]])
 
 
-def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(tmp_path: Path) -> None:
-    """SIGINT lets running nodes finish, skips the rest, raises RunInterrupted; a rerun completes."""
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(
+    executor: str, tmp_path: Path
+) -> None:
+    """Ctrl-C lets running nodes finish, skips the rest, raises RunInterrupted; a rerun completes."""
     journal = tmp_path / "journal"
     journal.mkdir()
     script = tmp_path / "interrupted.py"
@@ -358,7 +374,7 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(tmp_path: Path) 
         targets = [step({str(tmp_path / "store")!r}, f"n{{i}}", payload_name="n",
                         journal={str(journal)!r}, sleep=float(sys.argv[1])) for i in range(8)]
         try:
-            report = run(targets, executor="threads", max_workers=2, progress=False)
+            report = run(targets, executor={executor!r}, max_workers=2, progress=False)
         except RunInterrupted as interrupted:
             print(interrupted.report)
             print("GENERATED", len(interrupted.report.generated))
@@ -369,6 +385,7 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(tmp_path: Path) 
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     child = subprocess.Popen(
         [sys.executable, str(script), "0.8"],
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C signals
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -377,7 +394,7 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(tmp_path: Path) 
     deadline = time.monotonic() + 60
     while len(list(journal.iterdir())) < 2 and time.monotonic() < deadline:  # both running
         time.sleep(0.02)
-    child.send_signal(signal.SIGINT)
+    os.killpg(child.pid, signal.SIGINT)  # the whole group, pool workers included
     out, err = child.communicate(timeout=60)
     assert child.returncode == 3, err
     assert "(interrupted)" in out
@@ -399,3 +416,40 @@ def test_run_is_exported_at_top_level() -> None:
     """persistable.run is the function and RunReport / grid are public names."""
     assert persistable.run is run
     assert {"run", "RunReport", "grid"} <= set(persistable.__all__)
+
+
+def test_pipeline_example_generates_then_loads(tmp_path: Path) -> None:
+    """The select -> normalize -> project example generates everything once, then only loads."""
+    script = TESTS_DIR.parent / "examples" / "pipeline_select_normalize_project.py"
+    command = [sys.executable, str(script), str(tmp_path / "data")]
+    first = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "cells: generated 18, loaded 0, failed 0" in first.stdout
+    assert "dataset: generated 1, loaded 0, failed 0" in first.stdout
+    assert "Manifest of 6 cells" in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "cells: generated 0, loaded 6, failed 0" in second.stdout
+    assert "dataset: generated 0, loaded 1, failed 0" in second.stdout
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_run_on_s3_generates_once_and_resumes(
+    executor: str, s3_bucket: tuple[str, dict[str, Any]], journal: Path
+) -> None:
+    """Workers write straight to S3; each node once, dependents read upstream from S3."""
+    url, options = s3_bucket
+    store = persistable.make_store(url, storage_options=options)
+    root = step(store, "root", journal=str(journal))
+    targets = [step(store, f"leaf{i}", root, payload_name="leaf", value=i, journal=str(journal))
+               for i in range(4)]  # fmt: skip
+    report = run(targets, executor=executor, max_workers=2)
+    assert report.ok, str(report)
+    assert len(report.generated) == 5
+    assert journal_counts(journal) == {"root.root": 1} | {f"leaf.leaf{i}": 1 for i in range(4)}
+    assert len(store.list_keys("leaf")) == 4
+    assert [r.status for r in run(targets, executor=executor)] == ["loaded"] * 4
+    fresh = persistable.make_store(url, storage_options=options)
+    assert [step(fresh, f"leaf{i}", step(fresh, "root"), payload_name="leaf", value=i).payload
+            for i in range(4)] == [0, 1, 2, 3]  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -191,6 +190,8 @@ class NpzFileIO(FileIO["dict[str, NDArray[Any]]"]):
             )
 
     def save(self, payload: dict[str, NDArray[Any]], stream: IO[bytes]) -> None:
+        import zipfile  # imported here, not at the top: it pulls in shutil, bz2 and lzma
+
         import numpy as np
 
         self.check(payload)

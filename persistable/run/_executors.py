@@ -11,9 +11,13 @@ and Dask distributed (a started ``LocalCluster``, a ``Client`` or a scheduler ad
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import importlib
 import logging
+import multiprocessing
 import os
+import pickle
+import signal
 import socket
 import sys
 import time
@@ -22,7 +26,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from persistable._persistable import Persistable
 from persistable.exceptions import MissingDependencyError
@@ -33,7 +37,10 @@ __all__ = [
     "FuturesBackend",
     "NodeOutcome",
     "SerialExecutor",
+    "dumps_node",
     "execute_node",
+    "execute_task",
+    "failed_outcome",
     "make_backend",
 ]
 
@@ -97,13 +104,37 @@ def execute_node(persistable: Persistable[Any, Any]) -> NodeOutcome:
             persistable.reset_payload()
 
 
-def outcome_from_exception(
-    persistable: Persistable[Any, Any], key: str, error: BaseException
-) -> NodeOutcome:
-    """A failed outcome for an error raised by the executor itself (broken pool, lost worker)."""
+def dumps_node(persistable: Persistable[Any, Any]) -> bytes:
+    """Pickle a node in the submitting process (cloudpickle when present, as Dask does).
+
+    Workers then unpickle inside :func:`execute_task`, so a node that cannot be
+    unpickled there fails alone, with its traceback, instead of breaking the pool.
+    """
+    try:
+        cloudpickle: Any = importlib.import_module("cloudpickle")
+    except ImportError:
+        return pickle.dumps(persistable, protocol=pickle.HIGHEST_PROTOCOL)
+    data: bytes = cloudpickle.dumps(persistable, protocol=pickle.HIGHEST_PROTOCOL)
+    return data
+
+
+def execute_task(task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> NodeOutcome:
+    """Worker entry point: unpickle the node if it comes as bytes, then :func:`execute_node`."""
+    if isinstance(task, bytes):
+        try:
+            # The bytes were pickled by this run's own submitting process.
+            task = pickle.loads(task)  # noqa: S301
+        except Exception as error:
+            outcome = failed_outcome(payload_name, key, error)
+            return dataclasses.replace(outcome, worker=f"{socket.gethostname()}:{os.getpid()}")
+    return execute_node(cast(Persistable[Any, Any], task))
+
+
+def failed_outcome(payload_name: str, key: str, error: BaseException) -> NodeOutcome:
+    """A failed outcome for an error outside the node's own code (pickling, a lost worker)."""
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return NodeOutcome(
-        persistable.payload_name,
+        payload_name,
         key,
         "failed",
         0.0,
@@ -139,8 +170,8 @@ class Backend(ABC):
     crosses_processes: bool = False
 
     @abstractmethod
-    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
-        """Start :func:`execute_node` on ``persistable``; returns a future."""
+    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
+        """Start :func:`execute_task` on a node (pickled when crossing processes); returns a future."""
 
     @abstractmethod
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
@@ -181,8 +212,8 @@ class FuturesBackend(Backend):
         self.crosses_processes = crosses_processes
         self._owned = owned
 
-    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
-        return self.executor.submit(execute_node, persistable)
+    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
+        return self.executor.submit(execute_task, task, payload_name, key)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         done, _ = concurrent.futures.wait(
@@ -218,13 +249,20 @@ class DaskBackend(Backend):
         self._as_completed = self._distributed.as_completed()
         self._done: list[Any] = []
         threads = sum(client.nthreads().values()) or 1
+        # In-process clusters (processes=False) share this process's memory.
+        pids = set(client.run(os.getpid).values())
+        self.crosses_processes = pids != {os.getpid()}
         self.capacity = sys.maxsize  # the scheduler balances the queue itself
         where = "LocalCluster" if cluster is not None else str(client.scheduler.address)
         self.description = f"dask ({where}, {threads} threads)"
 
-    def submit(self, persistable: Persistable[Any, Any], name: str) -> Any:
+    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
         future = self.client.submit(
-            execute_node, persistable, key=f"persistable-{name}-{uuid.uuid4().hex[:12]}"
+            execute_task,
+            task,
+            payload_name,
+            key,
+            key=f"persistable-{payload_name}-{uuid.uuid4().hex[:12]}",
         )
         self._as_completed.add(future)
         return future
@@ -259,6 +297,12 @@ class DaskBackend(Backend):
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group: the pool's workers finish their node and
+    # the main process, which alone handles it, stops scheduling.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _is_dask_client(executor: object) -> bool:
@@ -306,8 +350,14 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
             owned=True,
         )
     if executor == "processes":
+        # forkserver (the default from Python 3.14) never forks a process that runs threads
+        # (tqdm, Dask clients, pools); nodes travel cloudpickled, so __main__ classes work.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
         return FuturesBackend(
-            concurrent.futures.ProcessPoolExecutor(workers),
+            concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_ignore_sigint
+            ),
             description=f"processes ({workers} workers)",
             capacity=2 * workers,
             crosses_processes=True,
@@ -325,7 +375,7 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
     if executor == "dask":
         distributed = _import_distributed()
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, dashboard_address=":0"
         )
         try:
             client = distributed.Client(cluster)

@@ -21,8 +21,9 @@ from persistable.exceptions import RunError, RunInterrupted, StoreConfigurationE
 from persistable.run._executors import (
     Backend,
     NodeOutcome,
+    dumps_node,
+    failed_outcome,
     make_backend,
-    outcome_from_exception,
 )
 from persistable.run._graph import Graph, Node, iter_persistables, resolve
 from persistable.run._report import NodeResult, RunReport, Status
@@ -104,7 +105,7 @@ def run(
         description = backend.description
         try:
             if backend.crosses_processes:
-                _check_picklable_stores(graph, executor)
+                _check_picklable_stores(graph)
             interrupted = _Scheduler(
                 graph, backend, results, _progress_bar(progress, len(to_run))
             ).run()
@@ -135,15 +136,13 @@ def run(
     return report
 
 
-def _check_picklable_stores(graph: Graph, executor: object) -> None:
-    if executor != "processes":
-        return  # a Dask cluster may run in this process; the store raises when unpickled elsewhere
+def _check_picklable_stores(graph: Graph) -> None:
     for persistable in iter_persistables(node.persistable for node in graph.to_run):
         if isinstance(persistable.store, MemoryStore):
             raise StoreConfigurationError(
                 f"{persistable.payload_name} uses the in-process store {persistable.store.url!r}, "
                 "which worker processes cannot see; use executor='threads' or a local folder / "
-                "s3:// data_dir with executor='processes'."
+                "s3:// data_dir with process or cluster executors."
             )
 
 
@@ -217,19 +216,24 @@ class _Scheduler:
         return False
 
     def _submit(self, node: Node) -> None:
-        persistable = node.persistable
+        task: Persistable[Any, Any] | bytes = node.persistable
         if self.backend.crosses_processes:
-            persistable = _detached(persistable, self.memo)
+            try:
+                task = dumps_node(_detached(node.persistable, self.memo))
+            except Exception as error:
+                self._record(node, failed_outcome(node.payload_name, node.key, error))
+                self.bar.update(1)
+                return
         logger.debug("Submitting %s", node.label)
-        future = self.backend.submit(persistable, node.payload_name)
+        future = self.backend.submit(task, node.payload_name, node.key)
         self.inflight[future] = node
 
     def _finish(self, future: Any) -> None:
         node = self.inflight.pop(future)
         try:
             outcome = self.backend.result(future)
-        except Exception as error:  # the executor failed, not the node's code
-            outcome = outcome_from_exception(node.persistable, node.key, error)
+        except BaseException as error:  # the executor failed (or a worker got Ctrl-C)
+            outcome = failed_outcome(node.payload_name, node.key, error)
         self._record(node, outcome)
         self.bar.update(1)
 

@@ -55,8 +55,12 @@ T = TypeVar("T")
 _CLAIMS = f"{INTERNAL_DIR}/claims"
 _QUARANTINE = f"{INTERNAL_DIR}/quarantine"
 _PROBES = f"{INTERNAL_DIR}/probes"
-#: Files up to this size are fetched with one GET instead of a buffered stream.
+#: Files up to this size are fetched whole instead of through a buffered stream.
 _WHOLE_READ_LIMIT = 1 << 30
+#: Files from this size on are downloaded in concurrent ranges (s3fs).
+_CONCURRENT_READ = 32 << 20
+#: Stores (filesystem token and root) already shown to accept writes in this process.
+_WRITABLE: set[tuple[str, str]] = set()
 #: Protocols whose listings fsspec would otherwise cache across processes' writes.
 _REMOTE_LISTING = {"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"}
 _S3 = {"s3", "s3a"}
@@ -140,6 +144,9 @@ class FsspecStore(Store):
     retries
         Extra attempts, with exponential backoff, for transient errors that fsspec
         surfaces after its own retries (timeouts, resets, throttling).
+    write_block_size
+        Bytes buffered per upload part: smaller files go up in one request, larger
+        ones as a multipart upload with parts of this size.
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class FsspecStore(Store):
         trusted: bool = True,
         claim_ttl: float = 60.0,
         retries: int = 3,
+        write_block_size: int = 100 << 20,
     ) -> None:
         protocol = url.partition("://")[0] if "://" in url else "file"
         options = dict(storage_options or {})
@@ -185,7 +193,8 @@ class FsspecStore(Store):
         self.trusted = trusted
         self.claim_ttl = claim_ttl
         self.retries = retries
-        self._writable_checked = False
+        self.write_block_size = write_block_size
+        self._last_size: tuple[str, int] | None = None
 
     @property
     def url(self) -> str:
@@ -276,25 +285,57 @@ class FsspecStore(Store):
 
     # -- primitives ---------------------------------------------------------------
 
+    def _head(self, path: str) -> int | None:
+        """Size of the file ``path``, or None if there is none: one request where possible."""
+        full = self._full(path)
+        try:
+            if self.protocol in _S3:
+                # One HEAD; s3fs's info() also lists the prefix when the key is missing.
+                bucket, key, _ = self.fs.split_path(full)
+                if not key:
+                    return None
+                response = self._call(
+                    "read", self.fs.call_s3, "head_object", Bucket=bucket, Key=key
+                )
+                size = int(response["ContentLength"])
+            else:
+                info = self._call("read", self.fs.info, full)
+                if info.get("type") != "file":
+                    return None
+                size = int(info["size"])
+        except FileNotFoundError:
+            return None
+        self._last_size = (path, size)
+        return size
+
     def exists(self, path: str) -> bool:
-        return bool(self._call("read", self.fs.isfile, self._full(path)))
+        return self._head(path) is not None
+
+    def size(self, path: str) -> int:
+        size = self._head(path)
+        if size is None:
+            raise FileNotFoundError(f"{self.url}/{path} does not exist")
+        return size
+
+    def _cat(self, path: str, size: int) -> bytes:
+        # s3fs asks for the size first unless told to download in one request.
+        options: dict[str, Any] = (
+            {"max_concurrency": 1} if self.protocol in _S3 and size < _CONCURRENT_READ else {}
+        )
+        return bytes(self._call("read", self.fs.cat_file, self._full(path), **options))
 
     def open_read(self, path: str) -> IO[bytes]:
-        full = self._full(path)
-        size = self.size(path)
+        # Callers usually ask for the size just before opening: reuse it.
+        last = self._last_size
+        size = last[1] if last is not None and last[0] == path else self.size(path)
         if size <= _WHOLE_READ_LIMIT:
-            return io.BytesIO(self._call("read", self.fs.cat_file, full))
-        stream: IO[bytes] = self._call("read", self.fs.open, full, "rb")
+            return io.BytesIO(self._cat(path, size))
+        stream: IO[bytes] = self._call("read", self.fs.open, self._full(path), "rb")
         return stream
 
     def read_bytes(self, path: str) -> bytes:
-        return bytes(self._call("read", self.fs.cat_file, self._full(path)))
-
-    def size(self, path: str) -> int:
-        info = self._call("read", self.fs.info, self._full(path))
-        if info.get("type") != "file":
-            raise FileNotFoundError(f"{self.url}/{path} is not a file")
-        return int(info["size"])
+        # Small files (metadata, claims): one GET, no size request.
+        return self._cat(path, 0)
 
     def list_dir(self, path: str) -> list[str]:
         full = self._full(path)
@@ -343,7 +384,8 @@ class FsspecStore(Store):
 
     def check_writable(self) -> None:
         super().check_writable()
-        if self._writable_checked:
+        token = (str(getattr(self.fs, "_fs_token", id(self.fs))), self.root)
+        if token in _WRITABLE:
             return
         # Fail before any work: credentials, bucket, endpoint and permissions are all
         # tested by writing and deleting one tiny object.
@@ -351,7 +393,7 @@ class FsspecStore(Store):
         self._call("write into", self.fs.pipe_file, probe, b"")
         with contextlib.suppress(FileNotFoundError):
             self._call("write into", self.fs.rm_file, probe)
-        self._writable_checked = True
+        _WRITABLE.add(token)
 
     def begin(self, artifact_dir: str) -> Transaction:
         self.check_writable()
@@ -479,18 +521,17 @@ class _FsspecTransaction(Transaction):
 
     def _acquire(self) -> None:
         delay = 0.02
+        took_over = False
         while True:
-            if self.store.exists(self.marker):
-                self.state = "lost"
-                return
             if self.store.put_exclusive(self.claim_path, self._claim_bytes()):
                 self._last_refresh = time.monotonic()
-                if self.store.exists(self.marker):  # committed just before our claim
-                    self._release()
+                if self.store.exists(self.marker):  # committed before we claimed it
+                    self.store._remove(self.claim_path)
                     self.state = "lost"
                     return
                 self.state = "owner"
-                leftovers = self.store._find(self.artifact_dir)
+                # Only a writer that died while holding its claim leaves files behind.
+                leftovers = self.store._find(self.artifact_dir) if took_over else []
                 if leftovers:
                     logger.info(
                         "Removing %d files of an interrupted write of %s in %s",
@@ -501,6 +542,9 @@ class _FsspecTransaction(Transaction):
                     for relative in leftovers:
                         self.store._remove(relative)
                 return
+            if self.store.exists(self.marker):
+                self.state = "lost"
+                return
             claim = self._read_claim()
             if claim is not None and self._is_stale(claim):
                 logger.warning(
@@ -510,6 +554,7 @@ class _FsspecTransaction(Transaction):
                     claim,
                 )
                 self.store._remove(self.claim_path)
+                took_over = True
                 continue
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -544,7 +589,15 @@ class _FsspecTransaction(Transaction):
             return io.BufferedWriter(_DiscardWriter())
         path = f"{self.artifact_dir}/{name}"
         self.written.append(path)
-        sink = self.store._call("write into", self.store.fs.open, self.store._full(path), "wb")
+        # Files below write_block_size go up in one PUT (as s3fs pipe_file does); larger
+        # ones in parts of that size.
+        sink = self.store._call(
+            "write into",
+            self.store.fs.open,
+            self.store._full(path),
+            "wb",
+            block_size=self.store.write_block_size,
+        )
         return io.BufferedWriter(_ClaimedWriter(sink, self), buffer_size=1 << 20)
 
     def commit(self, metadata: bytes) -> bool:
@@ -554,7 +607,9 @@ class _FsspecTransaction(Transaction):
             self.state = "done"
             return False
         try:
-            if not self._holds_claim():
+            # Nobody may take over a claim refreshed less than claim_ttl / 2 ago.
+            fresh = time.monotonic() - self._last_refresh < self.store.claim_ttl / 2
+            if not fresh and not self._holds_claim():
                 logger.warning(
                     "The commit claim of %s in %s was taken over while writing; "
                     "the other writer's artifact wins",
@@ -563,7 +618,10 @@ class _FsspecTransaction(Transaction):
                 )
                 return False
             committed = self.store.put_exclusive(self.marker, metadata)
-            self._release()
+            if committed:
+                self.store._remove(self.claim_path)
+            else:
+                self._release()
             return committed
         finally:
             self.state = "done"

@@ -117,7 +117,7 @@ def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
 
 
 def arrays() -> st.SearchStrategy[np.ndarray[Any, Any]]:
-    """Numeric, boolean, string and datetime numpy arrays of 0 to 3 dimensions, either byte order."""
+    """Numeric, boolean, string and datetime arrays of 0 to 3 dimensions, in many memory layouts."""
     dtypes = (
         hnp.boolean_dtypes()
         | hnp.integer_dtypes()
@@ -128,7 +128,24 @@ def arrays() -> st.SearchStrategy[np.ndarray[Any, Any]]:
         # Native byte order only: numpy pickles a big-endian datetime64 dtype as native.
         | hnp.datetime64_dtypes(max_period="D", endianness="=")
     )
-    return hnp.arrays(dtypes, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+    layouts = st.sampled_from(["C", "F", "T", "reversed", "strided"])
+    return st.tuples(hnp.arrays(dtypes, shapes), layouts).map(lambda pair: _relayout(*pair))
+
+
+def _relayout(array: np.ndarray[Any, Any], layout: str) -> np.ndarray[Any, Any]:
+    """The same values in another memory layout: Fortran order, transposed, or a strided view."""
+    if array.ndim == 0:
+        return array
+    if layout == "F":
+        return np.asfortranarray(array)
+    if layout == "T":
+        return np.transpose(array)
+    if layout == "reversed":
+        return np.flip(array, axis=0)
+    if layout == "strided":
+        return np.repeat(array, 2, axis=0)[::2]
+    return array
 
 
 class FileIOTests(Generic[PayloadT]):
