@@ -39,6 +39,10 @@ from persistable import NpyFileIO, Persistable, PersistableParams
 #: The peer that shares our import name, installed into its own env on first use.
 PEER_REQUIREMENTS = ["persistable==1.3.1", "numpy"]
 
+#: What a library like ours cannot avoid importing (dataclass params, logging, JSON
+#: metadata, hashing, pickle payloads, paths): the floor of ``import persistable``.
+FLOOR_MODULES = "dataclasses, logging, json, hashlib, pickle, pathlib, xxhash"
+
 #: Modules that ``import persistable`` must not pull in (optional extras).
 HEAVY_MODULES = ["s3fs", "fsspec", "boto3", "dask", "distributed", "pandas", "pyarrow", "tqdm"]
 
@@ -58,6 +62,12 @@ class BigArray(Persistable[NDArray[np.float64], BigParams]):
     def _generate_payload(self, **untracked_payload_params: Any) -> NDArray[np.float64]:
         array: NDArray[np.float64] = untracked_payload_params["array"]
         return array
+
+
+def _load() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _sync() -> None:
@@ -217,10 +227,12 @@ def bench_import(repeat: int) -> list[Row]:
     ours_np = best_of_subprocess(_import_code("persistable", "import numpy\n"), repeat)
     joblib_np = best_of_subprocess(_import_code("joblib", "import numpy\n"), repeat)
     numpy = best_of_subprocess(_import_code("numpy", ""), repeat)
+    floor = best_of_subprocess(_import_code(FLOOR_MODULES, ""), repeat)
     return [
         Row("import persistable", ours, "s", "import joblib", joblib, 0.25),
         Row("import persistable, numpy already imported", ours_np, "s", "joblib", joblib_np, 0.25),
         Row("import numpy (for reference)", numpy, "s"),
+        Row("import of the stdlib modules any such library needs", floor, "s", "joblib", joblib),
     ]
 
 
@@ -241,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n or (100 if args.quick else 1000)
     reps = args.reps or (3 if args.quick else 5)
     print(f"## bench_core (scratch folder {WORK_DIR}, Python {sys.version.split()[0]})", flush=True)
+    print(f"{os.cpu_count()} CPUs, load average {_load()} at the start", flush=True)
     parts = set(args.only.split(","))
     rows: list[Row] = []
     if "big" in parts:
@@ -251,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += bench_import(5 if args.quick else 15)
     print()
     print(markdown_table(rows))
+    print(f"\nload average {_load()} at the end (other work on the machine widens the spread)")
     missed = [row.name for row in rows if row.met is False]
     print(f"\n{len(missed)} target(s) not met" + (f": {', '.join(missed)}" if missed else ""))
 

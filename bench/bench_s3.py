@@ -115,13 +115,16 @@ def _fake_metadata(payload_name: str, key: str) -> bytes:
 
 
 def bench_listing(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
-    """list_keys / iter_artifacts over ``n`` committed artifacts vs a raw recursive listing."""
+    """list_keys / iter_artifacts over ``n`` committed artifacts vs a raw recursive listing.
+
+    The artifacts are ``metadata.json`` objects put directly (what listing looks at);
+    creating them is not timed.
+    """
     root = url.removeprefix("s3://") + "/listing"
     objects = {}
     for i in range(n):
         key = f"k1-{i:064x}"
         objects[f"{root}/listed/{key}/metadata.json"] = _fake_metadata("listed", key)
-        objects[f"{root}/listed/{key}/payload.pkl"] = b"x"
     fs.pipe(objects)
     store = make_store(f"{url}/listing", storage_options=options)
 
@@ -136,10 +139,11 @@ def bench_listing(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Ro
     def raw_find() -> None:
         fs.find(f"{root}/listed")
 
-    list_s = median_time(list_keys, 3)
+    repeat = 1 if n >= 5_000 else 3  # moto lists about 1,000 objects a second
+    list_s = median_time(list_keys, repeat)
     assert len(keys) == n
-    iter_s = median_time(iterate, 3)
-    find_s = median_time(raw_find, 3)
+    iter_s = median_time(iterate, repeat)
+    find_s = median_time(raw_find, repeat)
     return [
         Row(f"list_keys of {n:,} artifacts on S3", list_s, "s", "s3fs find", find_s, 1.5),
         Row(f"iter_artifacts of {n:,} artifacts on S3", iter_s, "s", "s3fs find", find_s, 1.5),

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+import threading
 from functools import cache, lru_cache
 from typing import IO, Any
 
@@ -116,15 +117,21 @@ def dump_json(tree: Any) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
+_fingerprint_lock = threading.Lock()
+
+
 @cache
 def code_fingerprint(cls: type) -> str | None:
     """SHA-256 of the class's source code, or None when it has none (REPL, compiled)."""
     import inspect  # ~10 ms to import, only needed once a class is persisted
 
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return None
+    # getsource parses the module with ast.parse, which CPython 3.11 does not support in
+    # two threads at once ("AST constructor recursion depth mismatch"): one at a time.
+    with _fingerprint_lock:
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError, SyntaxError, SystemError):
+            return None  # provenance is best effort and must never fail a generation
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import functools
 import io
 import logging
 import re
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
@@ -49,6 +52,22 @@ __all__ = ["Persistable", "PersistableParamsT"]
 
 logger = logging.getLogger(__name__)
 
+#: Keys by object id while ``persistable.run`` resolves a graph (set by ``key_cache()``):
+#: each key is hashed once and deep chains do not recurse through every upstream again.
+_key_cache: contextvars.ContextVar[dict[int, tuple[object, str]] | None] = contextvars.ContextVar(
+    "persistable_key_cache", default=None
+)
+
+
+@contextlib.contextmanager
+def key_cache() -> Iterator[None]:
+    """Memoize keys by object for the duration (the objects must not change meanwhile)."""
+    token = _key_cache.set({})
+    try:
+        yield
+    finally:
+        _key_cache.reset(token)
+
 PayloadT = TypeVar("PayloadT")
 PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
 
@@ -59,6 +78,7 @@ _VALID_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _MAX_NAME = 200
 
 
+@functools.lru_cache(maxsize=1024)  # called by every constructor, with few distinct names
 def _camel_to_snake(name: str) -> str:
     return _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", name)).lower()
 
@@ -267,7 +287,14 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     @property
     def persist_hash(self) -> str:
         """The key: ``k1-`` + SHA-256 of the canonical key tree."""
-        return key_from_tree(self.key_tree())
+        cache = _key_cache.get()
+        if cache is None:
+            return key_from_tree(self.key_tree())
+        cached = cache.get(id(self))
+        if cached is None:
+            # Holding the object keeps its id from being reused while the cache lives.
+            cached = cache[id(self)] = (self, key_from_tree(self.key_tree()))
+        return cached[1]
 
     @property
     def key(self) -> str:
@@ -383,7 +410,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             )
             committed = transaction.commit(dump_json(metadata))
         if committed:
-            self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
+            if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
+                self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
         else:
             self.logger.info(
                 "%s key %s was committed by another writer first; kept theirs",
@@ -430,7 +458,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             self.logger.warning(message)
         self._set_payload(payload)
         if source is self.store:
-            self.logger.info("Loaded %s from %s", self.payload_name, self._location(key))
+            if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
+                self.logger.info("Loaded %s from %s", self.payload_name, self._location(key))
         else:
             self.logger.info("Loaded %s from the fallback store %s", self.payload_name, source.url)
         self._post_load(**untracked_payload_params)

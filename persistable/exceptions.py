@@ -23,6 +23,7 @@ clauses keep working::
     ├── MissingDependencyError                 (ImportError)
     ├── LockTimeoutError                       (TimeoutError)
     ├── RunError                               (RuntimeError)
+    ├── KeyMismatchError                       (RuntimeError)
     └── UntrustedPayloadError                  (PermissionError)
 
     RunInterrupted                             (KeyboardInterrupt)
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidPayloadError",
     "InvalidPayloadNameError",
     "InvalidPayloadWarning",
+    "KeyMismatchError",
     "LockTimeoutError",
     "MissingDependencyError",
     "NoPayloadError",
@@ -150,6 +152,10 @@ class RunError(PersistableError, RuntimeError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class KeyMismatchError(PersistableError, RuntimeError):
+    """A worker computed another key for a node than the process that resolved the run."""
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -14,6 +14,7 @@ it starts, so the tests can count generations across processes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -60,11 +61,17 @@ class Blob(Persistable[NDArray[np.uint8], BlobParams]):
 
 def expected_payload(seed: int, size: int) -> NDArray[np.uint8]:
     """The payload every generation of ``seed`` must produce (cheap, so kills hit the writes)."""
-    head = min(size, 1 << 20)
-    payload = np.empty(size, dtype=np.uint8)
+    head = min(size, 1 << 16)
+    payload: NDArray[np.uint8] = _pattern(size).copy()
     payload[:head] = np.frombuffer(np.random.default_rng(seed).bytes(head), dtype=np.uint8)
-    payload[head:] = np.resize(np.arange(256, dtype=np.uint8), size - head) + np.uint8(seed % 256)
+    payload[head:] += np.uint8(seed % 256)
     return payload
+
+
+@functools.cache
+def _pattern(size: int) -> NDArray[np.uint8]:
+    pattern: NDArray[np.uint8] = np.resize(np.arange(256, dtype=np.uint8), size)
+    return pattern
 
 
 def digest(payload: NDArray[np.uint8]) -> str:
@@ -101,9 +108,9 @@ def main(config: dict[str, Any]) -> int:
     if config["mode"] == "lock":
         from persistable.exceptions import LockTimeoutError
 
-        item = blob(store, config, int(config["seed"]))
+        key = config.get("key") or blob(store, config, int(config["seed"])).key
         try:
-            with store.lock(PAYLOAD_NAME, item.key, timeout=float(config["timeout"])):
+            with store.lock(PAYLOAD_NAME, key, timeout=float(config["timeout"])):
                 print("locked", flush=True)
         except LockTimeoutError as error:
             print(f"timeout {error}", flush=True)

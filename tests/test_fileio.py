@@ -36,7 +36,8 @@ class TestPickleFileIO(FileIOTests[Any]):
         return PickleFileIO()
 
     def payloads(self) -> st.SearchStrategy[Any]:
-        return json_values() | arrays() | st.tuples(st.integers(), st.text())
+        # numpy itself pickles some swapped-byte-order arrays back as native: not ours to test.
+        return json_values() | arrays(native_byte_order=True) | st.tuples(st.integers(), st.text())
 
 
 class TestJsonFileIO(FileIOTests[Any]):
@@ -290,7 +291,12 @@ def test_unwritable_payload_in_generate_leaves_nothing_in_the_store(
         persistable.generate()
     assert type(file_io).__name__ in str(excinfo.value)
     assert not persistable.exists()
-    leftovers = [f for f in _files(store) if not f.startswith(".persistable/locks/")]
+    # Lock files and released leases are bookkeeping, not artifacts.
+    leftovers = [
+        f
+        for f in _files(store)
+        if not f.startswith((".persistable/locks/", ".persistable/leases/"))
+    ]
     assert leftovers == []
     assert list(store.iter_artifacts()) == []
 

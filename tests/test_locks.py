@@ -373,3 +373,31 @@ def test_s3_lease_of_a_killed_holder_expires_and_is_taken_over(
     print(f"\n[locks] s3: killed holder's lease taken over after {waited:.1f} s")
     assert lines == [f"done 9 {digest(expected_payload(9, 1000))}"]
     assert len(counter.read_text().splitlines()) == 2
+
+
+def test_eight_threads_on_a_memory_store_generate_once(memory_store: MemoryStore) -> None:
+    """8 threads calling load_generate() on one key of a memory store generate it once (the lease works in-process too)."""
+    from reliability_worker import Blob, BlobParams
+
+    generated: list[int] = []
+
+    class Slow(Blob):
+        def _generate_payload(self, **untracked_payload_params: Any) -> Any:
+            generated.append(1)
+            time.sleep(0.2)
+            return expected_payload(self.params.seed, self.params.size)
+
+    digests: list[str] = []
+
+    def work() -> None:
+        item = Slow(memory_store, BlobParams(seed=11, size=1000), payload_name=PAYLOAD_NAME)
+        item.load_generate()
+        digests.append(digest(item.payload))
+
+    threads = [threading.Thread(target=work) for _ in range(N_PROCESSES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(generated) == 1
+    assert digests == [digest(expected_payload(11, 1000))] * N_PROCESSES

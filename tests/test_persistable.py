@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -98,7 +99,7 @@ def _points(store: Store, n: int = 5, **kwargs: Any) -> GaussianPointsP:
 
 
 def _tree(store: Store) -> list[str]:
-    """Every file of the store, except lock files (they are not artifacts)."""
+    """Every file of the store, except lock files and released leases (bookkeeping, not artifacts)."""
     if isinstance(store, LocalStore):
         if not store.root.exists():
             return []
@@ -106,7 +107,9 @@ def _tree(store: Store) -> list[str]:
     else:
         assert isinstance(store, MemoryStore)
         paths = list(store.files)
-    return sorted(p for p in paths if not p.startswith(".persistable/locks/"))
+    return sorted(
+        p for p in paths if not p.startswith((".persistable/locks/", ".persistable/leases/"))
+    )
 
 
 def _read(store: Store, p: Persistable[Any, Any], name: str) -> bytes:
@@ -798,6 +801,92 @@ def test_process_killed_mid_write_leaves_nothing_visible(tmp_path: Path) -> None
     assert list(LocalStore(data_dir).iter_artifacts()) == [("crash_p", p.persist_hash)]
 
 
+def _make_points_class() -> type[GaussianPointsP]:
+    class FreshPointsP(GaussianPointsP):
+        pass
+
+    return FreshPointsP
+
+
+def test_many_threads_persisting_new_classes_at_once(local_or_memory_store: Store) -> None:
+    """Threads that persist instances of never-persisted classes at the same time all succeed (source fingerprints)."""
+    classes = [_make_points_class() for _ in range(8)]
+    barrier = threading.Barrier(len(classes))
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        p = classes[index](
+            local_or_memory_store, PointsParams(n=index + 1), payload_name=f"fresh_{index}"
+        )
+        barrier.wait(timeout=30)
+        try:
+            p.generate()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(classes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    for index in range(len(classes)):
+        metadata = local_or_memory_store.read_metadata(
+            f"fresh_{index}", local_or_memory_store.list_keys(f"fresh_{index}")[0]
+        )
+        assert len(metadata["code"]["source_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_source_fingerprints_are_safe_in_threads(tmp_path: Path) -> None:
+    """code_fingerprint() from many threads at once always records the source hash (ast.parse is not thread-safe on 3.11)."""
+    import gc
+    import importlib.util
+    import time
+
+    from persistable._artifact import code_fingerprint
+
+    body = "".join(
+        f"def helper_{i}(x):\n    return [x + {i} for _ in range(3)]\n\n" for i in range(150)
+    )
+    module_file = tmp_path / "fresh_classes_module.py"
+    module_file.write_text(
+        "def make():\n    class Fresh:\n        pass\n\n    return Fresh\n\n" + body
+    )
+    spec = importlib.util.spec_from_file_location("fresh_classes_module", module_file)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fresh_classes_module"] = module
+    spec.loader.exec_module(module)
+    results: list[str | None] = []
+
+    def yield_in_gc(phase: str, info: dict[str, int]) -> None:
+        time.sleep(0)  # lets another thread run in the middle of building an AST
+
+    def work() -> None:
+        for _ in range(15):
+            results.append(code_fingerprint(module.make()))
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(50, 1, 1)
+    gc.callbacks.append(yield_in_gc)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        gc.callbacks.remove(yield_in_gc)
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
+        del sys.modules["fresh_classes_module"]
+    assert len(results) == 60
+    assert None not in results
+
+
 def test_memory_and_local_stores_give_the_same_key(
     tmp_path: Path, memory_store: MemoryStore
 ) -> None:
@@ -841,11 +930,35 @@ def test_array_params_and_default_payload_io(local_or_memory_store: Store) -> No
     )
 
 
-def test_unpicklable_env_is_not_needed_to_hash(tmp_path: Path) -> None:
-    """Keys are computed without touching the environment (no HOME or USER needed)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "USER", "LOGNAME")}
-    script = "from persistable import MemoryStore, Persistable, PersistableParams\nprint('ok')"
-    completed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+def test_generate_works_without_user_environment(tmp_path: Path) -> None:
+    """Generating in a process without HOME, USER or LOGNAME works and still records a user in metadata.json."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "USER", "LOGNAME", "USERNAME")}
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from dataclasses import dataclass
+        from persistable import Persistable, PersistableParams
+
+        @dataclass
+        class Params(PersistableParams):
+            n: int
+
+        class EnvP(Persistable[int, Params]):
+            def _generate_payload(self, **untracked_payload_params):
+                return self.params.n
+
+        p = EnvP(sys.argv[1], Params(n=1))
+        p.generate()
+        print(json.dumps(p.metadata))
+        """
     )
-    assert completed.stdout.strip() == "ok"
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    metadata = json.loads(completed.stdout)
+    assert metadata["user"]
+    assert metadata["payload_name"] == "env_p"

@@ -258,6 +258,26 @@ def test_a_node_that_cannot_unpickle_in_a_worker_fails_alone(memory_store: Memor
         assert outcome.worker.endswith(f":{pool.submit(os.getpid).result()}")
 
 
+def test_a_worker_computing_another_key_fails_the_node(local_store: LocalStore) -> None:
+    """A node whose key differs in the worker (another environment) fails instead of writing."""
+    node = step(local_store, "a")
+    outcome = execute_task(dumps_node(node), "a", "k1-" + "0" * 64)
+    assert outcome.status == "failed"
+    assert outcome.error is not None
+    assert outcome.error.startswith(f"KeyMismatchError: a has key {node.persist_hash} in worker")
+    assert not node.exists()
+
+
+def test_resolve_handles_chains_deeper_than_the_recursion_limit(local_store: LocalStore) -> None:
+    """Keys are hashed upstream first, once each, so a 3,000-node chain resolves without recursing."""
+    node = step(local_store, "n0")
+    for i in range(1, 3000):
+        node = step(local_store, f"n{i}", node)
+    graph = resolve([node])
+    assert len(graph.to_run) == 3000
+    assert graph.nodes[0].payload_name == "n0"
+
+
 def test_local_store_pickles_to_the_same_folder(local_store: LocalStore) -> None:
     """A pickled local store points at the same folder with the same flags."""
     again = pickle.loads(pickle.dumps(LocalStore(local_store.root, read_only=True)))
@@ -371,15 +391,17 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(
         from _run_nodes import step
         from persistable import run
         from persistable.exceptions import RunInterrupted
-        targets = [step({str(tmp_path / "store")!r}, f"n{{i}}", payload_name="n",
-                        journal={str(journal)!r}, sleep=float(sys.argv[1])) for i in range(8)]
-        try:
-            report = run(targets, executor={executor!r}, max_workers=2, progress=False)
-        except RunInterrupted as interrupted:
-            print(interrupted.report)
-            print("GENERATED", len(interrupted.report.generated))
-            sys.exit(3)
-        print(report)
+
+        if __name__ == "__main__":  # process pools start workers that import this script
+            targets = [step({str(tmp_path / "store")!r}, f"n{{i}}", payload_name="n",
+                            journal={str(journal)!r}, sleep=float(sys.argv[1])) for i in range(8)]
+            try:
+                report = run(targets, executor={executor!r}, max_workers=2, progress=False)
+            except RunInterrupted as interrupted:
+                print(interrupted.report)
+                print("GENERATED", len(interrupted.report.generated))
+                sys.exit(3)
+            print(report)
     """)
     )
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
@@ -399,8 +421,9 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(
     assert child.returncode == 3, err
     assert "(interrupted)" in out
     generated = int(out.split("GENERATED ")[1])
-    assert generated == 2  # the two running nodes finished; nothing new was started
-    assert "skipped 6: the run was interrupted" in out
+    # The two running nodes finish; a process pool may also run the one call it had queued.
+    assert generated == 2 if executor == "threads" else generated in (2, 3)
+    assert f"skipped {8 - generated}: the run was interrupted" in out
     store = LocalStore(tmp_path / "store")
     assert len(store.list_keys("n")) == generated
     assert not store.list_dir(".persistable/staging")
@@ -438,18 +461,18 @@ def test_pipeline_example_generates_then_loads(tmp_path: Path) -> None:
 def test_run_on_s3_generates_once_and_resumes(
     executor: str, s3_bucket: tuple[str, dict[str, Any]], journal: Path
 ) -> None:
-    """Workers write straight to S3; each node once, dependents read upstream from S3."""
+    """Workers write straight to S3, each node once; a rerun checks existence in parallel and loads."""
     url, options = s3_bucket
     store = persistable.make_store(url, storage_options=options)
     root = step(store, "root", journal=str(journal))
     targets = [step(store, f"leaf{i}", root, payload_name="leaf", value=i, journal=str(journal))
-               for i in range(4)]  # fmt: skip
+               for i in range(8)]  # fmt: skip
     report = run(targets, executor=executor, max_workers=2)
     assert report.ok, str(report)
-    assert len(report.generated) == 5
-    assert journal_counts(journal) == {"root.root": 1} | {f"leaf.leaf{i}": 1 for i in range(4)}
-    assert len(store.list_keys("leaf")) == 4
-    assert [r.status for r in run(targets, executor=executor)] == ["loaded"] * 4
+    assert len(report.generated) == 9
+    assert journal_counts(journal) == {"root.root": 1} | {f"leaf.leaf{i}": 1 for i in range(8)}
+    assert len(store.list_keys("leaf")) == 8
+    assert [r.status for r in run(targets, executor=executor)] == ["loaded"] * 8
     fresh = persistable.make_store(url, storage_options=options)
     assert [step(fresh, f"leaf{i}", step(fresh, "root"), payload_name="leaf", value=i).payload
-            for i in range(4)] == [0, 1, 2, 3]  # fmt: skip
+            for i in range(8)] == list(range(8))  # fmt: skip

@@ -14,10 +14,8 @@ import concurrent.futures
 import dataclasses
 import importlib
 import logging
-import multiprocessing
 import os
 import pickle
-import signal
 import socket
 import sys
 import time
@@ -28,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from persistable._persistable import Persistable
-from persistable.exceptions import MissingDependencyError
+from persistable._persistable import Persistable, key_cache
+from persistable.exceptions import KeyMismatchError, MissingDependencyError
 
 __all__ = [
     "Backend",
@@ -37,6 +35,7 @@ __all__ = [
     "FuturesBackend",
     "NodeOutcome",
     "SerialExecutor",
+    "check_executor",
     "dumps_node",
     "execute_node",
     "execute_task",
@@ -63,7 +62,9 @@ class NodeOutcome:
     traceback: str | None = None
 
 
-def execute_node(persistable: Persistable[Any, Any]) -> NodeOutcome:
+def execute_node(
+    persistable: Persistable[Any, Any], expected_key: str | None = None
+) -> NodeOutcome:
     """Generate one node in this worker unless its artifact exists; never raises for its errors.
 
     The check, the per-key lock and the second check give ``load_generate`` semantics:
@@ -76,18 +77,15 @@ def execute_node(persistable: Persistable[Any, Any]) -> NodeOutcome:
     key = ""
     had_payload = persistable._has_payload
     try:
-        key = persistable.persist_hash
-        store = persistable.store
-        status = "loaded"
-        if not store.has_artifact(payload_name, key):
-            store.check_writable()
-            with store.lock(payload_name, key):
-                if store.has_artifact(payload_name, key):
-                    logger.debug("%s key %s was committed by another worker", payload_name, key)
-                else:
-                    logger.debug("Generating %s key %s in %s", payload_name, key, worker)
-                    persistable.generate()
-                    status = "generated"
+        with key_cache():  # not around generate(): user code may build and mutate objects
+            key = _warm_keys(persistable)
+        if expected_key is not None and key != expected_key:
+            raise KeyMismatchError(
+                f"{payload_name} has key {key} in worker {worker} but {expected_key} where the "
+                "run was resolved; the worker's environment (package versions, code) differs, "
+                "install the same versions on every worker."
+            )
+        status = _generate_once(persistable, key, worker)
         return NodeOutcome(payload_name, key, status, time.perf_counter() - started, worker)
     except Exception as error:
         return NodeOutcome(
@@ -102,6 +100,31 @@ def execute_node(persistable: Persistable[Any, Any]) -> NodeOutcome:
     finally:
         if not had_payload:
             persistable.reset_payload()
+
+
+def _warm_keys(persistable: Persistable[Any, Any]) -> str:
+    """Hash the keys upstream first, so no key recurses through the whole chain again."""
+    from persistable.run._graph import iter_persistables
+
+    key = ""
+    for item in iter_persistables([persistable]):
+        key = item.persist_hash
+    return key
+
+
+def _generate_once(persistable: Persistable[Any, Any], key: str, worker: str) -> str:
+    payload_name = persistable.payload_name
+    store = persistable.store
+    if store.has_artifact(payload_name, key):
+        return "loaded"
+    store.check_writable()
+    with store.lock(payload_name, key):
+        if store.has_artifact(payload_name, key):
+            logger.debug("%s key %s was committed by another worker", payload_name, key)
+            return "loaded"
+        logger.debug("Generating %s key %s in %s", payload_name, key, worker)
+        persistable.generate()
+    return "generated"
 
 
 def dumps_node(persistable: Persistable[Any, Any]) -> bytes:
@@ -127,7 +150,7 @@ def execute_task(task: Persistable[Any, Any] | bytes, payload_name: str, key: st
         except Exception as error:
             outcome = failed_outcome(payload_name, key, error)
             return dataclasses.replace(outcome, worker=f"{socket.gethostname()}:{os.getpid()}")
-    return execute_node(cast(Persistable[Any, Any], task))
+    return execute_node(cast(Persistable[Any, Any], task), key)
 
 
 def failed_outcome(payload_name: str, key: str, error: BaseException) -> NodeOutcome:
@@ -302,6 +325,8 @@ class DaskBackend(Backend):
 def _ignore_sigint() -> None:
     # Ctrl-C reaches the whole process group: the pool's workers finish their node and
     # the main process, which alone handles it, stops scheduling.
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -321,6 +346,21 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def check_executor(executor: object, max_workers: int | None) -> None:
+    """Raise ValueError now, before resolving, for an executor that :func:`make_backend` refuses."""
+    if max_workers is not None and (type(max_workers) is not int or max_workers < 1):
+        raise ValueError(f"max_workers must be a positive int or None (got {max_workers!r}).")
+    known = executor in EXECUTOR_NAMES or (isinstance(executor, str) and ":" in executor)
+    if not (
+        known or isinstance(executor, concurrent.futures.Executor) or _is_dask_client(executor)
+    ):
+        raise ValueError(
+            f"executor must be one of {', '.join(map(repr, EXECUTOR_NAMES))}, a dask scheduler "
+            "address like 'tcp://host:8786', a distributed.Client or a concurrent.futures."
+            f"Executor (got {executor!r:.80})."
+        )
+
+
 def make_backend(executor: object, max_workers: int | None) -> Backend:
     """Turn the ``executor`` argument of ``persistable.run`` into a backend.
 
@@ -330,8 +370,7 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
         ``executor`` is neither a known name, a scheduler address, a
         ``concurrent.futures.Executor`` nor a ``distributed.Client``.
     """
-    if max_workers is not None and (type(max_workers) is not int or max_workers < 1):
-        raise ValueError(f"max_workers must be a positive int or None (got {max_workers!r}).")
+    check_executor(executor, max_workers)
     workers = max_workers or os.cpu_count() or 1
     if executor == "serial":
         return FuturesBackend(
@@ -352,6 +391,8 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
     if executor == "processes":
         # forkserver (the default from Python 3.14) never forks a process that runs threads
         # (tqdm, Dask clients, pools); nodes travel cloudpickled, so __main__ classes work.
+        import multiprocessing
+
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
         return FuturesBackend(
@@ -385,11 +426,5 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
         return DaskBackend(client, cluster=cluster, owned_client=True)
     if _is_dask_client(executor):
         return DaskBackend(executor)
-    if isinstance(executor, str) and ":" in executor:
-        distributed = _import_distributed()
-        return DaskBackend(distributed.Client(executor), owned_client=True)
-    raise ValueError(
-        f"executor must be one of {', '.join(map(repr, EXECUTOR_NAMES))}, a dask scheduler "
-        f"address like 'tcp://host:8786', a distributed.Client or a concurrent.futures.Executor "
-        f"(got {executor!r:.80})."
-    )
+    distributed = _import_distributed()
+    return DaskBackend(distributed.Client(executor), owned_client=True)

@@ -9,12 +9,13 @@ nodes that must run: a node whose artifact is already committed is reported as
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from persistable._persistable import Persistable
+from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import DependencyError
 
 __all__ = ["Graph", "Node", "describe", "iter_persistables", "resolve"]
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 _ON_PATH = 1
 _DONE = 2
+#: Existence checks on remote stores run in threads from this many nodes of one level.
+_PARALLEL_CHECKS_FROM = 8
+_CHECK_THREADS = 16
 
 
 def describe(persistable: Persistable[Any, Any]) -> str:
@@ -121,6 +125,18 @@ def _post_order(targets: list[Persistable[Any, Any]]) -> list[Persistable[Any, A
     return order
 
 
+def _exists(nodes: list[Node]) -> list[bool]:
+    remote = [node for node in nodes if node.persistable.store.local_path("") is None]
+    if len(remote) < _PARALLEL_CHECKS_FROM:
+        return [_committed(node) for node in nodes]
+    with concurrent.futures.ThreadPoolExecutor(_CHECK_THREADS) as pool:
+        return list(pool.map(_committed, nodes))
+
+
+def _committed(node: Node) -> bool:
+    return node.persistable.store.has_artifact(node.payload_name, node.key)
+
+
 def iter_persistables(targets: Iterable[Persistable[Any, Any]]) -> list[Persistable[Any, Any]]:
     """Every distinct persistable object reachable from ``targets`` (dependencies first)."""
     return _post_order(list(targets))
@@ -155,11 +171,13 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
                 f"{type(target).__name__}); pass a list of Persistable instances."
             )
     objects = _post_order(target_list)
+    with key_cache():  # dependencies come first: each key hashes its upstream keys once
+        keys = [persistable.persist_hash for persistable in objects]
     by_object: dict[int, Node] = {}
     by_key: dict[tuple[str, str], Node] = {}
     ordered: list[Node] = []
-    for persistable in objects:  # dependencies come first, so upstream nodes exist already
-        identity = (persistable.payload_name, persistable.persist_hash)
+    for persistable, key in zip(objects, keys, strict=True):
+        identity = (persistable.payload_name, key)
         node = by_key.get(identity)
         if node is None:
             node = Node(persistable, identity[0], identity[1])
@@ -177,16 +195,27 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
         if node not in target_nodes:
             target_nodes.append(node)
 
+    # Breadth-first from the targets: a node is needed if it is a target or the upstream of
+    # a needed node that is not committed. Each level's existence checks run together
+    # (in threads on remote stores, where each is a round trip).
     needed: set[int] = {id(node) for node in target_nodes}
-    for node in reversed(ordered):  # dependents before their dependencies
-        if id(node) not in needed:
-            continue
-        node.exists = skip_existing and node.persistable.exists()
-        if node.exists:
-            logger.debug("%s is committed in %s: nothing to do", node.label, node.persistable.store)
-            continue
-        logger.debug("%s has no artifact: it will be generated", node.label)
-        needed.update(id(upstream) for upstream in node.upstream)
+    frontier = list(target_nodes)
+    while frontier:
+        found = _exists(frontier) if skip_existing else [False] * len(frontier)
+        upcoming: list[Node] = []
+        for node, exists in zip(frontier, found, strict=True):
+            node.exists = exists
+            if exists:
+                logger.debug(
+                    "%s is committed in %s: nothing to do", node.label, node.persistable.store
+                )
+                continue
+            logger.debug("%s has no artifact: it will be generated", node.label)
+            for upstream in node.upstream:
+                if id(upstream) not in needed:
+                    needed.add(id(upstream))
+                    upcoming.append(upstream)
+        frontier = upcoming
     nodes = [node for node in ordered if id(node) in needed]
     for node in nodes:  # committed upstream nodes are satisfied already: no edge to wait on
         node.upstream = [] if node.exists else [up for up in node.upstream if not up.exists]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -164,6 +163,8 @@ class RunReport:
         return f"RunReport({summary}, wall_s={self.wall_s:.2f}, executor={self.executor!r})"
 
     def _repr_html_(self) -> str:
+        import html
+
         table = self._table()
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table[0])
         body = "".join(

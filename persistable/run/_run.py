@@ -21,6 +21,7 @@ from persistable.exceptions import RunError, RunInterrupted, StoreConfigurationE
 from persistable.run._executors import (
     Backend,
     NodeOutcome,
+    check_executor,
     dumps_node,
     failed_outcome,
     make_backend,
@@ -54,9 +55,9 @@ def run(
         dependencies are walked; nodes with equal ``(payload_name, key)`` are merged,
         committed ones are not run again.
     executor
-        ``"serial"`` (default), ``"threads"``, ``"processes"`` (a process pool; the
-        persistables are pickled and their store must be reachable from other
-        processes), ``"dask"`` (starts a ``distributed.LocalCluster`` for this run),
+        ``"serial"`` (default), ``"threads"``, ``"processes"`` (a ``forkserver`` process
+        pool: nodes travel cloudpickled, their store must be reachable from other
+        processes, and scripts need the ``if __name__ == "__main__":`` guard), ``"dask"`` (starts a ``distributed.LocalCluster`` for this run),
         a ``distributed.Client`` or a scheduler address string (an existing cluster),
         or any ``concurrent.futures.Executor`` (left running).
     max_workers
@@ -83,6 +84,7 @@ def run(
         ``raise_on_failure`` was set and a node failed.
     """
     started = time.perf_counter()
+    check_executor(executor, max_workers)
     target_list = [targets] if isinstance(targets, Persistable) else list(targets)
     graph = resolve(target_list)
     to_run = graph.to_run

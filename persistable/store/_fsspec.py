@@ -464,6 +464,38 @@ class FsspecStore(Store):
             yield
 
 
+def _owner_record(txid: str) -> bytes:
+    """The content of a claim or lease: who holds it, refreshed at ``time``."""
+    record = {"txid": txid, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+    return json.dumps(record).encode()
+
+
+def _read_owner(store: FsspecStore, path: str) -> dict[str, Any] | None:
+    """The parsed claim or lease at ``path``; None if absent, {} if unreadable (stale)."""
+    try:
+        raw = store.read_bytes(path)
+    except FileNotFoundError:
+        return None
+    try:
+        owner = json.loads(raw)
+    except ValueError:
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _is_abandoned(owner: dict[str, Any], ttl: float) -> bool:
+    """Not refreshed for ``ttl`` seconds, or held by a process of this host that is gone."""
+    stamp = owner.get("time")
+    if not isinstance(stamp, int | float) or time.time() - stamp > ttl:
+        return True
+    pid = owner.get("pid")
+    return (
+        owner.get("host") == socket.gethostname()
+        and isinstance(pid, int)
+        and not _process_alive(pid)
+    )
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -489,35 +521,13 @@ class _FsspecTransaction(Transaction):
     # -- the commit claim ---------------------------------------------------------
 
     def _claim_bytes(self) -> bytes:
-        record: dict[str, Any] = {
-            "txid": self.txid,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "time": time.time(),
-        }
-        return json.dumps(record).encode()
+        return _owner_record(self.txid)
 
     def _read_claim(self) -> dict[str, Any] | None:
-        try:
-            raw = self.store.read_bytes(self.claim_path)
-        except FileNotFoundError:
-            return None
-        try:
-            claim = json.loads(raw)
-        except ValueError:
-            return {}
-        return claim if isinstance(claim, dict) else {}
+        return _read_owner(self.store, self.claim_path)
 
     def _is_stale(self, claim: dict[str, Any]) -> bool:
-        stamp = claim.get("time")
-        if not isinstance(stamp, int | float) or time.time() - stamp > self.store.claim_ttl:
-            return True
-        pid = claim.get("pid")
-        return (
-            claim.get("host") == socket.gethostname()
-            and isinstance(pid, int)
-            and not _process_alive(pid)
-        )
+        return _is_abandoned(claim, self.store.claim_ttl)
 
     def _acquire(self) -> None:
         delay = 0.02

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
 from persistable.exceptions import StoreConfigurationError
@@ -75,6 +77,20 @@ class MemoryStore(Store):
         with self._lock:
             for name in [p for p in self.files if p.startswith(prefix)]:
                 del self.files[name]
+
+    #: Lease time of the per-key generation lock (threads of this process share the store).
+    lease_seconds: float = 60.0
+
+    @contextlib.contextmanager
+    def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the per-key generation lease, as object stores do (see ``store._lease``)."""
+        from persistable.store._lease import MemoryLeaseFiles, lease_lock
+
+        files = MemoryLeaseFiles(self)
+        with lease_lock(
+            files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
+        ):
+            yield
 
     def quarantine_dir(self, artifact_dir: str) -> str:
         """Move an artifact folder aside into the quarantine area; returns where it went."""

@@ -116,17 +116,21 @@ def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     )
 
 
-def arrays() -> st.SearchStrategy[np.ndarray[Any, Any]]:
-    """Numeric, boolean, string and datetime arrays of 0 to 3 dimensions, in many memory layouts."""
+def arrays(*, native_byte_order: bool = False) -> st.SearchStrategy[np.ndarray[Any, Any]]:
+    """Numeric, boolean, string and datetime arrays of 0 to 3 dimensions, in many memory layouts.
+
+    ``native_byte_order`` leaves out big-endian dtypes on little-endian machines (and the
+    reverse): numpy pickles a non-contiguous or datetime array of a swapped dtype as native.
+    """
+    order: Any = "=" if native_byte_order else "?"
     dtypes = (
         hnp.boolean_dtypes()
-        | hnp.integer_dtypes()
-        | hnp.unsigned_integer_dtypes()
-        | hnp.floating_dtypes()
-        | hnp.complex_number_dtypes()
-        | hnp.unicode_string_dtypes(max_len=4)
-        # Native byte order only: numpy pickles a big-endian datetime64 dtype as native.
-        | hnp.datetime64_dtypes(max_period="D", endianness="=")
+        | hnp.integer_dtypes(endianness=order)
+        | hnp.unsigned_integer_dtypes(endianness=order)
+        | hnp.floating_dtypes(endianness=order)
+        | hnp.complex_number_dtypes(endianness=order)
+        | hnp.unicode_string_dtypes(endianness=order, max_len=4)
+        | hnp.datetime64_dtypes(max_period="D", endianness=order)
     )
     shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
     layouts = st.sampled_from(["C", "F", "T", "reversed", "strided"])
