@@ -576,9 +576,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         with (self.store if store is None else store).open_read(path) as stream:
             while chunk := stream.read(1 << 22):
                 hasher.update(chunk)
-        self._check_record(
-            path, {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}, record
-        )
+        self._check_record(path, {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}, record)
 
     def _check_record(self, path: str, found: dict[str, Any], record: dict[str, Any]) -> None:
         expected = record.get(BULK_ALGORITHM)

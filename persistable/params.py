@@ -345,7 +345,13 @@ class PersistableParams:
             raise InvalidParamsError(
                 f"{type(self).__qualname__} must be a dataclass; decorate it with @dataclass."
             )
-        return _encode_dataclass_fields(self, "params")
+        try:
+            return _encode_dataclass_fields(self, "params")
+        except RecursionError:
+            raise UnhashableParamError(
+                f"{type(self).__qualname__} holds a value that contains itself (a reference "
+                "cycle) or is nested too deeply to encode; params must be a finite tree of values."
+            ) from None
 
     def replace(self, **changes: Any) -> Self:
         """A copy of these params with some fields changed (``dataclasses.replace``)."""

@@ -229,3 +229,33 @@ def test_sigkill_during_generate_and_persist_on_s3(
     figures = crash_loop(spec, tmp_path, kills=10, window=(0.0, 1.5))
     print(f"\n[crash] s3: {json.dumps(figures)}")
     assert figures["kills_during_generate_or_persist"] >= 5
+
+
+def test_clean_staging_removes_only_dead_writers_of_this_host(tmp_path: Path) -> None:
+    """clean_staging() removes staging folders of dead pids on this host once old enough, never those of live pids or other hosts."""
+    from persistable import LocalStore
+    from persistable.store._local import _host_tag
+
+    store = LocalStore(tmp_path / "store")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    staging = tmp_path / "store" / ".persistable" / "staging"
+    names = {
+        "dead": f"{'a' * 32}-{dead_pid}-{_host_tag()}",
+        "alive": f"{'b' * 32}-{os.getpid()}-{_host_tag()}",
+        "other_host": f"{'c' * 32}-{dead_pid}-some_other_host",
+        "foreign": "not-ours",
+    }
+    for name in names.values():
+        (staging / name).mkdir(parents=True)
+        (staging / name / "payload.npy").write_bytes(b"partial")
+    assert store.clean_staging() == []  # younger than stale_staging_age (1 hour)
+    assert store.clean_staging(max_age=0) == [names["dead"]]
+    assert sorted(p.name for p in staging.iterdir()) == sorted(
+        names[k] for k in ("alive", "other_host", "foreign")
+    )

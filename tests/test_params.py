@@ -466,3 +466,20 @@ def test_replace_returns_a_changed_copy() -> None:
     params = TrackedAndUntracked(1)
     changed = params.replace(n=2)
     assert (params.n, changed.n, type(changed)) == (1, 2, TrackedAndUntracked)
+
+
+def test_self_referencing_container_raises_unhashable_param_error() -> None:
+    """A list that contains itself raises UnhashableParamError instead of RecursionError."""
+    from dataclasses import dataclass as _dataclass
+
+    from persistable import PersistableParams as _Base
+    from persistable.exceptions import UnhashableParamError as _Unhashable
+
+    @_dataclass
+    class _Cyclic(_Base):
+        items: list[object]
+
+    items: list[object] = [1]
+    items.append(items)
+    with pytest.raises(_Unhashable, match="contains itself"):
+        _Cyclic(items=items).to_dict()

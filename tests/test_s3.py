@@ -18,6 +18,7 @@ from persistable import NpyFileIO, Persistable, PersistableParams, make_store
 from persistable.exceptions import (
     ArtifactNotFoundError,
     MissingDependencyError,
+    QuarantineWarning,
     ReadOnlyStoreError,
     StoreAccessDeniedError,
     StoreConfigurationError,
@@ -145,6 +146,28 @@ def test_concurrent_processes_commit_one_artifact(s3_bucket: S3Bucket, s3_endpoi
     ramp.load()
     assert ramp.payload == list(range(50000))
     assert ramp.store.list_keys("ramp") == [ramp.key]
+
+
+@pytest.mark.s3
+def test_corrupt_s3_artifact_is_quarantined_and_regenerated(s3_bucket: S3Bucket) -> None:
+    """A payload changed on S3 after its commit is moved aside (copy + delete) and regenerated."""
+    url, options = s3_bucket
+    wave = Wave(url, WaveParams(n=64), storage_options=options)
+    wave.load_generate()
+    store = wave.store
+    assert isinstance(store, FsspecStore)
+    payload_path = f"{wave.artifact_dir}/{wave.payload_file}"
+    data = bytearray(store.read_bytes(payload_path))
+    data[-1] ^= 0xFF
+    store.fs.pipe_file(store._full(payload_path), bytes(data))
+    fresh = Wave(url, WaveParams(n=64), storage_options=options)
+    with pytest.warns(QuarantineWarning, match="Moved the corrupt artifact"):
+        fresh.load_generate()
+    np.testing.assert_array_equal(fresh.payload, wave.payload)
+    Wave(url, WaveParams(n=64), storage_options=options).load(verify=True)
+    quarantined = store.list_dir(".persistable/quarantine/wave")
+    assert len(quarantined) == 1
+    assert quarantined[0].startswith(wave.key)
 
 
 @pytest.mark.s3

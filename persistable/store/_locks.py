@@ -58,6 +58,8 @@ def pid_alive(pid: int) -> bool:
     """Whether a process with this pid runs on this host (True when it cannot be told)."""
     if pid <= 0:
         return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
