@@ -61,6 +61,26 @@ def nodes(store: LocalStore, count: int, loops: int = 0, tag: str = "w") -> list
     return [Work(store, WorkParams(i, loops), payload_name=tag) for i in range(count)]
 
 
+def spin(loops: int) -> int:
+    """The same pure-Python work as a CPU-bound :class:`Work` node, without persistable."""
+    total = 0
+    for i in range(loops):
+        total += i * i % 7
+    return total
+
+
+def raw_pool_time(count: int, loops: int) -> float:
+    """Wall time of ``count`` spins in a plain 2-process pool (the machine's parallel peer)."""
+    import concurrent.futures
+    import multiprocessing
+
+    started = time.perf_counter()
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        list(pool.map(spin, [loops] * count))
+    return time.perf_counter() - started
+
+
 def loops_for(seconds: float) -> int:
     """How many loop iterations of :class:`Work` take about ``seconds`` here."""
     probe = 200_000
@@ -113,6 +133,32 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any) -> N
         with scratch_dir(f"cpu-{executor}") as folder:
             times[executor] = timed_run(nodes(LocalStore(folder), count, loops), value)
         print(f"  {count} CPU-bound nodes, {executor}: {times[executor]:.2f} s", flush=True)
+    started = time.perf_counter()
+    for _ in range(count):
+        spin(loops)
+    raw_serial = time.perf_counter() - started
+    raw_pool = raw_pool_time(count, loops)
+    print(
+        f"  {count} raw spins: {raw_serial:.2f} s in a loop, {raw_pool:.2f} s in a 2-process pool"
+    )
+    rows.append(
+        Row(
+            f"{count} raw spins, plain 2-process pool (machine's parallel peer)",
+            raw_pool,
+            "s",
+            "plain loop",
+            raw_serial,
+        )
+    )
+    rows.append(
+        Row(
+            f"{count} CPU-bound nodes, processes runner vs plain 2-process pool",
+            times["processes"],
+            "s",
+            "plain pool",
+            raw_pool,
+        )
+    )
     for executor, speedup in (("processes", 1.8), ("dask", 1.6)):
         rows.append(
             Row(

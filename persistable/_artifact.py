@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from functools import cache, lru_cache
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher
 from persistable._version import __version__
@@ -34,6 +34,42 @@ GENERATION_LOG_FILE = "generation.log"
 
 #: Slice size of big writes: small enough to stay in the CPU's last-level cache.
 _SLICE = 1 << 22
+#: fallocate(2) flag: reserve blocks without changing the file's size.
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+@cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``fallocate`` on Linux (no emulation, unlike ``posix_fallocate``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", function)
+
+
+def _preallocate(sink: IO[bytes], size: int) -> None:
+    """Reserve disk space for ``size`` bytes at the position of ``sink`` when it is a local file.
+
+    One reservation instead of one per page makes a big write about a quarter faster on
+    ext4 (``numpy.ndarray.tofile`` does the same). Only a hint: failures are ignored,
+    and the file's size does not change.
+    """
+    fallocate = _fallocate()
+    if fallocate is None:
+        return
+    try:
+        descriptor = sink.fileno()
+        offset = sink.tell()
+    except (OSError, ValueError):  # not a file (io.UnsupportedOperation is both), or closed
+        return
+    fallocate(descriptor, _FALLOC_FL_KEEP_SIZE, offset, size)
 
 
 class HashingWriter(io.RawIOBase):
@@ -57,6 +93,7 @@ class HashingWriter(io.RawIOBase):
         # A big buffer is written and hashed slice by slice: each slice is hashed right
         # after the write has pulled it into the CPU cache, so RAM is read once, not twice.
         view = view.cast("B")
+        _preallocate(self._sink, size)
         for start in range(0, size, _SLICE):
             piece = view[start : start + _SLICE]
             self._sink.write(piece)
@@ -184,6 +221,8 @@ def build_metadata(
     duration_s: float | None,
 ) -> dict[str, Any]:
     """The provenance record of one artifact; written last, as its commit marker."""
+    import datetime as _dt  # here, not at the top: `import persistable` stays fast
+
     environment = _environment()
     return {
         "metadata_scheme": METADATA_SCHEME,

@@ -46,13 +46,12 @@ field path (``params.model.kernel``) and the type. Register more types with
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import decimal
 import enum
 import functools
 import math
 import pathlib
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -60,6 +59,9 @@ from persistable._hashing import bulk_digest, canonical_json
 from persistable.exceptions import InvalidParamsError, UnhashableParamError
 
 if TYPE_CHECKING:
+    import datetime as _dt
+    import decimal
+
     from typing_extensions import Self
 
 __all__ = [
@@ -131,6 +133,9 @@ def _encode(value: Any, path: str) -> Any:
             "class": type(value).__qualname__,
             "fields": _encode_dataclass_fields(value, path),
         }
+    _register_stdlib_encoders()
+    if _encode.dispatch(type(value)) is not _encode.registry[object]:
+        return _encode(value, path)  # a datetime or Decimal met before its encoder was registered
     raise UnhashableParamError(
         f"{path} holds a {type(value).__module__}.{type(value).__qualname__} ({value!r:.80}), "
         "which has no stable canonical encoding; use a supported type (number, str, list, dict, "
@@ -203,7 +208,6 @@ def _encode_complex(value: complex, path: str) -> Any:
     }
 
 
-@_encode.register(decimal.Decimal)
 def _encode_decimal(value: decimal.Decimal, path: str) -> Any:
     return {_TYPE: "decimal", "value": str(value)}
 
@@ -247,24 +251,45 @@ def _encode_enum(value: enum.Enum, path: str) -> Any:
     return {_TYPE: "enum", "class": type(value).__qualname__, "name": value.name}
 
 
-@_encode.register(_dt.datetime)
 def _encode_datetime(value: _dt.datetime, path: str) -> Any:
     return {_TYPE: "datetime", "value": value.isoformat()}
 
 
-@_encode.register(_dt.date)
 def _encode_date(value: _dt.date, path: str) -> Any:
     return {_TYPE: "date", "value": value.isoformat()}
 
 
-@_encode.register(_dt.time)
 def _encode_time(value: _dt.time, path: str) -> Any:
     return {_TYPE: "time", "value": value.isoformat()}
 
 
-@_encode.register(_dt.timedelta)
 def _encode_timedelta(value: _dt.timedelta, path: str) -> Any:
     return {_TYPE: "timedelta", "seconds": _encode_float(value.total_seconds(), path)}
+
+
+_stdlib_lock = threading.Lock()
+_stdlib_registered = threading.Event()
+
+
+def _register_stdlib_encoders() -> None:
+    # Registered on the first value no other encoder takes: a datetime or Decimal value
+    # can only exist once its module is imported, and importing both here rather than
+    # at the top keeps `import persistable` faster (docs/benchmarks.md). None of their
+    # types subclasses a type registered above, so nothing dispatches differently before.
+    if _stdlib_registered.is_set():
+        return
+    with _stdlib_lock:
+        if _stdlib_registered.is_set():
+            return
+        import datetime
+        import decimal
+
+        _encode.register(decimal.Decimal, _encode_decimal)
+        _encode.register(datetime.datetime, _encode_datetime)
+        _encode.register(datetime.date, _encode_date)
+        _encode.register(datetime.time, _encode_time)
+        _encode.register(datetime.timedelta, _encode_timedelta)
+        _stdlib_registered.set()
 
 
 @_encode.register(bytes)

@@ -36,8 +36,8 @@ def storage_options(endpoint: str) -> dict[str, Any]:
 
 
 def main(url: str, endpoint: str) -> None:
-    """Upload the files of Ramp(n=1000) to S3, then die before committing."""
-    ramp = Ramp(url, RampParams(n=1000), storage_options=storage_options(endpoint))
+    """Upload the files of Ramp(n=400_000) (a payload over 1 MiB) to S3, then die before committing."""
+    ramp = Ramp(url, RampParams(n=400_000), storage_options=storage_options(endpoint))
     store = make_store(url, storage_options=storage_options(endpoint))
     transaction = store.begin(ramp.artifact_dir)
     with transaction.open_write(ramp.payload_file) as stream:

@@ -1,4 +1,4 @@
-"""numpy is imported lazily, and the streaming checksum of big writes matches the one-shot digest.
+"""numpy (and datetime, decimal) are imported lazily; sliced, preallocated checksummed writes are exact.
 
 ``import persistable`` must not import numpy (it dominates the import time, see
 docs/benchmarks.md), yet numpy params and payloads must behave exactly as if it had:
@@ -83,6 +83,34 @@ def test_numpy_keys_do_not_depend_on_import_order() -> None:
     assert len(set(after)) == len(after)
 
 
+_STDLIB_SCRIPT = """
+import sys
+import persistable
+from persistable.params import encode_value
+assert "datetime" not in sys.modules and "decimal" not in sys.modules
+import datetime, decimal, json
+values = [
+    datetime.datetime(2024, 1, 2, 3, 4, 5), datetime.date(2024, 1, 2), datetime.time(1, 2),
+    datetime.timedelta(seconds=1.5), decimal.Decimal("1.10"),
+]
+print(json.dumps([encode_value(v) for v in values]))
+"""
+
+
+def test_datetime_and_decimal_encoders_register_on_first_use() -> None:
+    """import persistable skips datetime and decimal, yet their values encode as in a process that had them."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _STDLIB_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert json.loads(completed.stdout) == [
+        {"__type__": "datetime", "value": "2024-01-02T03:04:05"},
+        {"__type__": "date", "value": "2024-01-02"},
+        {"__type__": "time", "value": "01:02:00"},
+        {"__type__": "timedelta", "seconds": 1.5},
+        {"__type__": "decimal", "value": "1.10"},
+    ]
+
+
 def test_numpy_scalar_encodes_as_the_equal_python_number() -> None:
     """Once numpy is in use, np.float64 and np.int64 params encode like float and int."""
     assert encode_value(np.float64(1.5)) == encode_value(1.5)
@@ -110,6 +138,20 @@ def test_hashing_writer_accepts_typed_buffers() -> None:
     assert writer.write(b"tail") == 4
     expected = array.tobytes() + b"tail"
     assert sink.getvalue() == expected
+    assert writer.record == {"size": len(expected), BULK_ALGORITHM: bulk_digest(expected)}
+
+
+def test_hashing_writer_on_a_file_keeps_exact_size_and_bytes(tmp_path: Path) -> None:
+    """A big write after a small buffered one (space reserved ahead on Linux) leaves exactly the bytes written."""
+    big = np.random.default_rng(1).integers(0, 256, (6 << 20) + 5, dtype=np.uint8).tobytes()
+    path = tmp_path / "payload.bin"
+    with HashingWriter(path.open("wb")) as writer:
+        writer.write(b"header")
+        writer.write(big)
+        writer.write(b"tail")
+    expected = b"header" + big + b"tail"
+    assert path.stat().st_size == len(expected)
+    assert path.read_bytes() == expected
     assert writer.record == {"size": len(expected), BULK_ALGORITHM: bulk_digest(expected)}
 
 

@@ -103,7 +103,7 @@ def test_interrupted_s3_commit_leaves_nothing_visible(
     )
     assert worker.returncode == -9, worker.stderr
     assert worker.stdout == "uploaded\n"
-    ramp = Ramp(url, RampParams(n=1000), storage_options=options)
+    ramp = Ramp(url, RampParams(n=400_000), storage_options=options)
     store = ramp.store
     # The payload bytes are on the server, but without metadata.json they are no artifact.
     assert store.exists(f"{ramp.artifact_dir}/{ramp.payload_file}")
@@ -113,9 +113,9 @@ def test_interrupted_s3_commit_leaves_nothing_visible(
     with pytest.raises(ArtifactNotFoundError):
         ramp.load()
     ramp.load_generate()  # the dead writer's claim is recognised as abandoned
-    assert ramp.payload == list(range(1000))
+    assert ramp.payload == list(range(400_000))
     assert store.list_keys(ramp.payload_name) == [ramp.key]
-    fresh = Ramp(url, RampParams(n=1000), storage_options=options)
+    fresh = Ramp(url, RampParams(n=400_000), storage_options=options)
     fresh.load(verify=True)
     fresh.verify()
     assert store.list_dir(".persistable/claims/ramp") == []

@@ -119,7 +119,8 @@ def test_sync_is_exported() -> None:
 
 @pytest.mark.s3
 def test_sync_from_s3_to_a_folder(s3_bucket: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
-    """A colleague's S3 cache is pulled into a local folder, where its artifacts load unchanged."""
+    """A colleague's S3 cache is pulled into a local folder, where its artifacts load unchanged,
+    and a folder is pushed to another S3 prefix."""
     url, options = s3_bucket
     for n in (5, 6):
         Words(url, WordsParams(n=n), storage_options=options).load_generate()
@@ -129,6 +130,11 @@ def test_sync_from_s3_to_a_folder(s3_bucket: tuple[str, dict[str, Any]], tmp_pat
     local = Words(tmp_path / "cache", WordsParams(n=6))
     local.load(verify=True)
     assert local.payload[-1] == "word5"
+    pushed = sync(tmp_path / "cache", f"{url}-pushed", dst_storage_options=options)
+    assert pushed.n_copied == 2
+    remote = Words(f"{url}-pushed", WordsParams(n=5), storage_options=options)
+    remote.load(verify=True)
+    assert remote.payload[-1] == "word4"
     back: Store = persistable.make_store(url, storage_options=options)
     reverse = sync(tmp_path / "cache", back)
     assert reverse.n_skipped == 2

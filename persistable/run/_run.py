@@ -227,7 +227,12 @@ class _Scheduler:
                 self.bar.update(1)
                 return
         logger.debug("Submitting %s", node.label)
-        future = self.backend.submit(task, node.payload_name, node.key)
+        try:
+            future = self.backend.submit(task, node.payload_name, node.key)
+        except Exception as error:  # e.g. a broken process pool: this node fails, not the run
+            self._record(node, failed_outcome(node.payload_name, node.key, error))
+            self.bar.update(1)
+            return
         self.inflight[future] = node
 
     def _finish(self, future: Any) -> None:

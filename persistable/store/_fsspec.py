@@ -57,6 +57,8 @@ _QUARANTINE = f"{INTERNAL_DIR}/quarantine"
 _PROBES = f"{INTERNAL_DIR}/probes"
 #: Files up to this size are fetched whole instead of through a buffered stream.
 _WHOLE_READ_LIMIT = 1 << 30
+#: Files below this size are uploaded together just before the commit.
+_SMALL_FILE = 1 << 20
 #: Files from this size on are downloaded in concurrent ranges (s3fs).
 _CONCURRENT_READ = 32 << 20
 #: Stores (filesystem token and root) already shown to accept writes in this process.
@@ -99,28 +101,62 @@ class _DiscardWriter(io.RawIOBase):
         return memoryview(data).nbytes
 
 
-class _ClaimedWriter(io.RawIOBase):
-    """A write stream to the final location that keeps the commit claim fresh."""
+class _UploadWriter(io.RawIOBase):
+    """Writes one file of a claimed artifact, keeping the commit claim fresh.
 
-    def __init__(self, sink: IO[bytes], transaction: _FsspecTransaction) -> None:
+    Files smaller than the store's ``write_block_size`` are kept in memory and sent
+    with one PUT when closed (one copy of the bytes, as s3fs ``pipe_file``; small
+    ones are batched and sent together at commit); larger ones stream as a multipart
+    upload.
+    """
+
+    def __init__(self, transaction: _FsspecTransaction, path: str) -> None:
         super().__init__()
-        self._sink = sink
         self._transaction = transaction
+        self._path = path
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._stream: IO[bytes] | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        self._transaction.heartbeat()
-        self._sink.write(data)
-        return memoryview(data).nbytes
+        transaction = self._transaction
+        transaction.heartbeat()
+        chunk = bytes(data)
+        if self._stream is not None:
+            self._stream.write(chunk)
+            return len(chunk)
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size >= transaction.store.write_block_size:
+            store = transaction.store
+            self._stream = store._call(
+                "write into",
+                store.fs.open,
+                store._full(self._path),
+                "wb",
+                block_size=store.write_block_size,
+            )
+            for buffered in self._chunks:
+                self._stream.write(buffered)
+            self._chunks = []
+        return len(chunk)
 
     def close(self) -> None:
-        if not self.closed:
-            try:
-                super().close()
-            finally:
-                self._transaction.store._call("upload", self._sink.close, retry=False)
+        if self.closed:
+            return
+        try:
+            super().close()
+        finally:
+            store = self._transaction.store
+            if self._stream is not None:
+                store._call("upload", self._stream.close, retry=False)
+            else:
+                data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+                self._chunks = []
+                self._transaction.upload(self._path, data)
 
 
 class FsspecStore(Store):
@@ -516,6 +552,7 @@ class _FsspecTransaction(Transaction):
         self.marker = f"{artifact_dir}/{METADATA_FILE}"
         self.state = "new"  # new -> owner | lost -> done
         self.written: list[str] = []
+        self.pending: dict[str, bytes] = {}
         self._last_refresh = 0.0
 
     # -- the commit claim ---------------------------------------------------------
@@ -599,16 +636,24 @@ class _FsspecTransaction(Transaction):
             return io.BufferedWriter(_DiscardWriter())
         path = f"{self.artifact_dir}/{name}"
         self.written.append(path)
-        # Files below write_block_size go up in one PUT (as s3fs pipe_file does); larger
-        # ones in parts of that size.
-        sink = self.store._call(
-            "write into",
-            self.store.fs.open,
-            self.store._full(path),
-            "wb",
-            block_size=self.store.write_block_size,
-        )
-        return io.BufferedWriter(_ClaimedWriter(sink, self), buffer_size=1 << 20)
+        return io.BufferedWriter(_UploadWriter(self, path), buffer_size=1 << 20)
+
+    def upload(self, path: str, data: bytes) -> None:
+        """Upload a whole file now, or with the other small files just before the commit."""
+        if len(data) < _SMALL_FILE:
+            self.pending[self.store._full(path)] = data
+        else:
+            self.store._call("write into", self.store.fs.pipe_file, self.store._full(path), data)
+
+    def _flush_pending(self) -> None:
+        fs = self.store.fs
+        if len(self.pending) > 1 and getattr(fs, "async_impl", False):
+            # One concurrent batch on async filesystems such as s3fs.
+            self.store._call("write into", fs.pipe, dict(self.pending))
+        else:
+            for full, data in self.pending.items():
+                self.store._call("write into", fs.pipe_file, full, data)
+        self.pending.clear()
 
     def commit(self, metadata: bytes) -> bool:
         if self.state == "new":
@@ -617,6 +662,7 @@ class _FsspecTransaction(Transaction):
             self.state = "done"
             return False
         try:
+            self._flush_pending()
             # Nobody may take over a claim refreshed less than claim_ttl / 2 ago.
             fresh = time.monotonic() - self._last_refresh < self.store.claim_ttl / 2
             if not fresh and not self._holds_claim():
@@ -637,6 +683,7 @@ class _FsspecTransaction(Transaction):
             self.state = "done"
 
     def abort(self) -> None:
+        self.pending.clear()
         if self.state == "owner":
             self.state = "done"
             if self._holds_claim() and not self.store.exists(self.marker):
