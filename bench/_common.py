@@ -26,6 +26,7 @@ __all__ = [
     "BENCH_DIR",
     "WORK_DIR",
     "Row",
+    "best_of_interleaved",
     "best_of_subprocess",
     "markdown_table",
     "median_time",
@@ -156,6 +157,19 @@ def best_of_subprocess(code: str, repeat: int, python: str | None = None) -> flo
         ).stdout
         results.append(float(output.strip().splitlines()[-1]))
     return min(results)
+
+
+def best_of_interleaved(codes: dict[str, str], repeat: int) -> dict[str, float]:
+    """Like :func:`best_of_subprocess` for several snippets, taking turns round by round.
+
+    Taking turns lets every snippet see the same background load, which a run of all
+    repetitions of one snippet and then all of the next would not.
+    """
+    results: dict[str, list[float]] = {name: [] for name in codes}
+    for _ in range(repeat):
+        for name, code in codes.items():
+            results[name].append(best_of_subprocess(code, 1))
+    return {name: min(values) for name, values in results.items()}
 
 
 def run_json(args: Sequence[str], *, env: dict[str, str] | None = None) -> Any:

@@ -26,7 +26,7 @@ from _common import (
     BENCH_DIR,
     WORK_DIR,
     Row,
-    best_of_subprocess,
+    best_of_interleaved,
     markdown_table,
     peer_python,
     run_json,
@@ -229,12 +229,19 @@ def bench_import(repeat: int) -> list[Row]:
         ]
     )
     print(f"import persistable imports numpy: {numpy_loaded}", flush=True)
-    ours = best_of_subprocess(_import_code("persistable", ""), repeat)
-    joblib = best_of_subprocess(_import_code("joblib", ""), repeat)
-    ours_np = best_of_subprocess(_import_code("persistable", "import numpy\n"), repeat)
-    joblib_np = best_of_subprocess(_import_code("joblib", "import numpy\n"), repeat)
-    numpy = best_of_subprocess(_import_code("numpy", ""), repeat)
-    floor = best_of_subprocess(_import_code(FLOOR_MODULES, ""), repeat)
+    best = best_of_interleaved(
+        {
+            "ours": _import_code("persistable", ""),
+            "joblib": _import_code("joblib", ""),
+            "ours_np": _import_code("persistable", "import numpy\n"),
+            "joblib_np": _import_code("joblib", "import numpy\n"),
+            "numpy": _import_code("numpy", ""),
+            "floor": _import_code(FLOOR_MODULES, ""),
+        },
+        repeat,
+    )
+    ours, joblib, ours_np = best["ours"], best["joblib"], best["ours_np"]
+    joblib_np, numpy, floor = best["joblib_np"], best["numpy"], best["floor"]
     return [
         Row("import persistable", ours, "s", "import joblib", joblib, 0.25),
         Row("import persistable, numpy already imported", ours_np, "s", "joblib", joblib_np, 0.25),

@@ -68,6 +68,7 @@ def key_cache() -> Iterator[None]:
     finally:
         _key_cache.reset(token)
 
+
 PayloadT = TypeVar("PayloadT")
 PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
 

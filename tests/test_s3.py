@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,7 +220,7 @@ def test_wrong_endpoint_is_reported(s3_env: dict[str, str]) -> None:
 
 def make_public(url: str, options: dict[str, Any]) -> None:
     """Let anonymous clients list the bucket of ``url`` and read its objects (public-read ACLs)."""
-    import boto3
+    import boto3  # the owner's side of the test, straight to the S3 API
 
     bucket = url.removeprefix("s3://").split("/", 1)[0]
     client = boto3.client(
@@ -319,3 +321,21 @@ def test_transient_errors_are_retried(caplog: pytest.LogCaptureFixture) -> None:
 def test_fsspec_file_url_is_a_local_store(tmp_path: Path) -> None:
     """file:// URLs use the local store with its rename commit and memory-mapped reads."""
     assert isinstance(make_store(f"file://{tmp_path}"), LocalStore)
+
+
+def test_a_claim_of_another_host_is_waited_for_then_taken_over() -> None:
+    """A writer finding a live-looking claim from another host waits until it is older than
+    claim_ttl, then takes it over, removes the leftovers and commits."""
+    store = FsspecStore(f"memory://claims-{uuid.uuid4().hex}", claim_ttl=0.6)
+    wave = Wave(store, WaveParams(n=8))
+    claim = {"txid": "other", "host": "another-host", "pid": 1, "time": time.time()}
+    store.fs.pipe_file(
+        store._full(f".persistable/claims/{wave.artifact_dir}.json"), json.dumps(claim).encode()
+    )
+    store.fs.pipe_file(store._full(f"{wave.artifact_dir}/payload.npy"), b"half an upload")
+    started = time.monotonic()
+    wave.load_generate()
+    assert time.monotonic() - started >= 0.5
+    again = Wave(store, WaveParams(n=8))
+    again.load(verify=True)
+    assert store.list_dir(".persistable/claims/wave") == []
