@@ -25,6 +25,9 @@ _STAGING = f"{INTERNAL_DIR}/staging"
 _QUARANTINE = f"{INTERNAL_DIR}/quarantine"
 
 
+_last_staging_scan: dict[Path, float] = {}
+
+
 class LocalStore(Store):
     """Artifacts in a local directory (created on the first write, never on construction).
 
@@ -101,7 +104,13 @@ class LocalStore(Store):
     def begin(self, artifact_dir: str) -> Transaction:
         self.check_writable()
         self._path(artifact_dir)  # refuse paths that leave the store before writing anything
-        self.clean_staging()
+        # A scan per write would cost a directory listing on every artifact: scan at most
+        # once per minute per store folder and process (every time when the age is 0).
+        now = time.monotonic()
+        last = _last_staging_scan.get(self.root)
+        if last is None or now - last >= min(60.0, self.stale_staging_age):
+            _last_staging_scan[self.root] = now
+            self.clean_staging()
         return _LocalTransaction(self, artifact_dir)
 
     def clean_staging(self, max_age: float | None = None) -> list[str]:
@@ -179,10 +188,13 @@ class _LocalTransaction(Transaction):
     def commit(self, metadata: bytes) -> bool:
         (self.staging / METADATA_FILE).write_bytes(metadata)
         final = self.store.root / self.artifact_dir
-        final.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
+        for _ in range(3):
             try:
                 os.rename(self.staging, final)
+            except FileNotFoundError:
+                # The payload's folder does not exist yet (first artifact of this name);
+                # creating it only then saves a system call on every other commit.
+                final.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
