@@ -335,3 +335,26 @@ def test_every_builtin_io_roundtrips_through_a_store(
     assert_same_payload(payload, fresh.payload)
     assert fresh.metadata["payload_io"] == file_io.name
     assert fresh.metadata["payload_file"] == f"payload{file_io.suffix}"
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12.0).reshape(3, 4),
+        np.asfortranarray(np.arange(24, dtype=np.int16).reshape(2, 3, 4)),
+        np.zeros((0, 3)),
+        np.array(5.5),
+        np.array(["a", "bc"]),
+        np.zeros(3, dtype=[("x", "<f4"), ("y", "<i8")]),
+    ],
+    ids=["c-order", "fortran", "empty", "0-d", "unicode", "structured"],
+)
+def test_npy_load_from_an_in_memory_download_is_exact_and_writable(array: Any) -> None:
+    """NpyFileIO.load of an in-memory buffer (how object-store downloads arrive) returns an equal, writable array."""
+    buffer = io.BytesIO()
+    NpyFileIO().save(array, buffer)
+    loaded = NpyFileIO().load(io.BytesIO(buffer.getvalue()))
+    assert loaded.dtype == array.dtype
+    assert loaded.shape == array.shape
+    assert np.array_equal(loaded, array)
+    assert loaded.flags.writeable
