@@ -45,6 +45,7 @@ EXPECTED_EXCEPTIONS = [
     "InvalidPayloadError",
     "InvalidPayloadNameError",
     "InvalidPayloadWarning",
+    "KeyMismatchError",
     "LockTimeoutError",
     "MissingDependencyError",
     "NoPayloadError",
@@ -113,6 +114,10 @@ def test_seed_import_of_invalid_payload_error_works() -> None:
         ("MissingDependencyError", ImportError),
         ("LockTimeoutError", TimeoutError),
         ("ExplainedNotImplementedError", NotImplementedError),
+        ("KeyMismatchError", RuntimeError),
+        ("RunError", RuntimeError),
+        ("StoreAccessDeniedError", PermissionError),
+        ("UntrustedPayloadError", PermissionError),
     ],
 )
 def test_errors_subclass_the_builtin_they_resemble(
@@ -122,6 +127,12 @@ def test_errors_subclass_the_builtin_they_resemble(
     cls = getattr(exceptions, error)
     assert issubclass(cls, exceptions.PersistableError)
     assert issubclass(cls, builtin)
+
+
+def test_run_interrupted_is_a_keyboard_interrupt_not_an_exception() -> None:
+    """RunInterrupted stays a KeyboardInterrupt, so `except Exception` in user code does not swallow Ctrl-C."""
+    assert issubclass(exceptions.RunInterrupted, KeyboardInterrupt)
+    assert not issubclass(exceptions.RunInterrupted, Exception)
 
 
 def test_payload_errors_share_a_parent() -> None:
