@@ -5,6 +5,7 @@ leaves also derive from the builtin they resemble so that existing ``except``
 clauses keep working::
 
     PersistableError
+    ├── ExplainedNotImplementedError           (NotImplementedError)
     ├── PayloadError
     │   ├── NoPayloadError
     │   ├── InvalidPayloadError                (ValueError)
