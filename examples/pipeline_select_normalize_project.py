@@ -3,8 +3,10 @@
 The workflow shape of the "databacked" plan (seed 002): per cell, select its data
 from a field of view, normalize it and store a max projection; then build one
 dataset manifest over every projection. The per-cell steps are built with
-``Persistable.map`` and run in a process pool; run the script twice: the first run
-generates every artifact, the second finds them all and loads.
+``Persistable.map``; the dataset step tracks every projection through a fan-in role
+(``{"projections": [...]}``), so one ``persistable.run`` in a process pool resolves the
+whole DAG. Run the script twice: the first run generates every artifact, the second
+finds them all and loads.
 """
 
 from __future__ import annotations
@@ -92,9 +94,9 @@ class Project(Persistable[Array, ProjectParams]):
 
 @dataclass
 class DatasetParams(PersistableParams):
-    """The keys of the projections the manifest lists (their lineage is in their keys)."""
+    """How many decimals the manifest's statistics keep."""
 
-    projection_keys: tuple[str, ...]
+    decimals: int = 6
 
 
 class ProjectionDataset(Persistable[list[dict[str, Any]], DatasetParams]):
@@ -102,9 +104,9 @@ class ProjectionDataset(Persistable[list[dict[str, Any]], DatasetParams]):
 
     default_payload_io = JsonFileIO()
 
-    def __init__(self, data_dir: Any, *, projections: list[Project]) -> None:
-        keys = tuple(projection.persist_hash for projection in projections)
-        super().__init__(data_dir, DatasetParams(projection_keys=keys))
+    def __init__(self, data_dir: Any, params: DatasetParams, *, projections: list[Project]) -> None:
+        # A fan-in: every projection's key enters this key, in order, under one role.
+        super().__init__(data_dir, params, {"projections": projections})
         self.projections = projections
 
     def _generate_payload(self, **untracked_payload_params: Any) -> list[dict[str, Any]]:
@@ -118,8 +120,8 @@ class ProjectionDataset(Persistable[list[dict[str, Any]], DatasetParams]):
                     "cell": selected.cell,
                     "projection_key": projection.persist_hash,
                     "projection_path": str(projection.artifact_path),
-                    "mean": float(image.mean()),
-                    "max": float(image.max()),
+                    "mean": round(float(image.mean()), self.params.decimals),
+                    "max": round(float(image.max()), self.params.decimals),
                 }
             )
         return rows
@@ -131,7 +133,7 @@ def build(data_dir: Path) -> tuple[list[Project], ProjectionDataset]:
     store = selected[0].store
     normalized = [Normalize(store, NormalizeParams(), selected=s) for s in selected]
     projections = [Project(store, ProjectParams(), normalized=n) for n in normalized]
-    return projections, ProjectionDataset(store, projections=projections)
+    return projections, ProjectionDataset(store, DatasetParams(), projections=projections)
 
 
 def summarize(label: str, report: RunReport) -> None:
@@ -145,12 +147,11 @@ def summarize(label: str, report: RunReport) -> None:
 
 
 def main(data_dir: Path = DATA_DIR) -> None:
-    """Run the per-cell steps in a process pool, then the dataset step over their outputs."""
-    projections, dataset = build(data_dir)
-    # Per-cell steps: independent chains, run in parallel as soon as their inputs exist.
-    summarize("cells", persistable.run(projections, executor="processes", max_workers=2))
-    # The dataset-level step reads every projection from the store.
-    summarize("dataset", persistable.run([dataset]))
+    """Run the whole DAG in a process pool: per-cell chains in parallel, then the dataset step."""
+    _, dataset = build(data_dir)
+    # Each cell's chain starts as soon as its inputs exist; the dataset step runs last
+    # and reads every projection from the store.
+    summarize("pipeline", persistable.run([dataset], executor="processes", max_workers=2))
     manifest = dataset.payload
     print(f"Manifest of {len(manifest)} cells, first row: {manifest[0]}")
     print(f"Artifacts are in {data_dir}; run again to load them instead of generating.")

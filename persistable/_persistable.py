@@ -11,9 +11,9 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, cast
 
 from persistable._artifact import (
     GENERATION_LOG_FILE,
@@ -48,7 +48,7 @@ from persistable.store import Store, StoreLike, make_store
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Persistable", "PersistableParamsT"]
+__all__ = ["Dependencies", "Persistable", "PersistableParamsT"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,13 @@ def key_cache() -> Iterator[None]:
 
 PayloadT = TypeVar("PayloadT")
 PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
+
+#: What ``tracked_persistable_dependencies`` accepts: persistables (each under its
+#: payload name), or roles mapped to one persistable or a sequence of them.
+Dependencies = Union[  # noqa: UP007 - the forward references need Union at runtime
+    Iterable["Persistable[Any, Any]"],
+    Mapping[str, Union["Persistable[Any, Any]", Sequence["Persistable[Any, Any]"]]],
+]
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
@@ -129,7 +136,11 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     params
         A :class:`~persistable.PersistableParams` dataclass instance.
     tracked_persistable_dependencies
-        Upstream persistables whose keys take part in this one's key (None for none).
+        Upstream persistables whose keys take part in this one's key (None for none):
+        an iterable, each entering the key under its ``payload_name`` (two with one name
+        are refused), or a mapping from a role name to one persistable or to a sequence
+        of them (a fan-in, e.g. a dataset-level step over every sample; the sequence's
+        order is part of the key).
     payload_name
         Folder name of this payload in the store; defaults to the snake_case class name.
     payload_io
@@ -162,7 +173,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         self,
         data_dir: StoreLike,
         params: PersistableParamsT,
-        tracked_persistable_dependencies: Iterable[Persistable[Any, Any]] | None = None,
+        tracked_persistable_dependencies: Dependencies | None = None,
         *,
         payload_name: str | None = None,
         payload_io: FileIO[PayloadT] | None = None,
@@ -178,9 +189,11 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         self.payload_name = _check_payload_name(
             _camel_to_snake(type(self).__name__) if payload_name is None else payload_name
         )
-        self.tracked_persistable_dependencies: list[Persistable[Any, Any]] = (
-            self._check_dependencies(tracked_persistable_dependencies)
-        )
+        flat, roles = self._check_dependencies(tracked_persistable_dependencies)
+        #: Every tracked dependency, flat (what the runner walks).
+        self.tracked_persistable_dependencies: list[Persistable[Any, Any]] = flat
+        # The role of each entry of the flat list: (name in the key tree, part of a sequence).
+        self._dependency_roles: list[tuple[str, bool]] = roles
         self.store: Store = make_store(data_dir, storage_options=storage_options)
         #: Read-only stores searched, in order, when the primary store lacks an artifact.
         self.fallback_stores: list[Store] = [
@@ -205,32 +218,69 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         self._has_payload = False
 
     def _check_dependencies(
-        self, dependencies: Iterable[Persistable[Any, Any]] | None
-    ) -> list[Persistable[Any, Any]]:
-        result = list(dependencies) if dependencies is not None else []
-        seen: dict[str, Persistable[Any, Any]] = {}
-        for dependency in result:
+        self, dependencies: Dependencies | None
+    ) -> tuple[list[Persistable[Any, Any]], list[tuple[str, bool]]]:
+        flat: list[Persistable[Any, Any]] = []
+        roles: list[tuple[str, bool]] = []
+        groups: list[str] = []  # one name per key-tree entry, to refuse duplicates
+        if dependencies is None:
+            pass
+        elif isinstance(dependencies, Mapping):
+            for role, value in dependencies.items():
+                if not isinstance(role, str) or not role:
+                    raise DependencyError(
+                        f"The roles of the tracked dependencies of {type(self).__name__} must be "
+                        f"non-empty strings (got {role!r}); name each role, e.g. {{'samples': [...]}}."
+                    )
+                if isinstance(value, Persistable):
+                    flat.append(value)
+                    roles.append((role, False))
+                else:
+                    members: list[Any] = list(value)
+                    flat.extend(members)
+                    roles.extend((role, True) for _ in members)
+                groups.append(role)
+        else:
+            flat = list(dependencies)
+            roles = [(getattr(dependency, "payload_name", ""), False) for dependency in flat]
+            groups = [role for role, _ in roles]
+        for dependency in flat:
             if not isinstance(dependency, Persistable):
                 raise DependencyError(
                     f"tracked_persistable_dependencies of {type(self).__name__} must hold Persistable "
                     f"instances (got {dependency!r:.80} that is a {type(dependency).__name__})."
                 )
-            if dependency.payload_name in seen:
+        seen: set[str] = set()
+        for role in groups:
+            if role in seen:
                 raise DependencyError(
-                    f"{type(self).__name__} has two tracked dependencies named "
-                    f"{dependency.payload_name!r}; give them distinct payload_name values so "
-                    "both take part in the key."
+                    f"{type(self).__name__} has two tracked dependencies named {role!r}; give "
+                    "them distinct payload_name values, or pass a mapping such as "
+                    f"{{{role!r}: [first, second]}} so both take part in the key."
                 )
-            seen[dependency.payload_name] = dependency
-        clashes = sorted(set(seen) & set(tracked_field_names(self.params)))
+            seen.add(role)
+        clashes = sorted(seen & set(tracked_field_names(self.params)))
         if clashes:
-            # params_tree nests each dependency's params under its payload name, next to
-            # this persistable's own fields: a clash would hide one of them in params.json.
+            # params_tree nests each dependency's params under its name, next to this
+            # persistable's own fields: a clash would hide one of them in params.json.
             raise DependencyError(
                 f"{type(self).__name__} has a params field and a tracked dependency both named "
                 f"{clashes[0]!r}; rename the field or pass payload_name= to the dependency."
             )
-        return result
+        return flat, roles
+
+    def _by_role(self, value: Callable[[Persistable[Any, Any]], Any]) -> dict[str, Any]:
+        """``value(dependency)`` of every tracked dependency, grouped by role name."""
+        grouped: dict[str, Any] = {}
+        roles = self._dependency_roles
+        for index, dependency in enumerate(self.tracked_persistable_dependencies):
+            # Entries appended to the flat list after construction count under their name.
+            role, many = roles[index] if index < len(roles) else (dependency.payload_name, False)
+            if many:
+                grouped.setdefault(role, []).append(value(dependency))
+            else:
+                grouped[role] = value(dependency)
+        return grouped
 
     @classmethod
     def map(
@@ -260,18 +310,12 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
 
     @property
     def params_tree(self) -> dict[str, Any]:
-        """The params of this persistable and, under their payload names, of its tracked dependencies."""
-        return self.params.to_dict() | {
-            dependency.payload_name: dependency.params_tree
-            for dependency in self.tracked_persistable_dependencies
-        }
+        """The params of this persistable and, under their payload names (or roles), of its tracked dependencies."""
+        return self.params.to_dict() | self._by_role(lambda dependency: dependency.params_tree)
 
-    def dependency_keys(self) -> dict[str, str]:
-        """Keys of the tracked dependencies by payload name."""
-        return {
-            dependency.payload_name: dependency.persist_hash
-            for dependency in self.tracked_persistable_dependencies
-        }
+    def dependency_keys(self) -> dict[str, Any]:
+        """Keys of the tracked dependencies by payload name or role (a list for a sequence role)."""
+        return self._by_role(lambda dependency: dependency.persist_hash)
 
     def key_tree(self) -> dict[str, Any]:
         """Everything the key is hashed from (see docs/architecture.md, "Keys")."""

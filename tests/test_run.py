@@ -442,18 +442,17 @@ def test_run_is_exported_at_top_level() -> None:
 
 
 def test_pipeline_example_generates_then_loads(tmp_path: Path) -> None:
-    """The select -> normalize -> project example generates everything once, then only loads."""
+    """The select -> normalize -> project -> dataset example generates everything once in one run, then only loads."""
     script = TESTS_DIR.parent / "examples" / "pipeline_select_normalize_project.py"
     command = [sys.executable, str(script), str(tmp_path / "data")]
     first = subprocess.run(command, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
-    assert "cells: generated 18, loaded 0, failed 0" in first.stdout
-    assert "dataset: generated 1, loaded 0, failed 0" in first.stdout
+    # 6 cells x (select, normalize, project) + the dataset step, in one run.
+    assert "pipeline: generated 19, loaded 0, failed 0" in first.stdout
     assert "Manifest of 6 cells" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, check=False)
     assert second.returncode == 0, second.stderr
-    assert "cells: generated 0, loaded 6, failed 0" in second.stdout
-    assert "dataset: generated 0, loaded 1, failed 0" in second.stdout
+    assert "pipeline: generated 0, loaded 1, failed 0" in second.stdout
 
 
 @pytest.mark.s3
