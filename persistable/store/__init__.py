@@ -31,4 +31,3 @@ def __getattr__(name: str) -> Any:
 
         return FsspecStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
