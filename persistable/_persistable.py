@@ -652,6 +652,15 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         A corrupt artifact is moved into the store's quarantine area, with a warning,
         and regenerated.
         """
+        if _key_cache.get() is not None:
+            self._load_generate(untracked_payload_params)
+            return
+        # The key is needed up to four times (load, lock, load again, generate): hash the
+        # params once for the whole call.
+        with key_cache():
+            self._load_generate(untracked_payload_params)
+
+    def _load_generate(self, untracked_payload_params: dict[str, Any]) -> None:
         try:
             self.load(**untracked_payload_params)
             return
