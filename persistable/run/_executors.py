@@ -16,16 +16,14 @@ import importlib
 import logging
 import os
 import pickle
-import socket
 import sys
 import time
-import traceback
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from persistable._ids import hostname, random_hex
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import KeyMismatchError, MissingDependencyError
 
@@ -47,6 +45,18 @@ logger = logging.getLogger(__name__)
 
 #: The executor names ``persistable.run`` accepts (anything else with ``:`` is a scheduler address).
 EXECUTOR_NAMES = ("serial", "threads", "processes", "dask")
+
+
+def _format_exc() -> str:
+    import traceback  # only needed when a node fails
+
+    return traceback.format_exc()
+
+
+def _format_exception(*args: Any) -> list[str]:
+    import traceback
+
+    return traceback.format_exception(*args)
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def execute_node(
     The payload is dropped from memory afterwards; dependents load it from the store.
     """
     started = time.perf_counter()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = f"{hostname()}:{os.getpid()}"
     payload_name = persistable.payload_name
     key = ""
     had_payload = persistable._has_payload
@@ -95,7 +105,7 @@ def execute_node(
             time.perf_counter() - started,
             worker,
             error=f"{type(error).__name__}: {error}",
-            traceback=traceback.format_exc(),
+            traceback=_format_exc(),
         )
     finally:
         if not had_payload:
@@ -149,13 +159,13 @@ def execute_task(task: Persistable[Any, Any] | bytes, payload_name: str, key: st
             task = pickle.loads(task)  # noqa: S301
         except Exception as error:
             outcome = failed_outcome(payload_name, key, error)
-            return dataclasses.replace(outcome, worker=f"{socket.gethostname()}:{os.getpid()}")
+            return dataclasses.replace(outcome, worker=f"{hostname()}:{os.getpid()}")
     return execute_node(cast(Persistable[Any, Any], task), key)
 
 
 def failed_outcome(payload_name: str, key: str, error: BaseException) -> NodeOutcome:
     """A failed outcome for an error outside the node's own code (pickling, a lost worker)."""
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    text = "".join(_format_exception(type(error), error, error.__traceback__))
     return NodeOutcome(
         payload_name,
         key,
@@ -285,7 +295,7 @@ class DaskBackend(Backend):
             task,
             payload_name,
             key,
-            key=f"persistable-{payload_name}-{uuid.uuid4().hex[:12]}",
+            key=f"persistable-{payload_name}-{random_hex(6)}",
         )
         self._as_completed.add(future)
         return future

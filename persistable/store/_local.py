@@ -6,14 +6,12 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from persistable._ids import hostname, random_hex
 from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 
@@ -23,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 _STAGING = f"{INTERNAL_DIR}/staging"
 _QUARANTINE = f"{INTERNAL_DIR}/quarantine"
+
+
+def _rmtree(path: Path, ignore_errors: bool = False) -> None:
+    import shutil  # ~4 ms to import; only needed to clean up
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 _last_staging_scan: dict[Path, float] = {}
@@ -139,7 +143,7 @@ class LocalStore(Store):
             except FileNotFoundError:
                 continue
             if age >= limit:
-                shutil.rmtree(folder / name, ignore_errors=True)
+                _rmtree(folder / name, ignore_errors=True)
                 removed.append(name)
         if removed:
             logger.info("Removed %d stale staging folder(s) in %s", len(removed), self.url)
@@ -151,11 +155,11 @@ class LocalStore(Store):
         os.rename(self._path(src), target)
 
     def remove_dir(self, path: str) -> None:
-        shutil.rmtree(self._path(path), ignore_errors=True)
+        _rmtree(self._path(path), ignore_errors=True)
 
     def quarantine_dir(self, artifact_dir: str) -> str:
         """Move an artifact folder aside into the quarantine area; returns where it went."""
-        destination = f"{_QUARANTINE}/{artifact_dir}.{uuid.uuid4().hex[:8]}"
+        destination = f"{_QUARANTINE}/{artifact_dir}.{random_hex(4)}"
         self.move_dir(artifact_dir, destination)
         return destination
 
@@ -169,7 +173,7 @@ class LocalStore(Store):
 
 
 def _host_tag() -> str:
-    return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64]
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in hostname())[:64]
 
 
 class _LocalTransaction(Transaction):
@@ -178,7 +182,7 @@ class _LocalTransaction(Transaction):
     def __init__(self, store: LocalStore, artifact_dir: str) -> None:
         super().__init__(store, artifact_dir)
         # uuid-pid-host: lets a later writer tell a dead writer's leftovers (clean_staging).
-        self.staging = store.root / _STAGING / f"{uuid.uuid4().hex}-{os.getpid()}-{_host_tag()}"
+        self.staging = store.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
         self.staging.mkdir(parents=True)
         self._done = False
 
@@ -212,4 +216,4 @@ class _LocalTransaction(Transaction):
     def abort(self) -> None:
         if not self._done:
             self._done = True
-            shutil.rmtree(self.staging, ignore_errors=True)
+            _rmtree(self.staging, ignore_errors=True)

@@ -17,14 +17,13 @@ import datetime as _dt
 import json
 import logging
 import os
-import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from persistable._ids import hostname, random_hex
 from persistable.exceptions import LockTimeoutError
 from persistable.store._base import INTERNAL_DIR
 
@@ -39,14 +38,14 @@ __all__ = ["describe_holder", "holder_record", "local_lock", "pid_alive"]
 logger = logging.getLogger(__name__)
 
 #: Identifies this process in lock and lease records (unique even across pid reuse).
-PROCESS_ID = uuid.uuid4().hex
+PROCESS_ID = random_hex()
 
 
 def holder_record() -> dict[str, Any]:
     """Who is taking a lock now: owner id, host, pid and the UTC time."""
     return {
         "owner": PROCESS_ID,
-        "host": socket.gethostname(),
+        "host": hostname(),
         "pid": os.getpid(),
         "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -182,7 +181,7 @@ def _filelock_lock(
             "that worker (the lock is freed as soon as its process ends)."
         ) from error
     try:
-        tmp = folder / f"{key}.holder.{uuid.uuid4().hex}.tmp"
+        tmp = folder / f"{key}.holder.{random_hex()}.tmp"
         tmp.write_text(json.dumps(holder_record()), "utf-8")
         os.replace(tmp, holder_path)
         yield

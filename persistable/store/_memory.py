@@ -6,10 +6,10 @@ import contextlib
 import io
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
+from persistable._ids import random_hex
 from persistable.exceptions import StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 
@@ -94,7 +94,7 @@ class MemoryStore(Store):
 
     def quarantine_dir(self, artifact_dir: str) -> str:
         """Move an artifact folder aside into the quarantine area; returns where it went."""
-        destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{uuid.uuid4().hex[:8]}"
+        destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{random_hex(4)}"
         self.move_dir(artifact_dir, destination)
         return destination
 
