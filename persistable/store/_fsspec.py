@@ -533,13 +533,11 @@ def _is_abandoned(owner: dict[str, Any], ttl: float) -> bool:
 
 
 def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # One definition for locks, leases and claims (it is careful on Windows, where
+    # os.kill(pid, 0) would end the process).
+    from persistable.store._locks import pid_alive
+
+    return pid_alive(pid)
 
 
 class _FsspecTransaction(Transaction):
