@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 from typing import IO, Any, cast
 
 from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher
+from persistable._ids import hostname
 from persistable._version import __version__
 
 __all__ = [
@@ -190,14 +191,13 @@ def _environment() -> dict[str, Any]:
     # Imported here, once per process: `import persistable` stays fast (docs/benchmarks.md).
     import getpass
     import platform
-    import socket
 
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return {
-        "host": socket.gethostname(),
+        "host": hostname(),
         "user": user,
         "platform": platform.platform(),
         "versions": {

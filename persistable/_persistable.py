@@ -709,10 +709,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         self.generate(**untracked_payload_params)
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
-        quarantine = getattr(self.store, "quarantine_dir", None)
-        if quarantine is None:
-            raise error
-        destination = quarantine(self.artifact_dir)
+        destination = self.store.quarantine_dir(self.artifact_dir)
         message = (
             f"Moved the corrupt artifact {self.payload_name} key {self.persist_hash} to "
             f"{destination!r} in {self.store.url!r} ({error}); regenerating it."

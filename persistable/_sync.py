@@ -148,9 +148,7 @@ def copy_artifact(
             try:
                 _check(files[name], _digest(dst, path), f"{dst.url}/{path}")
             except CorruptArtifactError:
-                quarantine = getattr(dst, "quarantine_dir", None)
-                if quarantine is not None:
-                    quarantine(artifact_dir)
+                dst.quarantine_dir(artifact_dir)
                 raise
     return copied
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from persistable._ids import random_hex
 from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError, ReadOnlyStoreError
 
 __all__ = [
@@ -117,6 +118,15 @@ class Store(ABC):
     @abstractmethod
     def remove_dir(self, path: str) -> None:
         """Remove the folder ``path`` and its files (staging clean-up and explicit gc only)."""
+
+    def quarantine_dir(self, artifact_dir: str) -> str:
+        """Move an artifact folder aside into ``.persistable/quarantine/``; returns where it went.
+
+        Nothing is deleted: the damaged files stay there for inspection.
+        """
+        destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{random_hex(4)}"
+        self.move_dir(artifact_dir, destination)
+        return destination
 
     def local_path(self, path: str) -> Path | None:
         """A local filesystem path for ``path`` when the store is on local disk, else None."""

@@ -31,12 +31,11 @@ import io
 import json
 import logging
 import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
+from persistable._ids import hostname, random_hex
 from persistable.exceptions import (
     MissingDependencyError,
     ReadOnlyStoreError,
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CLAIMS = f"{INTERNAL_DIR}/claims"
-_QUARANTINE = f"{INTERNAL_DIR}/quarantine"
 _PROBES = f"{INTERNAL_DIR}/probes"
 #: Files up to this size are fetched whole instead of through a buffered stream.
 _WHOLE_READ_LIMIT = 1 << 30
@@ -425,7 +423,7 @@ class FsspecStore(Store):
             return
         # Fail before any work: credentials, bucket, endpoint and permissions are all
         # tested by writing and deleting one tiny object.
-        probe = self._full(f"{_PROBES}/{uuid.uuid4().hex}")
+        probe = self._full(f"{_PROBES}/{random_hex()}")
         self._call("write into", self.fs.pipe_file, probe, b"")
         with contextlib.suppress(FileNotFoundError):
             self._call("write into", self.fs.rm_file, probe)
@@ -453,12 +451,6 @@ class FsspecStore(Store):
     def remove_dir(self, path: str) -> None:
         for relative in self._find(path):
             self._remove(relative)
-
-    def quarantine_dir(self, artifact_dir: str) -> str:
-        """Move an artifact folder aside into the quarantine area (copy then delete)."""
-        destination = f"{_QUARANTINE}/{artifact_dir}.{uuid.uuid4().hex[:8]}"
-        self.move_dir(artifact_dir, destination)
-        return destination
 
     def put_exclusive(self, path: str, data: bytes) -> bool:
         """Create the file ``path`` with a conditional put; False if it already exists.
@@ -502,7 +494,7 @@ class FsspecStore(Store):
 
 def _owner_record(txid: str) -> bytes:
     """The content of a claim or lease: who holds it, refreshed at ``time``."""
-    record = {"txid": txid, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+    record = {"txid": txid, "host": hostname(), "pid": os.getpid(), "time": time.time()}
     return json.dumps(record).encode()
 
 
@@ -525,11 +517,7 @@ def _is_abandoned(owner: dict[str, Any], ttl: float) -> bool:
     if not isinstance(stamp, int | float) or time.time() - stamp > ttl:
         return True
     pid = owner.get("pid")
-    return (
-        owner.get("host") == socket.gethostname()
-        and isinstance(pid, int)
-        and not _process_alive(pid)
-    )
+    return owner.get("host") == hostname() and isinstance(pid, int) and not _process_alive(pid)
 
 
 def _process_alive(pid: int) -> bool:
@@ -545,7 +533,7 @@ class _FsspecTransaction(Transaction):
 
     def __init__(self, store: FsspecStore, artifact_dir: str) -> None:
         super().__init__(store, artifact_dir)
-        self.txid = uuid.uuid4().hex
+        self.txid = random_hex()
         self.claim_path = f"{_CLAIMS}/{artifact_dir}.json"
         self.marker = f"{artifact_dir}/{METADATA_FILE}"
         self.state = "new"  # new -> owner | lost -> done

@@ -20,7 +20,6 @@ __all__ = ["LocalStore"]
 logger = logging.getLogger(__name__)
 
 _STAGING = f"{INTERNAL_DIR}/staging"
-_QUARANTINE = f"{INTERNAL_DIR}/quarantine"
 
 
 def _rmtree(path: Path, ignore_errors: bool = False) -> None:
@@ -156,12 +155,6 @@ class LocalStore(Store):
 
     def remove_dir(self, path: str) -> None:
         _rmtree(self._path(path), ignore_errors=True)
-
-    def quarantine_dir(self, artifact_dir: str) -> str:
-        """Move an artifact folder aside into the quarantine area; returns where it went."""
-        destination = f"{_QUARANTINE}/{artifact_dir}.{random_hex(4)}"
-        self.move_dir(artifact_dir, destination)
-        return destination
 
     @contextlib.contextmanager
     def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:

@@ -9,9 +9,8 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
-from persistable._ids import random_hex
 from persistable.exceptions import StoreConfigurationError
-from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
+from persistable.store._base import METADATA_FILE, Store, Transaction
 
 __all__ = ["MemoryStore"]
 
@@ -91,12 +90,6 @@ class MemoryStore(Store):
             files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
         ):
             yield
-
-    def quarantine_dir(self, artifact_dir: str) -> str:
-        """Move an artifact folder aside into the quarantine area; returns where it went."""
-        destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{random_hex(4)}"
-        self.move_dir(artifact_dir, destination)
-        return destination
 
     @classmethod
     def clear(cls, name: str | None = None) -> None:

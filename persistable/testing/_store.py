@@ -184,9 +184,7 @@ class StoreTests:
     def test_quarantine_moves_the_artifact_aside(self, store: Store) -> None:
         """quarantine_dir hides a damaged artifact and keeps its files for inspection."""
         assert _write(store, "p/k", "a")
-        quarantine = getattr(store, "quarantine_dir", None)
-        assert quarantine is not None, "stores must offer quarantine_dir"
-        destination = quarantine("p/k")
+        destination = store.quarantine_dir("p/k")
         assert destination.startswith(f"{INTERNAL_DIR}/")
         assert not store.has_artifact("p", "k")
         assert store.read_bytes(f"{destination}/payload.bin") == b"payload a"
