@@ -12,15 +12,17 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import IO, Any, cast
 
-from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher
+from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream
 from persistable._ids import hostname
 from persistable._version import __version__
+from persistable.exceptions import CorruptArtifactError
 
 __all__ = [
     "GENERATION_LOG_FILE",
     "METADATA_SCHEME",
     "PARAMS_FILE",
     "HashingReader",
+    "check_file",
     "HashingWriter",
     "build_metadata",
     "code_fingerprint",
@@ -141,11 +143,26 @@ class HashingReader(io.RawIOBase):
         self.hasher.update(view[:count])
         return count
 
-    def finish(self) -> dict[str, Any]:
-        """Drain the rest of the source; the record of the whole file (size and checksum)."""
-        while chunk := self._source.read(1 << 22):
-            self.hasher.update(chunk)
-        return {"size": self.hasher.size, BULK_ALGORITHM: self.hasher.hexdigest()}
+    def finish(self) -> BulkHasher:
+        """Drain the rest of the source; the hasher then holds the whole file."""
+        return hash_stream(self._source, self.hasher)
+
+
+def check_file(
+    where: str,
+    hasher: BulkHasher,
+    record: Any,
+    consequence: str = "the file was changed after it was committed",
+) -> None:
+    """Raise :class:`CorruptArtifactError` unless ``hasher`` matches the ``metadata.json`` record."""
+    if not isinstance(record, dict):
+        raise CorruptArtifactError(f"metadata.json lists no size and checksum for {where}.")
+    expected = record.get(BULK_ALGORITHM)
+    if hasher.size != record.get("size") or hasher.hexdigest() != expected:
+        raise CorruptArtifactError(
+            f"{where} has {BULK_ALGORITHM} {hasher.hexdigest()} and {hasher.size} bytes, "
+            f"metadata.json says {expected} and {record.get('size')}; {consequence}."
+        )
 
 
 def dump_json(tree: Any) -> bytes:

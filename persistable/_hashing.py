@@ -13,7 +13,7 @@ __all__ = [
     "BulkHasher",
     "bulk_digest",
     "canonical_json",
-    "file_digest",
+    "hash_stream",
     "key_from_tree",
 ]
 
@@ -65,9 +65,9 @@ class BulkHasher:
         return str(self._hash.hexdigest())
 
 
-def file_digest(stream: IO[bytes]) -> tuple[int, str]:
-    """Size and xxh3-128 digest of a binary stream read to its end."""
-    hasher = BulkHasher()
+def hash_stream(stream: IO[bytes], hasher: BulkHasher | None = None) -> BulkHasher:
+    """Feed the rest of a binary stream into ``hasher`` (a new one by default) and return it."""
+    hasher = BulkHasher() if hasher is None else hasher
     while chunk := stream.read(_CHUNK):
         hasher.update(chunk)
-    return hasher.size, hasher.hexdigest()
+    return hasher

@@ -22,9 +22,10 @@ from persistable._artifact import (
     HashingReader,
     HashingWriter,
     build_metadata,
+    check_file,
     dump_json,
 )
-from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, key_from_tree
+from persistable._hashing import KEY_SCHEME, hash_stream, key_from_tree
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable.exceptions import (
     ArtifactNotFoundError,
@@ -586,8 +587,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             # memory when the store hands a seekable buffer, else as it streams in).
             with store.open_read(path) as stream:
                 if stream.seekable():
-                    reader = HashingReader(stream)
-                    self._check_record(path, reader.finish(), record)
+                    check_file(f"{store.url}/{path}", hash_stream(stream), record)
                     stream.seek(0)
                     return self.payload_io.load(stream)
                 reader = HashingReader(stream)
@@ -596,7 +596,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                         cast(IO[bytes], io.BufferedReader(reader, 1 << 20))
                     )
                 finally:
-                    self._check_record(path, reader.finish(), record)
+                    check_file(f"{store.url}/{path}", reader.finish(), record)
                 return payload
         except CorruptArtifactError:
             raise
@@ -617,20 +617,9 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             )
 
     def _verify_file(self, path: str, record: dict[str, Any], store: Store | None = None) -> None:
-        hasher = BulkHasher()
-        with (self.store if store is None else store).open_read(path) as stream:
-            while chunk := stream.read(1 << 22):
-                hasher.update(chunk)
-        self._check_record(path, {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}, record)
-
-    def _check_record(self, path: str, found: dict[str, Any], record: dict[str, Any]) -> None:
-        expected = record.get(BULK_ALGORITHM)
-        if found["size"] != record.get("size") or found[BULK_ALGORITHM] != expected:
-            raise CorruptArtifactError(
-                f"{self.store.url}/{path} has {BULK_ALGORITHM} {found[BULK_ALGORITHM]} and "
-                f"{found['size']} bytes, metadata.json says {expected} and {record.get('size')}; "
-                "the file was changed after it was committed."
-            )
+        store = self.store if store is None else store
+        with store.open_read(path) as stream:
+            check_file(f"{store.url}/{path}", hash_stream(stream), record)
 
     def verify(self) -> None:
         """Check every file of the artifact against the sizes and checksums in ``metadata.json``."""

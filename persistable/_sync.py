@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from persistable._hashing import BULK_ALGORITHM, BulkHasher
+from persistable._artifact import check_file
+from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError
 from persistable.store import METADATA_FILE, Store, StoreLike, make_store
 
@@ -76,24 +77,7 @@ class SyncReport:
         )
 
 
-def _check(record: Any, hasher: BulkHasher, where: str) -> None:
-    if not isinstance(record, dict):
-        raise CorruptArtifactError(f"metadata.json lists no size and checksum for {where}.")
-    expected = record.get(BULK_ALGORITHM)
-    if hasher.size != record.get("size") or hasher.hexdigest() != expected:
-        raise CorruptArtifactError(
-            f"{where} has {hasher.size} bytes and {BULK_ALGORITHM} {hasher.hexdigest()}, "
-            f"metadata.json says {record.get('size')} and {expected}; the file was changed "
-            "after it was committed, so it was not copied."
-        )
-
-
-def _digest(store: Store, path: str) -> BulkHasher:
-    hasher = BulkHasher()
-    with store.open_read(path) as stream:
-        while chunk := stream.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher
+_NOT_COPIED = "the file was changed after it was committed, so it was not copied"
 
 
 def copy_artifact(
@@ -138,7 +122,7 @@ def copy_artifact(
                     while chunk := source.read(_CHUNK):
                         hasher.update(chunk)
                         sink.write(chunk)
-            _check(files[name], hasher, f"{src.url}/{artifact_dir}/{name}")
+            check_file(f"{src.url}/{artifact_dir}/{name}", hasher, files[name], _NOT_COPIED)
             copied += hasher.size
         if not transaction.commit(raw_metadata):
             return None
@@ -146,7 +130,8 @@ def copy_artifact(
         for name in sorted(files):
             path = f"{artifact_dir}/{name}"
             try:
-                _check(files[name], _digest(dst, path), f"{dst.url}/{path}")
+                with dst.open_read(path) as stream:
+                    check_file(f"{dst.url}/{path}", hash_stream(stream), files[name], _NOT_COPIED)
             except CorruptArtifactError:
                 dst.quarantine_dir(artifact_dir)
                 raise
