@@ -50,6 +50,7 @@ import enum
 import functools
 import math
 import pathlib
+import weakref
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -108,14 +109,24 @@ def _is_untracked(field: dataclasses.Field[Any]) -> bool:
     return field.metadata.get("persistable") == UNTRACKED
 
 
-def tracked_field_names(obj: Any) -> list[str]:
+def tracked_field_names(obj: Any) -> tuple[str, ...]:
     """Names of the fields of the dataclass ``obj`` that take part in the key, in field order."""
-    excluded = set(getattr(obj, "untracked_fields", ()))
-    return [
-        field.name
-        for field in dataclasses.fields(obj)
-        if not _is_untracked(field) and field.name not in excluded
-    ]
+    cls = type(obj)
+    names = _tracked_names.get(cls)
+    if names is None:
+        # Fields and their metadata belong to the class: computed once per class, since
+        # every key computation needs them.
+        excluded = set(getattr(cls, "untracked_fields", ()))
+        names = _tracked_names[cls] = tuple(
+            field.name
+            for field in dataclasses.fields(cls)
+            if not _is_untracked(field) and field.name not in excluded
+        )
+    return names
+
+
+# Weak keys: classes made on the fly (in functions, notebooks) are not kept alive.
+_tracked_names: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
