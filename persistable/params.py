@@ -50,9 +50,9 @@ import enum
 import functools
 import math
 import pathlib
-import weakref
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
