@@ -80,7 +80,6 @@ UNTRACKED = "untracked"
 _TYPE = "__type__"
 _T = TypeVar("_T")
 
-Encoder = Callable[[Any, str], Any]
 
 #: Whether the numpy encoders are registered (lazily, see ``_register_numpy``).
 _numpy_registered = False
