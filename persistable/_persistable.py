@@ -641,26 +641,43 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         A corrupt artifact is moved into the store's quarantine area, with a warning,
         and regenerated.
         """
-        if _key_cache.get() is not None:
-            self._load_generate(untracked_payload_params)
-            return
-        # The key is needed up to four times (load, lock, load again, generate): hash the
-        # params once for the whole call.
-        with key_cache():
-            self._load_generate(untracked_payload_params)
+        self._load_generate(untracked_payload_params, load_payload=True)
 
-    def _load_generate(self, untracked_payload_params: dict[str, Any]) -> None:
+    def _ensure_committed(self) -> str:
+        """Generate and commit the artifact unless it exists, without loading it.
+
+        The step each node of ``persistable.run`` takes: the same per-key lock and
+        checks as :meth:`load_generate`. Returns ``"loaded"`` or ``"generated"``.
+        """
+        return self._load_generate({}, load_payload=False)
+
+    def _load_generate(
+        self, untracked_payload_params: dict[str, Any], *, load_payload: bool
+    ) -> str:
+        if _key_cache.get() is None:
+            # The key is needed up to four times (look, lock, look again, generate):
+            # hash the params once for the whole call.
+            with key_cache():
+                return self._load_generate(untracked_payload_params, load_payload=load_payload)
+        key = self.persist_hash
+
+        def found() -> bool:
+            if not load_payload:
+                return self.store.has_artifact(self.payload_name, key)
+            try:
+                self.load(**untracked_payload_params)
+            except ArtifactNotFoundError:
+                return False
+            return True
+
         try:
-            self.load(**untracked_payload_params)
-            return
-        except ArtifactNotFoundError:
-            pass
+            if found():
+                return "loaded"
         except CorruptArtifactError:
             if self.store.read_only:
                 raise  # a read-only store is never changed, not even to set a file aside
         # Checked before the lock so that an unwritable store is left untouched.
         self.store.check_writable()
-        key = self.persist_hash
         started = time.monotonic()
         wait = 0.5
         while True:
@@ -674,28 +691,36 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             try:
                 with self.store.lock(self.payload_name, key, timeout=slice_):
                     holding = True
-                    self._load_or_generate_locked(key, untracked_payload_params)
-                    return
+                    return self._generate_locked(key, found, untracked_payload_params)
             except LockTimeoutError:
                 if holding or (remaining is not None and remaining <= slice_):
                     raise  # from the work itself, or the user's lock_timeout is spent
             try:
-                self.load(**untracked_payload_params)
-                return
-            except (ArtifactNotFoundError, CorruptArtifactError):
-                wait = min(wait * 2, 8.0)
+                if found():
+                    return "loaded"
+            except CorruptArtifactError:
+                pass
+            wait = min(wait * 2, 8.0)
 
-    def _load_or_generate_locked(self, key: str, untracked_payload_params: dict[str, Any]) -> None:
+    def _generate_locked(
+        self, key: str, found: Callable[[], bool], untracked_payload_params: dict[str, Any]
+    ) -> str:
         # Decided again under the lock: another worker may have committed (or already
         # set aside and regenerated) the artifact while we waited.
         try:
-            self.load(**untracked_payload_params)
-            return
-        except ArtifactNotFoundError:
+            if found():
+                return "loaded"
             self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
         except CorruptArtifactError as error:
             self._quarantine(error)
-        self.generate(**untracked_payload_params)
+        # User code runs in generate(): it may build and change persistables, so it
+        # sees no memoized keys.
+        token = _key_cache.set(None)
+        try:
+            self.generate(**untracked_payload_params)
+        finally:
+            _key_cache.reset(token)
+        return "generated"
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
         destination = self.store.quarantine_dir(self.artifact_dir)

@@ -77,8 +77,9 @@ def execute_node(
 ) -> NodeOutcome:
     """Generate one node in this worker unless its artifact exists; never raises for its errors.
 
-    The check, the per-key lock and the second check give ``load_generate`` semantics:
-    if another worker or machine commits the key meanwhile, this one reports "loaded".
+    It takes the same per-key lock and checks as ``load_generate`` (without loading the
+    payload): if another worker or machine commits the key meanwhile, this one reports
+    "loaded".
     The payload is dropped from memory afterwards; dependents load it from the store.
     """
     started = time.perf_counter()
@@ -87,15 +88,16 @@ def execute_node(
     key = ""
     had_payload = persistable._has_payload
     try:
-        with key_cache():  # not around generate(): user code may build and mutate objects
+        with key_cache():  # generate() itself runs without it (see Persistable)
             key = _warm_keys(persistable)
-        if expected_key is not None and key != expected_key:
-            raise KeyMismatchError(
-                f"{payload_name} has key {key} in worker {worker} but {expected_key} where the "
-                "run was resolved; the worker's environment (package versions, code) differs, "
-                "install the same versions on every worker."
-            )
-        status = _generate_once(persistable, key, worker)
+            if expected_key is not None and key != expected_key:
+                raise KeyMismatchError(
+                    f"{payload_name} has key {key} in worker {worker} but {expected_key} where "
+                    "the run was resolved; the worker's environment (package versions, code) "
+                    "differs, install the same versions on every worker."
+                )
+            logger.debug("Node %s key %s in %s", payload_name, key, worker)
+            status = persistable._ensure_committed()
         return NodeOutcome(payload_name, key, status, time.perf_counter() - started, worker)
     except Exception as error:
         return NodeOutcome(
@@ -120,21 +122,6 @@ def _warm_keys(persistable: Persistable[Any, Any]) -> str:
     for item in iter_persistables([persistable]):
         key = item.persist_hash
     return key
-
-
-def _generate_once(persistable: Persistable[Any, Any], key: str, worker: str) -> str:
-    payload_name = persistable.payload_name
-    store = persistable.store
-    if store.has_artifact(payload_name, key):
-        return "loaded"
-    store.check_writable()
-    with store.lock(payload_name, key):
-        if store.has_artifact(payload_name, key):
-            logger.debug("%s key %s was committed by another worker", payload_name, key)
-            return "loaded"
-        logger.debug("Generating %s key %s in %s", payload_name, key, worker)
-        persistable.generate()
-    return "generated"
 
 
 def dumps_node(persistable: Persistable[Any, Any]) -> bytes:
