@@ -23,6 +23,7 @@ __all__ = [
     "PARAMS_FILE",
     "HashingReader",
     "check_file",
+    "is_plain_file_name",
     "HashingWriter",
     "build_metadata",
     "code_fingerprint",
@@ -146,6 +147,17 @@ class HashingReader(io.RawIOBase):
     def finish(self) -> BulkHasher:
         """Drain the rest of the source; the hasher then holds the whole file."""
         return hash_stream(self._source, self.hasher)
+
+
+def is_plain_file_name(name: object) -> bool:
+    """Whether a file name read from ``metadata.json`` names one file inside its artifact folder."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+    )
 
 
 def check_file(

@@ -24,6 +24,7 @@ from persistable._artifact import (
     build_metadata,
     check_file,
     dump_json,
+    is_plain_file_name,
 )
 from persistable._hashing import KEY_SCHEME, hash_stream, key_from_tree
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
@@ -549,7 +550,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         metadata = store.read_metadata(self.payload_name, key)
         self._check_metadata(metadata, key)
         name = metadata.get("payload_file", self.payload_file)
-        if not isinstance(name, str) or "/" in name or name.startswith("."):
+        if not is_plain_file_name(name):
             raise CorruptArtifactError(
                 f"metadata.json of {self.payload_name} key {key} in {store.url!r} names the "
                 f"payload file {name!r}, which is not a plain file name."
