@@ -25,7 +25,10 @@ clauses keep working::
     ├── LockTimeoutError                       (TimeoutError)
     ├── RunError                               (RuntimeError)
     ├── KeyMismatchError                       (RuntimeError)
-    └── UntrustedPayloadError                  (PermissionError)
+    ├── UntrustedPayloadError                  (PermissionError)
+    ├── InvalidSampleError                     (ValueError)
+    ├── ProcessingError                        (RuntimeError)
+    └── MapError                               (RuntimeError)
 
     RunInterrupted                             (KeyboardInterrupt)
 
@@ -45,14 +48,17 @@ __all__ = [
     "InvalidPayloadError",
     "InvalidPayloadNameError",
     "InvalidPayloadWarning",
+    "InvalidSampleError",
     "KeyMismatchError",
     "LockTimeoutError",
+    "MapError",
     "MissingDependencyError",
     "NoPayloadError",
     "PayloadError",
     "PayloadSerializationError",
     "PersistableError",
     "PersistableWarning",
+    "ProcessingError",
     "QuarantineWarning",
     "ReadOnlyStoreError",
     "RunError",
@@ -169,6 +175,67 @@ class RunInterrupted(KeyboardInterrupt):
 
 class UntrustedPayloadError(PersistableError, PermissionError):
     """A pickle payload from a store that is not trusted was refused."""
+
+
+class InvalidSampleError(PersistableError, ValueError):
+    """A sample has no usable ``id``, or two samples of one ``map`` share an id."""
+
+
+class ProcessingError(PersistableError, RuntimeError):
+    """A processor failed on one sample; names the sample, the processor and the original error.
+
+    ``original`` is the exception the processor raised (None when it could not travel
+    back from a worker process), ``traceback`` its formatted traceback.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sample_id: object = None,
+        processor: str = "",
+        original: BaseException | None = None,
+        traceback: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.sample_id = sample_id
+        self.processor = processor
+        self.original = original
+        self.traceback = traceback
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields do not survive the default exception pickling (worker processes).
+        return (
+            _rebuild_processing_error,
+            (str(self), self.sample_id, self.processor, self.original, self.traceback),
+        )
+
+
+def _rebuild_processing_error(
+    message: str,
+    sample_id: object,
+    processor: str,
+    original: BaseException | None,
+    traceback: str,
+) -> ProcessingError:
+    return ProcessingError(
+        message, sample_id=sample_id, processor=processor, original=original, traceback=traceback
+    )
+
+
+class MapError(PersistableError, RuntimeError):
+    """Some samples of a ``map`` failed; the others completed.
+
+    ``failures`` holds one :class:`ProcessingError` per failed sample, ``results`` the
+    processed samples in input order with ``None`` where a sample failed.
+    """
+
+    def __init__(
+        self, message: str, failures: list[ProcessingError], results: list[object]
+    ) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.results = results
 
 
 class PersistableWarning(UserWarning):

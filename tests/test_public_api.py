@@ -45,14 +45,17 @@ EXPECTED_EXCEPTIONS = [
     "InvalidPayloadError",
     "InvalidPayloadNameError",
     "InvalidPayloadWarning",
+    "InvalidSampleError",
     "KeyMismatchError",
     "LockTimeoutError",
+    "MapError",
     "MissingDependencyError",
     "NoPayloadError",
     "PayloadError",
     "PayloadSerializationError",
     "PersistableError",
     "PersistableWarning",
+    "ProcessingError",
     "QuarantineWarning",
     "ReadOnlyStoreError",
     "RunError",
@@ -118,6 +121,9 @@ def test_seed_import_of_invalid_payload_error_works() -> None:
         ("RunError", RuntimeError),
         ("StoreAccessDeniedError", PermissionError),
         ("UntrustedPayloadError", PermissionError),
+        ("InvalidSampleError", ValueError),
+        ("ProcessingError", RuntimeError),
+        ("MapError", RuntimeError),
     ],
 )
 def test_errors_subclass_the_builtin_they_resemble(
@@ -181,6 +187,12 @@ def test_import_does_not_pull_in_heavy_dependencies() -> None:
         "boto3",
         "hypothesis",
         "pytest",
+        "pydantic",
+        "cloudpickle",
+        "zarr",
+        "tifffile",
+        "h5py",
+        "PIL",
     ]
     script = f"import json, sys, persistable; print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
     completed = subprocess.run(

@@ -1,0 +1,85 @@
+"""``Processor``: one processing step; its fields are its params, and they are in the key."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from persistable._hashing import bulk_digest
+from persistable.exceptions import ExplainedNotImplementedError
+from persistable.samples._sample import encode_model_value
+
+__all__ = ["Processor", "code_fingerprint", "processor_params"]
+
+logger = logging.getLogger(__name__)
+
+
+class Processor(BaseModel):
+    """A processing step: subclass it, declare its params as fields, implement :meth:`process`.
+
+    ::
+
+        class Normalize(Processor):
+            percentile: float = 99.5
+
+            def process(self, sample: Cell) -> Cell:
+                ...
+
+    Fields are validated by pydantic and canonically encoded into the key of every
+    sample processed (an unknown keyword is refused); attributes starting with ``_``
+    are private and not params. :meth:`process` may change the sample it gets in
+    place: the pipeline hands it a copy, the caller's sample is never changed.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    #: Bump to invalidate cached results after a change the code fingerprint cannot see
+    #: (e.g. in a library the processor calls).
+    version: ClassVar[str | int | None] = None
+
+    def process(self, sample: Any) -> Any:
+        """Return the processed sample (the one given, changed, or a new one with the same id)."""
+        raise ExplainedNotImplementedError(f"{type(self).__name__}.process")
+
+    def __call__(self, sample: Any) -> Any:
+        """Run this processor alone on a copy of ``sample`` (recording it in the history)."""
+        from persistable.samples._compose import Compose
+
+        return Compose([self])(sample)
+
+
+def processor_params(processor: Processor) -> dict[str, Any]:
+    """The canonical tree of a processor's fields; an unencodable value names processor and field."""
+    name = type(processor).__name__
+    return {
+        field: encode_model_value(getattr(processor, field), f"{name}.{field}")
+        for field in type(processor).model_fields
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def code_fingerprint(cls: type[Processor]) -> str:
+    """A digest of the processor's source (its class and the user classes it derives from).
+
+    Lines are right-stripped and blank or comment-only lines dropped, so re-indenting
+    comments or adding blank lines keeps the key. Code the class calls elsewhere is not
+    covered: bump :attr:`Processor.version` when such code changes.
+    """
+    parts: list[str] = [f"version={cls.version!r}"]
+    for klass in cls.__mro__:
+        if klass is Processor or not issubclass(klass, Processor):
+            break
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            logger.debug("No source for %s; its code is not in the cache key", klass.__qualname__)
+            source = f"<no source: {klass.__qualname__}>"
+        lines = (line.rstrip() for line in source.splitlines())
+        parts.append(
+            "\n".join(line for line in lines if line and not line.lstrip().startswith("#"))
+        )
+    return bulk_digest("\n\0\n".join(parts).encode("utf-8"))

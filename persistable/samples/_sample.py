@@ -1,0 +1,120 @@
+"""What a sample is: a pydantic ``BaseSample`` or a dataclass with ``id`` and ``processing_history``.
+
+The helpers here read a sample's id and fields, copy it, and compute its identity key
+from the canonical content of its fields, for either kind of sample.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from persistable._hashing import KEY_SCHEME, key_from_tree
+from persistable.exceptions import InvalidSampleError
+from persistable.params import encode_value
+
+__all__ = [
+    "BaseSample",
+    "HistoryEntry",
+    "check_sample",
+    "copy_sample",
+    "encode_model_value",
+    "sample_fields",
+    "sample_key",
+]
+
+#: One entry of ``processing_history``: processor name, its params tree, the sample's key after it.
+HistoryEntry = tuple[str, dict[str, Any], str]
+
+
+class BaseSample(BaseModel):
+    """A record flowing through a pipeline: an ``id`` and the ``processing_history`` of processors.
+
+    Subclass it and add fields (numpy arrays and other types are allowed)::
+
+        class Cell(BaseSample):
+            image: NDArray[np.float32]
+            mask: NDArray[np.bool_] | None = None
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    #: ``(processor name, params, key)`` of every processor applied, in order.
+    processing_history: list[HistoryEntry] = Field(default_factory=list)
+
+
+def sample_fields(sample: Any, where: str = "A sample") -> list[str]:
+    """The field names of a pydantic model or dataclass sample, in declaration order."""
+    if isinstance(sample, BaseModel):
+        return list(type(sample).model_fields)
+    if dataclasses.is_dataclass(sample) and not isinstance(sample, type):
+        return [field.name for field in dataclasses.fields(sample)]
+    raise InvalidSampleError(
+        f"{where} must be a pydantic model (subclass persistable.samples.BaseSample) or a "
+        f"dataclass with `id` and `processing_history` fields (got {sample!r:.80} that is a "
+        f"{type(sample).__qualname__})."
+    )
+
+
+def check_sample(sample: Any, where: str) -> str | int:
+    """The sample's id, after checking that it has a usable id and a ``processing_history`` list."""
+    names = sample_fields(sample, where)
+    kind = type(sample).__qualname__
+    if "id" not in names:
+        raise InvalidSampleError(
+            f"{where} is a {kind} without an `id` field; add `id: str` so that results and "
+            "failures can name it (BaseSample has one)."
+        )
+    sample_id = sample.id
+    if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)) or sample_id == "":
+        raise InvalidSampleError(
+            f"{where} ({kind}) has id {sample_id!r}; an id must be a non-empty str or an int."
+        )
+    history = getattr(sample, "processing_history", None)
+    if not isinstance(history, list):
+        raise InvalidSampleError(
+            f"{where} ({kind}, id {sample_id!r}) has no `processing_history` list; add "
+            "`processing_history: list = field(default_factory=list)` (BaseSample has one)."
+        )
+    return sample_id
+
+
+def copy_sample(sample: Any) -> Any:
+    """A deep copy, so that processors that change a sample in place never touch the caller's."""
+    return copy.deepcopy(sample)
+
+
+def encode_model_value(value: Any, path: str) -> Any:
+    """The canonical tree of a value that may hold pydantic models (encoded field by field)."""
+    if isinstance(value, BaseModel):
+        return {
+            "__type__": "pydantic",
+            "class": type(value).__qualname__,
+            "fields": {
+                name: encode_model_value(getattr(value, name), f"{path}.{name}")
+                for name in type(value).model_fields
+            },
+        }
+    if isinstance(value, (list, tuple)) and any(isinstance(item, BaseModel) for item in value):
+        return [encode_model_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, Mapping) and any(isinstance(item, BaseModel) for item in value.values()):
+        return encode_value(
+            {key: encode_model_value(item, f"{path}[{key!r}]") for key, item in value.items()},
+            path,
+        )
+    return encode_value(value, path)
+
+
+def sample_key(sample: Any) -> str:
+    """The identity of a sample as it enters a pipeline: its class, id and the content of every field."""
+    kind = type(sample).__qualname__
+    fields = {
+        name: encode_model_value(getattr(sample, name), f"{kind}.{name}")
+        for name in sample_fields(sample)
+    }
+    return key_from_tree({"key_scheme": KEY_SCHEME, "sample": {"class": kind, "fields": fields}})
