@@ -1,4 +1,8 @@
-"""FileIOs: the contract and the built-in serializers (pickle is the default)."""
+"""FileIOs: the contract and the built-in serializers (pickle is the default).
+
+The science serializers (Parquet, CSV, HDF5, OME-TIFF, PNG/JPEG) live one per module and
+import their library on first use, failing with an install hint when it is absent.
+"""
 
 from persistable.io._base import FileIO, PayloadT
 from persistable.io._builtin import (
@@ -9,14 +13,27 @@ from persistable.io._builtin import (
     PickleFileIO,
     TextFileIO,
 )
+from persistable.io._csv import CsvFileIO
+from persistable.io._hdf5 import Hdf5FileIO
+from persistable.io._image import ImageFileIO, JpegFileIO, PngFileIO, image_file_io
+from persistable.io._parquet import ParquetFileIO
+from persistable.io._tiff import OmeTiffFileIO
 
 __all__ = [
     "BytesFileIO",
+    "CsvFileIO",
     "FileIO",
+    "Hdf5FileIO",
+    "ImageFileIO",
+    "JpegFileIO",
     "JsonFileIO",
     "NpyFileIO",
     "NpzFileIO",
+    "OmeTiffFileIO",
+    "ParquetFileIO",
     "PayloadT",
     "PickleFileIO",
+    "PngFileIO",
     "TextFileIO",
+    "image_file_io",
 ]
