@@ -20,6 +20,7 @@ from persistable.io import (
 )
 from persistable.params import PersistableParams, untracked
 from persistable.run import RunReport, grid, run
+from persistable.steps import step
 from persistable.store import LocalStore, MemoryStore, Store, make_store
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "grid",
     "make_store",
     "run",
+    "step",
     "sync",
     "untracked",
 ]

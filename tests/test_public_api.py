@@ -32,6 +32,7 @@ EXPECTED_ALL = [
     "grid",
     "make_store",
     "run",
+    "step",
     "sync",
     "untracked",
 ]

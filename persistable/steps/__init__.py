@@ -1,0 +1,27 @@
+"""Plain functions as persistable steps (``@step``), memori's stages, and memoized commands."""
+
+from persistable.steps._binding import StepParams
+from persistable.steps._errors import (
+    CommandError,
+    CommandFailedError,
+    CommandNotFoundError,
+    CommandOutputError,
+    PipelineError,
+    StepDefinitionError,
+    StepOutputError,
+)
+from persistable.steps._step import Step, StepPersistable, step
+
+__all__ = [
+    "CommandError",
+    "CommandFailedError",
+    "CommandNotFoundError",
+    "CommandOutputError",
+    "PipelineError",
+    "Step",
+    "StepDefinitionError",
+    "StepOutputError",
+    "StepParams",
+    "StepPersistable",
+    "step",
+]
