@@ -1,7 +1,8 @@
 """Steps for the tests, in an importable module so worker processes can import them.
 
-Each computation appends a line to the journal file named by ``PERSISTABLE_TEST_JOURNAL``
-(when set), so tests count computations across processes.
+Each computation appends a line to the journal file given as the untracked ``journal``
+argument (when set), so tests count computations across processes (an environment
+variable would not reach the workers of a forkserver started by an earlier test).
 """
 
 from __future__ import annotations
@@ -14,22 +15,21 @@ from persistable import step
 DATA_DIR = "step-store-replaced-by-the-tests"
 
 
-def _journal(line: str) -> None:
-    journal = os.environ.get("PERSISTABLE_TEST_JOURNAL")
+def _journal(journal: str, line: str) -> None:
     if journal:
         with Path(journal).open("a") as handle:
             handle.write(f"{line} {os.getpid()}\n")
 
 
-@step(data_dir=DATA_DIR)
-def square(x: int) -> int:
+@step(data_dir=DATA_DIR, untracked=("journal",))
+def square(x: int, journal: str = "") -> int:
     """x squared."""
-    _journal(f"square {x}")
+    _journal(journal, f"square {x}")
     return x * x
 
 
-@step(data_dir=DATA_DIR)
-def total(values: list[int], offset: int = 0) -> int:
+@step(data_dir=DATA_DIR, untracked=("journal",))
+def total(values: list[int], offset: int = 0, journal: str = "") -> int:
     """The sum of the values plus an offset."""
-    _journal(f"total {values}")
+    _journal(journal, f"total {values}")
     return sum(values) + offset

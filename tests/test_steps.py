@@ -31,11 +31,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A journal file every test step appends one line to per computation."""
+def journal(tmp_path: Path) -> Path:
+    """A journal file the test steps append one line to per computation (``journal=str(...)``)."""
     path = tmp_path / "journal.txt"
     path.touch()
-    monkeypatch.setenv("PERSISTABLE_TEST_JOURNAL", str(path))
     return path
 
 
@@ -46,9 +45,10 @@ def lines(journal: Path) -> list[str]:
 def test_a_call_computes_once_then_loads(local_store: LocalStore, journal: Path) -> None:
     """The second call with equal arguments loads the artifact instead of calling the function."""
     sq = square.replace(data_dir=local_store)
-    assert sq(3) == 9
-    assert sq(3) == 9
-    assert sq(x=3) == 9
+    j = str(journal)
+    assert sq(3, journal=j) == 9
+    assert sq(3, journal=j) == 9
+    assert sq(x=3, journal=j) == 9
     assert lines(journal) == ["square 3"]
     assert sq.exists(3)
     assert not sq.exists(4)
@@ -59,8 +59,8 @@ def test_defaults_are_applied_before_hashing(local_store: LocalStore, journal: P
     tot = total.replace(data_dir=local_store)
     assert tot.key([1, 2]) == tot.key([1, 2], offset=0) == tot.key(values=(1, 2))  # type: ignore[arg-type]
     assert tot.key([1, 2]) != tot.key([1, 2], offset=1)
-    assert tot([1, 2], 5) == 8
-    assert tot([1, 2], offset=5) == 8
+    assert tot([1, 2], 5, str(journal)) == 8
+    assert tot([1, 2], offset=5, journal=str(journal)) == 8
     assert lines(journal) == ["total [1, 2]"]
 
 
@@ -89,12 +89,13 @@ def test_params_json_holds_the_arguments(local_store: LocalStore) -> None:
 def test_bound_steps_become_tracked_dependencies(local_store: LocalStore, journal: Path) -> None:
     """A bound step as an argument enters the key by its key, and the function gets its payload."""
     sq, tot = square.replace(data_dir=local_store), total.replace(data_dir=local_store)
-    upstream = [sq.bind(i) for i in range(3)]
-    lazy = tot.bind(upstream, offset=1)
+    j = str(journal)
+    upstream = [sq.bind(i, journal=j) for i in range(3)]
+    lazy = tot.bind(upstream, offset=1, journal=j)
     assert isinstance(lazy, StepPersistable)
     assert lines(journal) == []  # bind computes nothing
     assert lazy.dependency_keys() == {"values": [u.persist_hash for u in upstream]}
-    assert tot(upstream, offset=1) == 0 + 1 + 4 + 1  # type: ignore[arg-type]
+    assert tot(upstream, offset=1, journal=j) == 0 + 1 + 4 + 1  # type: ignore[arg-type]
     assert sorted(lines(journal)) == ["square 0", "square 1", "square 2", "total [0, 1, 4]"]
     # A different upstream argument gives a different downstream key.
     assert tot.bind([sq.bind(5)], offset=1).persist_hash != lazy.persist_hash
@@ -129,7 +130,9 @@ def test_mixed_lists_and_dicts_of_persistables_are_refused(local_store: LocalSto
 def test_run_resolves_dedups_and_resumes(local_store: LocalStore, journal: Path) -> None:
     """persistable.run computes each distinct call once, in worker processes, and resumes."""
     sq, tot = square.replace(data_dir=local_store), total.replace(data_dir=local_store)
-    targets = [tot.bind([sq.bind(1), sq.bind(2)]), tot.bind([sq.bind(2), sq.bind(1)], offset=0)]
+    j = str(journal)
+    one, two = sq.bind(1, journal=j), sq.bind(2, journal=j)
+    targets = [tot.bind([one, two], journal=j), tot.bind([two, one], offset=0, journal=j)]
     report = persistable.run(targets, executor="processes", max_workers=2)
     assert report.ok, report
     assert sorted(lines(journal)) == ["square 1", "square 2", "total [1, 4]", "total [4, 1]"]
@@ -293,10 +296,10 @@ def test_explain(local_store: LocalStore) -> None:
 def test_delete(local_store: LocalStore, journal: Path) -> None:
     """delete() removes one call's artifact; the next call computes again."""
     sq = square.replace(data_dir=local_store)
-    sq(2)
+    sq(2, journal=str(journal))
     assert sq.delete(2) is True
     assert sq.delete(2) is False
-    sq(2)
+    sq(2, journal=str(journal))
     assert lines(journal) == ["square 2", "square 2"]
 
 
