@@ -309,7 +309,7 @@ def test_a_step_pickles_by_name_and_keeps_its_signature() -> None:
     assert square.__doc__ == "x squared."
     assert square.__name__ == "square"
     replaced = square.replace(data_dir="elsewhere")
-    import cloudpickle  # type: ignore[import-untyped]
+    import cloudpickle
 
     copy = pickle.loads(cloudpickle.dumps(replaced))
     assert copy.data_dir == "elsewhere"
