@@ -6,6 +6,7 @@ call computes and commits the payload under a key hashed from the params and the
 of the tracked upstream persistables; every later call, anywhere, loads it.
 """
 
+from persistable._content import Directory, File
 from persistable._persistable import Persistable
 from persistable._sync import SyncReport, sync
 from persistable._version import __version__
@@ -18,13 +19,15 @@ from persistable.io import (
     PickleFileIO,
     TextFileIO,
 )
-from persistable.params import PersistableParams, untracked
+from persistable.params import PersistableParams, added_later, untracked
 from persistable.run import RunReport, grid, run
 from persistable.steps import step
 from persistable.store import LocalStore, MemoryStore, Store, make_store
 
 __all__ = [
     "BytesFileIO",
+    "Directory",
+    "File",
     "FileIO",
     "JsonFileIO",
     "LocalStore",
@@ -39,6 +42,7 @@ __all__ = [
     "SyncReport",
     "TextFileIO",
     "__version__",
+    "added_later",
     "grid",
     "make_store",
     "run",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import functools
 import io
@@ -11,10 +9,11 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, cast
 
+from persistable import _keys
 from persistable._artifact import (
     GENERATION_LOG_FILE,
     METADATA_SCHEME,
@@ -26,13 +25,16 @@ from persistable._artifact import (
     dump_json,
     is_plain_file_name,
 )
-from persistable._hashing import KEY_SCHEME, hash_stream, key_from_tree
+from persistable._content import display_paths
+from persistable._hashing import KEY_SCHEME, hash_stream
+from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable.exceptions import (
     ArtifactNotFoundError,
     CorruptArtifactError,
     DependencyError,
     ExplainedNotImplementedError,
+    ForeignArtifactWarning,
     InvalidParamsError,
     InvalidPayloadNameError,
     InvalidPayloadWarning,
@@ -54,23 +56,6 @@ __all__ = ["Dependencies", "Persistable", "PersistableParamsT"]
 
 logger = logging.getLogger(__name__)
 
-#: Keys by object id while ``persistable.run`` resolves a graph (set by ``key_cache()``):
-#: each key is hashed once and deep chains do not recurse through every upstream again.
-_key_cache: contextvars.ContextVar[dict[int, tuple[object, str]] | None] = contextvars.ContextVar(
-    "persistable_key_cache", default=None
-)
-
-
-@contextlib.contextmanager
-def key_cache() -> Iterator[None]:
-    """Memoize keys by object for the duration (the objects must not change meanwhile)."""
-    token = _key_cache.set({})
-    try:
-        yield
-    finally:
-        _key_cache.reset(token)
-
-
 PayloadT = TypeVar("PayloadT")
 PersistableParamsT = TypeVar("PersistableParamsT", bound=PersistableParams)
 
@@ -80,6 +65,11 @@ Dependencies = Union[  # noqa: UP007 - the forward references need Union at runt
     Iterable["Persistable[Any, Any]"],
     Mapping[str, Union["Persistable[Any, Any]", Sequence["Persistable[Any, Any]"]]],
 ]
+
+#: Attributes a key depends on: assigning one makes a payload held in memory stale.
+_IDENTITY_ATTRIBUTES = frozenset(
+    {"params", "payload_name", "tracked_persistable_dependencies", "_dependency_roles", "version"}
+)
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
 _CAMEL_2 = re.compile(r"([a-z0-9])([A-Z])")
@@ -218,6 +208,13 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             enable_console(self.logger)
         self._payload: PayloadT | None = None
         self._has_payload = False
+        # (mutation epoch, dependency ids, key) of the payload held in memory.
+        self._payload_state: tuple[int, tuple[int, ...], str] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _IDENTITY_ATTRIBUTES:
+            _keys.bump_epoch()
 
     def _check_dependencies(
         self, dependencies: Dependencies | None
@@ -313,7 +310,22 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     @property
     def params_tree(self) -> dict[str, Any]:
         """The params of this persistable and, under their payload names (or roles), of its tracked dependencies."""
-        return self.params.to_dict() | self._by_role(lambda dependency: dependency.params_tree)
+        return _keys.params_tree(self)
+
+    def lineage(self) -> dict[str, Any]:
+        """What ``params.json`` holds: own params and each dependency's payload name and key.
+
+        Its size does not grow with the depth of the chain; :attr:`params_tree` follows
+        the dependencies for the full upstream tree.
+        """
+        with display_paths():
+            own = self.params.to_dict()
+        return own | self._by_role(
+            lambda dependency: {
+                "payload_name": dependency.payload_name,
+                "key": dependency.persist_hash,
+            }
+        )
 
     def dependency_keys(self) -> dict[str, Any]:
         """Keys of the tracked dependencies by payload name or role (a list for a sequence role)."""
@@ -334,14 +346,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     @property
     def persist_hash(self) -> str:
         """The key: ``k1-`` + SHA-256 of the canonical key tree."""
-        cache = _key_cache.get()
-        if cache is None:
-            return key_from_tree(self.key_tree())
-        cached = cache.get(id(self))
-        if cached is None:
-            # Holding the object keeps its id from being reused while the cache lives.
-            cached = cache[id(self)] = (self, key_from_tree(self.key_tree()))
-        return cached[1]
+        return _keys.persist_hash(self)
 
     @property
     def key(self) -> str:
@@ -397,7 +402,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             duration = time.perf_counter() - started
             self._validate_payload(payload)
             self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
-        self._set_payload(payload)
+        self._set_payload(payload, key)
         # Kept so that a later persist() records the duration and log of this generation.
         self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
         if persist:
@@ -412,6 +417,13 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             )
         self.store.check_writable()
         key = self.persist_hash
+        state = self._payload_state
+        if state is not None and state[2] != key:
+            raise NoPayloadError(
+                f"The payload of {self.payload_name} was made for key {state[2]}, but its params "
+                f"or dependencies changed since (key {key}); call generate() to make the payload "
+                "of the new key before persisting."
+            )
         generation = getattr(self, "_generation", None)
         if generation is not None and generation[0] == key:
             self._persist(key, generation[1], generation[2])
@@ -438,7 +450,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                     ) from error
             files[self.payload_file] = writer.record
             for name, data in (
-                (PARAMS_FILE, dump_json(self.params_tree)),
+                (PARAMS_FILE, dump_json(self.lineage())),
                 (GENERATION_LOG_FILE, log),
             ):
                 with HashingWriter(transaction.open_write(name)) as writer:
@@ -503,7 +515,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             )
             warnings.warn(message, InvalidPayloadWarning, stacklevel=2)
             self.logger.warning(message)
-        self._set_payload(payload)
+        self._set_payload(payload, key)
         if source is self.store:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
                 self.logger.info("Loaded %s from %s", self.payload_name, self._location(key))
@@ -549,6 +561,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         store = self.store if store is None else store
         metadata = store.read_metadata(self.payload_name, key)
         self._check_metadata(metadata, key)
+        self._check_origin(metadata, key, store)
         name = metadata.get("payload_file", self.payload_file)
         if not is_plain_file_name(name):
             raise CorruptArtifactError(
@@ -617,6 +630,29 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 "upgrade persistable to load it."
             )
 
+    def _check_origin(self, metadata: dict[str, Any], key: str, store: Store) -> None:
+        """Warn when another class wrote this artifact under the same payload name."""
+        code = metadata.get("code")
+        recorded = code.get("class") if isinstance(code, dict) else None
+        if not isinstance(recorded, str):
+            return  # written before classes were recorded
+        cls = type(self)
+        current = f"{cls.__module__}.{cls.__qualname__}"
+        # A script's classes live in __main__ when it runs and in its module when imported.
+        in_main = recorded.startswith("__main__.") or cls.__module__ == "__main__"
+        if recorded == current or (
+            in_main and recorded.rpartition(".")[2] == cls.__qualname__.rpartition(".")[2]
+        ):
+            return
+        message = (
+            f"{self.payload_name} key {key} in {store.url!r} was written by the class {recorded!r:.200}, "
+            f"not by {current}: two classes share the payload name {self.payload_name!r} and "
+            "equal params; if they make different payloads, give one of them its own "
+            "payload_name= so that their keys differ."
+        )
+        warnings.warn(message, ForeignArtifactWarning, stacklevel=5)
+        self.logger.warning(message)
+
     def _verify_file(self, path: str, record: dict[str, Any], store: Store | None = None) -> None:
         store = self.store if store is None else store
         with store.open_read(path) as stream:
@@ -655,7 +691,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
     def _load_generate(
         self, untracked_payload_params: dict[str, Any], *, load_payload: bool
     ) -> str:
-        if _key_cache.get() is None:
+        if not _keys.key_cache_active():
             # The key is needed up to four times (look, lock, look again, generate):
             # hash the params once for the whole call.
             with key_cache():
@@ -716,11 +752,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             self._quarantine(error)
         # User code runs in generate(): it may build and change persistables, so it
         # sees no memoized keys.
-        token = _key_cache.set(None)
-        try:
+        with _keys.suspended_key_cache():
             self.generate(**untracked_payload_params)
-        finally:
-            _key_cache.reset(token)
         return "generated"
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
@@ -734,15 +767,47 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
 
     @property
     def payload(self) -> PayloadT:
-        """The payload; loaded or generated on first access."""
+        """The payload of the current key; loaded or generated on first access.
+
+        When params or dependencies were assigned since the payload in memory was made,
+        the payload of the new key is loaded (or generated) instead.
+        """
+        if self._has_payload and not self._payload_is_current():
+            self.logger.info(
+                "The params of %s changed since its payload was made; loading the new key's",
+                self.payload_name,
+            )
+            self.reset_payload()
         if not self._has_payload:
             self.load_generate()
         return cast(PayloadT, self._payload)
 
-    def _set_payload(self, payload: PayloadT) -> None:
+    def _payload_is_current(self) -> bool:
+        """Whether the payload in memory is the payload of the current key."""
+        state = self._payload_state
+        if state is None:
+            return True  # set without a key by a subclass: nothing to compare
+        epoch, dependencies, key = state
+        now = tuple(map(id, self.tracked_persistable_dependencies))
+        if epoch == _keys.current_epoch() and dependencies == now:
+            return True  # nothing assigned anywhere since: no key to hash again
+        if self.persist_hash != key:
+            return False
+        self._payload_state = (_keys.current_epoch(), now, key)
+        return True
+
+    def _set_payload(self, payload: PayloadT, key: str | None = None) -> None:
         self._payload = payload
         self._has_payload = True
         self._generation = None
+        if key is not None:
+            self._payload_state = (
+                _keys.current_epoch(),
+                tuple(map(id, self.tracked_persistable_dependencies)),
+                key,
+            )
+        else:
+            self._payload_state = None
 
     def validate_payload(self, payload: PayloadT | None = None) -> None:
         """Run :meth:`_validate_payload` on ``payload`` or on the current payload."""
@@ -759,6 +824,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         """Forget the payload held in memory (the artifact stays)."""
         self._payload = None
         self._has_payload = False
+        self._payload_state = None
 
     # -- hooks --------------------------------------------------------------------
 

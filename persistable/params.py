@@ -49,6 +49,7 @@ import dataclasses
 import enum
 import functools
 import math
+import os
 import pathlib
 import sys
 import threading
@@ -57,6 +58,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from persistable._hashing import bulk_digest, canonical_json
+from persistable._keys import bump_epoch
 from persistable.exceptions import InvalidParamsError, UnhashableParamError
 
 if TYPE_CHECKING:
@@ -66,8 +68,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
+    "ADDED_LATER",
     "UNTRACKED",
     "PersistableParams",
+    "added_later",
     "encode_value",
     "register_encoder",
     "tracked_field_names",
@@ -76,6 +80,8 @@ __all__ = [
 
 #: Value of ``field(metadata={"persistable": UNTRACKED})`` that excludes a field from the key.
 UNTRACKED = "untracked"
+#: Value of ``field(metadata={"persistable": ADDED_LATER})``: in the key only when not at its default.
+ADDED_LATER = "added_later"
 
 _TYPE = "__type__"
 _T = TypeVar("_T")
@@ -104,35 +110,160 @@ def untracked(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def added_later(
+    *, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING
+) -> Any:
+    """A dataclass field added after artifacts existed: left out of the key while it holds its default.
+
+    Existing keys stay valid, so existing artifacts keep loading; any other value enters
+    the key (and ``params.json``) as a plain field would::
+
+        @dataclass
+        class Params(PersistableParams):
+            alpha: float = 0.1
+            scale: float = added_later(default=1.0)
+
+    "Holds its default" compares canonical encodings, so ``1`` and ``1.0`` differ.
+    """
+    if default is dataclasses.MISSING and default_factory is dataclasses.MISSING:
+        raise InvalidParamsError(
+            "added_later() needs a default (got none): the default is what the artifacts made "
+            "before the field existed were made with; write added_later(default=...)."
+        )
+    metadata = {"persistable": ADDED_LATER}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def _is_untracked(field: dataclasses.Field[Any]) -> bool:
     return field.metadata.get("persistable") == UNTRACKED
 
 
-def tracked_field_names(obj: Any) -> tuple[str, ...]:
-    """Names of the fields of the dataclass ``obj`` that take part in the key, in field order."""
-    cls = type(obj)
-    names = _tracked_names.get(cls)
-    if names is None:
+class _ClassInfo:
+    """What key computation needs of a dataclass, computed once per class."""
+
+    __slots__ = ("added_later", "coerce", "names")
+
+    def __init__(
+        self, names: tuple[str, ...], added_later: dict[str, bytes], coerce: dict[str, type]
+    ) -> None:
+        #: Tracked field names, in field order.
+        self.names = names
+        #: Canonical bytes of the default of every ``added_later`` field.
+        self.added_later = added_later
+        #: Fields annotated with a path type keyed by content (File, Directory): a str or
+        #: Path value is encoded as that type.
+        self.coerce = coerce
+
+
+#: Path-like param types that a field annotated with their name turns str/Path values into.
+_content_types: dict[str, type] = {}
+
+
+def register_content_type(cls: type) -> None:
+    """Let fields annotated ``cls`` (by name or object) encode str/Path values as ``cls``."""
+    _content_types[cls.__name__] = cls
+
+
+def _content_type(annotation: Any) -> type | None:
+    if isinstance(annotation, str):
+        parts = [part.strip() for part in annotation.split("|")]
+        names = [part.rpartition(".")[2] for part in parts if part != "None"]
+        if len(names) == 1:
+            return _content_types.get(names[0])
+        return None
+    if isinstance(annotation, type):
+        return annotation if annotation in _content_types.values() else None
+    import typing
+
+    arguments = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if len(arguments) == 1:
+        return _content_type(arguments[0])
+    return None
+
+
+def _class_info(cls: type) -> _ClassInfo:
+    info = _class_infos.get(cls)
+    if info is None:
         # Fields and their metadata belong to the class: computed once per class, since
         # every key computation needs them.
+        if issubclass(cls, PersistableParams):
+            _check_decorated(cls)
         excluded = set(getattr(cls, "untracked_fields", ()))
-        names = _tracked_names[cls] = tuple(
-            field.name
+        fields = [
+            field
             for field in dataclasses.fields(cls)
             if not _is_untracked(field) and field.name not in excluded
-        )
-    return names
+        ]
+        later: dict[str, bytes] = {}
+        for field in fields:
+            if field.metadata.get("persistable") == ADDED_LATER:
+                if field.default_factory is not dataclasses.MISSING:
+                    default = field.default_factory()
+                else:
+                    default = field.default
+                where = f"{cls.__qualname__}.{field.name} (its default)"
+                later[field.name] = canonical_json(encode_value(default, where))
+        coerce: dict[str, type] = {}
+        for field in fields:
+            content = _content_type(field.type)
+            if content is not None:
+                coerce[field.name] = content
+        info = _class_infos[cls] = _ClassInfo(tuple(field.name for field in fields), later, coerce)
+    return info
+
+
+def _is_class_var(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "")
+        return text.startswith(("ClassVar", "typing.ClassVar", "t.ClassVar"))
+    import typing
+
+    return annotation is typing.ClassVar or typing.get_origin(annotation) is typing.ClassVar
+
+
+def _check_decorated(cls: type) -> None:
+    """Refuse a params class that declares fields in a class body that is not a dataclass."""
+    for klass in cls.__mro__:
+        if klass is PersistableParams or not issubclass(klass, PersistableParams):
+            continue
+        own = vars(klass)
+        annotations = own.get("__annotations__")
+        if annotations is None and "__annotate__" in own:  # Python 3.14: evaluated lazily
+            annotations = getattr(klass, "__annotations__", {})
+        declared = [name for name, value in (annotations or {}).items() if not _is_class_var(value)]
+        if declared and "__dataclass_fields__" not in own:
+            raise InvalidParamsError(
+                f"{klass.__qualname__} declares the fields {', '.join(declared)} but is not "
+                "itself a dataclass, so they would be left out of the key; decorate it with "
+                "@dataclass."
+            )
+
+
+def tracked_field_names(obj: Any) -> tuple[str, ...]:
+    """Names of the fields of the dataclass ``obj`` that take part in the key, in field order.
+
+    An :func:`added_later` field is listed even while it holds its default.
+    """
+    return _class_info(type(obj)).names
 
 
 # Weak keys: classes made on the fly (in functions, notebooks) are not kept alive.
-_tracked_names: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_class_infos: weakref.WeakKeyDictionary[type, _ClassInfo] = weakref.WeakKeyDictionary()
 
 
 def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
-    return {
-        name: encode_value(getattr(obj, name), f"{path}.{name}")
-        for name in tracked_field_names(obj)
-    }
+    info = _class_info(type(obj))
+    encoded = {name: encode_value(getattr(obj, name), f"{path}.{name}") for name in info.names}
+    for name, content in info.coerce.items():
+        value = getattr(obj, name)
+        if isinstance(value, (str, os.PathLike)) and not isinstance(value, content):
+            encoded[name] = encode_value(content(value), f"{path}.{name}")
+    for name, default in info.added_later.items():
+        if canonical_json(encoded[name]) == default:
+            del encoded[name]
+    return encoded
 
 
 @functools.singledispatch
@@ -357,7 +488,9 @@ def _register_numpy() -> None:
 class PersistableParams:
     """Base class of the params of a :class:`~persistable.Persistable`; subclass it as a dataclass.
 
-    Every field takes part in the key unless it is declared with :func:`untracked`.
+    Every field takes part in the key unless it is declared with :func:`untracked`; a
+    field declared with :func:`added_later` takes part only when it is not at its default.
+    A subclass that declares fields must itself be decorated with ``@dataclass``.
 
     Examples
     --------
@@ -372,6 +505,11 @@ class PersistableParams:
 
     #: Fields listed here are excluded from the key, like :func:`untracked` fields.
     untracked_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A payload held in memory is checked against this epoch (persistable._keys).
+        super().__setattr__(name, value)
+        bump_epoch()
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical, JSON-able tree of the tracked fields (what is hashed and in ``params.json``)."""

@@ -258,6 +258,7 @@ class _LenientP(GaussianPointsP):
         pass
 
 
+@pytest.mark.filterwarnings("ignore::persistable.exceptions.ForeignArtifactWarning")
 def test_load_of_invalid_payload_raises_or_warns(local_or_memory_store: Store) -> None:
     """load() raises when the stored payload fails validation; with warn_if_validation_fails it warns and loads."""
     _LenientP(
@@ -482,13 +483,18 @@ def test_metadata_records_provenance_and_checksums(local_or_memory_store: Store)
         assert record["xxh3_128"] == xxhash.xxh3_128_hexdigest(data)
 
 
-def test_params_json_is_indented_and_equals_params_tree(local_or_memory_store: Store) -> None:
-    """params.json is indented, human-readable JSON equal to params_tree."""
-    stats = StatsP(local_or_memory_store, StatsParams(scale=0.5), _points(local_or_memory_store))
+def test_params_json_is_indented_and_holds_the_lineage(local_or_memory_store: Store) -> None:
+    """params.json is indented, human-readable JSON: own params, and each dependency's payload name and key."""
+    points = _points(local_or_memory_store)
+    stats = StatsP(local_or_memory_store, StatsParams(scale=0.5), points)
     stats.load_generate()
     text = _read(local_or_memory_store, stats, "params.json").decode("utf-8")
-    assert json.loads(text) == stats.params_tree
-    assert '\n  "gaussian_points_p": {\n    "n": 5,' in text
+    assert json.loads(text) == stats.lineage()
+    assert json.loads(text)["gaussian_points_p"] == {
+        "payload_name": "gaussian_points_p",
+        "key": points.persist_hash,
+    }
+    assert '\n  "gaussian_points_p": {\n    "key": "k1-' in text
     assert text.endswith("\n")
 
 

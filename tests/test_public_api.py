@@ -15,6 +15,8 @@ import persistable.exceptions as exceptions
 #: Changing this list changes the public API: update it on purpose, with the docs.
 EXPECTED_ALL = [
     "BytesFileIO",
+    "Directory",
+    "File",
     "FileIO",
     "JsonFileIO",
     "LocalStore",
@@ -29,6 +31,7 @@ EXPECTED_ALL = [
     "SyncReport",
     "TextFileIO",
     "__version__",
+    "added_later",
     "grid",
     "make_store",
     "run",
@@ -39,9 +42,12 @@ EXPECTED_ALL = [
 
 EXPECTED_EXCEPTIONS = [
     "ArtifactNotFoundError",
+    "CodeChangedWarning",
     "CorruptArtifactError",
     "DependencyError",
     "ExplainedNotImplementedError",
+    "ForeignArtifactWarning",
+    "InputFileError",
     "InvalidParamsError",
     "InvalidPayloadError",
     "InvalidPayloadNameError",

@@ -27,6 +27,7 @@ from persistable import (
 )
 from persistable.exceptions import (
     CorruptArtifactError,
+    ForeignArtifactWarning,
     StoreConfigurationError,
     UntrustedPayloadError,
 )
@@ -139,6 +140,7 @@ def test_metadata_and_params_are_parsed_as_data_only(tmp_path: Path) -> None:
     metadata["code"]["class"] = f"__import__('pathlib').Path({str(marker)!r}).touch()"
     metadata_path.write_text(json.dumps(metadata))
     loaded = Anything(root, TagParams("d"), payload_name="thing", payload_io=JsonFileIO())
-    loaded.load(verify=True)
+    with pytest.warns(ForeignArtifactWarning, match="written by the class"):
+        loaded.load(verify=True)
     assert loaded.payload == {"tag": "d"}
     assert not marker.exists()

@@ -1,0 +1,176 @@
+"""Keys: hashing a persistable's key tree, in dependency order and without recursion.
+
+A key is the SHA-256 of the canonical key tree (:meth:`Persistable.key_tree`), which
+holds the *keys* of the tracked dependencies. They are computed upstream first, by an
+explicit walk of the dependency graph, so a chain of any depth needs no deeper call
+stack than a chain of one. Each key is hashed once per operation: a per-call memo, or
+the memo of :func:`key_cache` for longer operations (``load_generate``, a run).
+
+The module also keeps a *mutation epoch*, bumped whenever a params field or an
+identity attribute of a persistable is assigned: a payload held in memory is checked
+against it before it is handed out (a payload is always the payload of the current key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from persistable._hashing import key_from_tree
+from persistable.exceptions import DependencyError
+
+if TYPE_CHECKING:
+    from persistable._persistable import Persistable
+
+__all__ = [
+    "bump_epoch",
+    "current_epoch",
+    "dependency_order",
+    "describe",
+    "key_cache",
+    "key_cache_active",
+    "params_tree",
+    "persist_hash",
+    "suspended_key_cache",
+]
+
+#: Keys by object id while an operation runs (set by :func:`key_cache`). Holding the
+#: object in the value keeps its id from being reused while the memo lives.
+_key_cache: contextvars.ContextVar[dict[int, tuple[object, str]] | None] = contextvars.ContextVar(
+    "persistable_key_cache", default=None
+)
+
+_epoch = 0
+
+
+def bump_epoch() -> None:
+    """Note that some params field or persistable identity attribute was assigned."""
+    global _epoch
+    _epoch += 1
+
+
+def current_epoch() -> int:
+    """The mutation epoch: equal values mean no params field was assigned in between."""
+    return _epoch
+
+
+@contextlib.contextmanager
+def key_cache() -> Iterator[None]:
+    """Memoize keys by object for the duration (the objects must not change meanwhile)."""
+    token = _key_cache.set({})
+    try:
+        yield
+    finally:
+        _key_cache.reset(token)
+
+
+def key_cache_active() -> bool:
+    """Whether a :func:`key_cache` memo is in force."""
+    return _key_cache.get() is not None
+
+
+@contextlib.contextmanager
+def suspended_key_cache() -> Iterator[None]:
+    """No memoized keys for the duration: user code that may change persistables runs inside."""
+    token = _key_cache.set(None)
+    try:
+        yield
+    finally:
+        _key_cache.reset(token)
+
+
+def describe(persistable: Persistable[Any, Any]) -> str:
+    """A short human label of a persistable that needs no key (usable inside cycles)."""
+    return f"{type(persistable).__name__}({persistable.payload_name!r}, params={persistable.params!r:.60})"
+
+
+_ON_PATH = 1
+_DONE = 2
+
+
+def dependency_order(
+    root: Persistable[Any, Any], known: Callable[[Persistable[Any, Any]], bool] | None = None
+) -> list[Persistable[Any, Any]]:
+    """``root`` and every persistable it tracks, transitively, each once, dependencies first.
+
+    The walk does not descend into persistables for which ``known`` is true (they are
+    not listed either). Raises :class:`DependencyError` naming the loop on a cycle.
+    """
+    if known is not None and known(root):
+        return []
+    state: dict[int, int] = {id(root): _ON_PATH}
+    order: list[Persistable[Any, Any]] = []
+    path = [root]
+    stack: list[Iterator[Persistable[Any, Any]]] = [
+        iter(list(root.tracked_persistable_dependencies))
+    ]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            done = path.pop()
+            state[id(done)] = _DONE
+            order.append(done)
+            continue
+        seen = state.get(id(child))
+        if seen == _DONE:
+            continue
+        if seen == _ON_PATH:
+            start = next(i for i, item in enumerate(path) if item is child)
+            cycle = " -> ".join(describe(item) for item in [*path[start:], child])
+            raise DependencyError(
+                f"The tracked dependencies form a cycle: {cycle}; a persistable cannot "
+                "depend on itself, remove the dependency that closes the loop."
+            )
+        if known is not None and known(child):
+            state[id(child)] = _DONE
+            continue
+        state[id(child)] = _ON_PATH
+        path.append(child)
+        stack.append(iter(list(getattr(child, "tracked_persistable_dependencies", ()))))
+    return order
+
+
+def persist_hash(persistable: Persistable[Any, Any]) -> str:
+    """The key of ``persistable``: its upstream keys are hashed first, each once."""
+    cache = _key_cache.get()
+    if cache is not None:
+        hit = cache.get(id(persistable))
+        if hit is not None:
+            return hit[1]
+        _fill(persistable, cache)
+        return cache[id(persistable)][1]
+    memo: dict[int, tuple[object, str]] = {}
+    token = _key_cache.set(memo)  # key_tree() reads upstream keys through persist_hash
+    try:
+        _fill(persistable, memo)
+    finally:
+        _key_cache.reset(token)
+    return memo[id(persistable)][1]
+
+
+def _fill(root: Persistable[Any, Any], cache: dict[int, tuple[object, str]]) -> None:
+    from persistable._persistable import Persistable
+
+    def known(item: Persistable[Any, Any]) -> bool:
+        return id(item) in cache
+
+    for item in dependency_order(root, known):
+        if not isinstance(item, Persistable):
+            raise DependencyError(
+                f"tracked_persistable_dependencies must hold Persistable instances (got "
+                f"{item!r:.80} that is a {type(item).__name__})."
+            )
+        cache[id(item)] = (item, key_from_tree(item.key_tree()))
+
+
+def params_tree(persistable: Persistable[Any, Any]) -> dict[str, Any]:
+    """Own params and, under each dependency's name or role, its params tree (built without recursion)."""
+    trees: dict[int, dict[str, Any]] = {}
+    for item in dependency_order(persistable):
+        trees[id(item)] = item.params.to_dict() | item._by_role(
+            lambda dependency: trees[id(dependency)]
+        )
+    return trees[id(persistable)]
