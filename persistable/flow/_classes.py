@@ -1,0 +1,146 @@
+"""The extension points: ``H5FlowStage``, ``H5FlowGenerator``, ``H5FlowResource``.
+
+Their constructors, ``init``/``run``/``next``/``finish`` methods and attributes follow
+h5flow's, so h5flow modules run after changing only their imports. ``class_version``
+enters the key of the flow's output artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from persistable.flow._config import Requirement
+from persistable.flow._data_manager import H5FlowDataManager
+from persistable.flow._mpi import SerialComm
+
+__all__ = ["H5FlowGenerator", "H5FlowResource", "H5FlowStage", "resources"]
+
+logger = logging.getLogger(__name__)
+
+#: The resources of the running flow by class name (h5flow's ``h5flow.core.resources``).
+resources: dict[str, Any] = {}
+
+
+class H5FlowStage:
+    """One step of the loop: ``run(source_name, source_slice, cache)`` once per chunk.
+
+    Attributes: ``name`` (block name), ``classname``, ``class_version``,
+    ``data_manager``, ``requires`` (list of requirement dicts), ``comm``, ``rank``, ``size``.
+    """
+
+    class_version: ClassVar[str] = "0.0.0"
+
+    def __init__(
+        self,
+        name: str,
+        classname: str,
+        data_manager: H5FlowDataManager,
+        requires: list[dict[str, Any]] | None = None,
+        **params: Any,
+    ) -> None:
+        self.name = name
+        self.classname = classname
+        self.data_manager = data_manager
+        self.requires = requires if requires is not None else []
+        self.comm: SerialComm = data_manager.comm
+        self.rank = self.comm.rank
+        self.size = self.comm.size
+        self.params = params
+
+    def init(self, source_name: str) -> None:
+        """Called once before the loop: create datasets and write metadata here."""
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        """Called once per chunk with the chunk's rows and the required data in ``cache``."""
+
+    def finish(self, source_name: str) -> None:
+        """Called once after the loop."""
+
+
+class H5FlowGenerator:
+    """Produces the slices of the loop; ``next()`` returns :attr:`EMPTY` when done.
+
+    Every rank calls ``next()`` in step; the loop ends when all ranks return EMPTY.
+    On resume, ``next()`` is called again for the finished chunks (with their stage
+    work skipped), so it must be deterministic and cheap.
+    """
+
+    EMPTY: ClassVar[slice] = slice(-1, -1)
+    class_version: ClassVar[str] = "0.0.0"
+
+    def __init__(
+        self,
+        classname: str,
+        dset_name: str,
+        data_manager: H5FlowDataManager,
+        input_filename: str | None = None,
+        start_position: int | None = None,
+        end_position: int | None = None,
+        **params: Any,
+    ) -> None:
+        self.classname = classname
+        self.dset_name = dset_name
+        self.data_manager = data_manager
+        self.input_filename = input_filename
+        self.start_position = start_position
+        self.end_position = end_position
+        self.comm: SerialComm = data_manager.comm
+        self.rank = self.comm.rank
+        self.size = self.comm.size
+        self.params = params
+
+    def __iter__(self) -> H5FlowGenerator:
+        return self
+
+    def __next__(self) -> slice:
+        next_slice = self.next()
+        if all(s == H5FlowGenerator.EMPTY for s in self.comm.allgather(next_slice)):
+            raise StopIteration
+        return next_slice
+
+    def init(self) -> None:
+        """Called once before the stages' ``init``."""
+
+    def next(self) -> slice:
+        """The next slice of ``dset_name`` (or :attr:`EMPTY`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement next()")
+
+    def finish(self) -> None:
+        """Called once after the loop."""
+
+
+class H5FlowResource:
+    """A shared object for stages, in ``resources[classname]`` (``init``/``finish`` hooks)."""
+
+    class_version: ClassVar[str] = "0.0.0"
+
+    def __init__(
+        self,
+        classname: str,
+        data_manager: H5FlowDataManager,
+        input_filename: str | None = None,
+        start_position: int | None = None,
+        end_position: int | None = None,
+        **params: Any,
+    ) -> None:
+        self.classname = classname
+        self.data_manager = data_manager
+        self.input_filename = input_filename
+        self.start_position = start_position
+        self.end_position = end_position
+        self.comm: SerialComm = data_manager.comm
+        self.rank = self.comm.rank
+        self.size = self.comm.size
+        self.params = params
+
+    def init(self, source_name: str) -> None:
+        """Called once before the generator's ``init``."""
+
+    def finish(self, source_name: str) -> None:
+        """Called once after the stages' ``finish``."""
+
+
+def requirement_dicts(requires: tuple[Requirement, ...]) -> list[dict[str, Any]]:
+    """``requires`` in h5flow's normalised form (what ``stage.requires`` holds)."""
+    return [{"name": r.name, "path": list(r.path), "index_only": r.index_only} for r in requires]

@@ -1,0 +1,489 @@
+"""``H5FlowDataManager``: h5flow's data API over a per-rank replica file.
+
+The pip ``h5py`` has no parallel HDF5, so no two processes may write one file. Every
+rank therefore keeps its own *replica* holding what the flow wrote (datasets of the
+input are read from the input file, which every rank opens read-only, and are copied
+into the replica only when written: copy-on-write). Each write is an *effect*
+(``create``, ``resize``, ``write``, ``attrs``, ...); collective calls (``reserve_data``,
+``write_data``, ``write_ref``) gather every rank's part in rank order and apply the same
+effects on every rank, so all replicas stay identical and each rank can read what any
+rank wrote. Rank 0 records the effects of each loop step for the resume journal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from persistable.flow._errors import FlowStageError
+from persistable.flow._mpi import SerialComm
+from persistable.flow._refs import REF_DTYPE, dereference_chain, ref_region_dtype
+
+__all__ = ["Effect", "H5FlowDataManager", "is_dropped"]
+
+logger = logging.getLogger(__name__)
+
+#: One write applied to a replica: ``(kind, path, *arguments)``.
+Effect = tuple[Any, ...]
+
+
+def _h5py() -> Any:
+    from persistable.flow._h5 import h5py
+
+    return h5py()
+
+
+def is_dropped(path: str, drop: Iterable[str]) -> bool:
+    """Whether object ``path`` belongs to a dropped object (exact names) or references one."""
+    path = path.strip("/")
+    for name in drop:
+        name = name.strip("/")
+        if path == name or path.startswith(name + "/"):
+            return True
+        if re.fullmatch(rf".+/ref/{re.escape(name)}(/.*)?", path):
+            return True
+    return False
+
+
+class H5FlowDataManager:
+    """Access to the flow's datasets, references and attributes (h5flow's API).
+
+    Parameters
+    ----------
+    filepath
+        This rank's replica file (created empty).
+    input_filename
+        The input file, opened read-only (None for generator-only flows).
+    comm
+        The communicator (serial when MPI is off).
+    compression
+        HDF5 compression of new datasets (``"gzip"``, ``"lzf"`` or None).
+    """
+
+    def __init__(
+        self,
+        filepath: str | Path,
+        input_filename: str | Path | None = None,
+        comm: SerialComm | None = None,
+        compression: str | None = None,
+        drop_list: Sequence[str] = (),
+    ) -> None:
+        h5py = _h5py()
+        self.filepath = str(filepath)
+        self.input_filename = None if input_filename is None else str(input_filename)
+        self.comm = comm if comm is not None else SerialComm()
+        self.rank = self.comm.rank
+        self.size = self.comm.size
+        self.compression = compression
+        self.drop_list = list(drop_list)
+        self.fh = h5py.File(self.filepath, "w")
+        self._in = None if input_filename is None else h5py.File(self.input_filename, "r")
+        #: Paths of input objects deleted by the flow (absent from reads and the output).
+        self.deleted: set[str] = set()
+        self._recording = self.rank == 0
+        self._effects: list[Effect] = []
+
+    def __repr__(self) -> str:
+        return f"H5FlowDataManager(filepath={self.filepath!r}, input={self.input_filename!r}, rank={self.rank}/{self.size})"
+
+    # -- files -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the replica and the input file."""
+        if self.fh:
+            self.fh.close()
+        if self._in is not None and self._in:
+            self._in.close()
+
+    def finish(self) -> None:
+        """Flush the replica (the output file is assembled by the flow afterwards)."""
+        if self.fh:
+            self.fh.flush()
+
+    def __enter__(self) -> H5FlowDataManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _is_deleted(self, path: str) -> bool:
+        path = path.strip("/")
+        return any(path == d or path.startswith(d + "/") for d in self.deleted)
+
+    def _locate(self, path: str) -> Any:
+        """The file holding ``path`` (replica first), or None."""
+        path = path.strip("/")
+        if path in self.fh:
+            return self.fh
+        if self._in is not None and not self._is_deleted(path) and path in self._in:
+            return self._in
+        return None
+
+    def _obj(self, path: str) -> Any:
+        fh = self._locate(path)
+        if fh is None:
+            raise KeyError(f"{path!r} is neither in the output nor in the input file")
+        return fh[path.strip("/")]
+
+    # -- effects -------------------------------------------------------------------
+
+    def take_effects(self) -> list[Effect]:
+        """The effects recorded since the last call (rank 0 only; others get [])."""
+        effects, self._effects = self._effects, []
+        return effects
+
+    def apply(self, effects: Iterable[Effect]) -> None:
+        """Apply recorded effects (a journal replay) without recording them again."""
+        recording, self._recording = self._recording, False
+        try:
+            for effect in effects:
+                self._apply(effect)
+        finally:
+            self._recording = recording
+
+    def _apply(self, effect: Effect) -> None:
+        kind, path = effect[0], effect[1]
+        fh = self.fh
+        if kind == "group":
+            self._require_group(path)
+        elif kind == "dataset":
+            shape, maxshape, dtype, fill, compression = effect[2:]
+            self._require_group(path.rsplit("/", 1)[0] if "/" in path else "")
+            if path not in fh:
+                fh.create_dataset(
+                    path,
+                    shape=shape,
+                    maxshape=maxshape,
+                    dtype=dtype,
+                    fillvalue=fill,
+                    compression=compression,
+                    chunks=True,
+                )
+        elif kind == "attrs":
+            self._writable(path, group_if_missing=True)
+            for key, value in effect[2].items():
+                fh[path].attrs[key] = value
+        elif kind == "resize":
+            self._writable(path)
+            dset = fh[path]
+            dset.resize((effect[2], *dset.shape[1:]))
+        elif kind == "write":
+            self._writable(path)
+            sel, data = effect[2], effect[3]
+            fh[path][sel] = data
+        elif kind == "delete":
+            if path in fh:
+                del fh[path]
+            if self._in is not None and path in self._in:
+                self.deleted.add(path)
+        else:  # pragma: no cover - effects are made by this module only
+            raise ValueError(f"unknown effect {kind!r}")
+        if self._recording:
+            self._effects.append(effect)
+
+    def _require_group(self, path: str) -> None:
+        """Create ``path`` and its parents in the replica, taking over input attributes."""
+        path = path.strip("/")
+        if not path:
+            return
+        current = ""
+        for part in path.split("/"):
+            current = f"{current}/{part}" if current else part
+            if current not in self.fh:
+                group = self.fh.create_group(current)
+                if self._in is not None and current in self._in and not self._is_deleted(current):
+                    for key, value in self._in[current].attrs.items():
+                        group.attrs[key] = value
+
+    def _writable(self, path: str, group_if_missing: bool = False) -> None:
+        """Make ``path`` exist in the replica (copy-on-write from the input)."""
+        path = path.strip("/")
+        if path in self.fh:
+            return
+        h5py = _h5py()
+        source = None if self._in is None or self._is_deleted(path) else self._in.get(path)
+        if isinstance(source, h5py.Dataset):
+            parent = path.rsplit("/", 1)[0] if "/" in path else ""
+            self._require_group(parent)
+            source.file.copy(
+                source, self.fh[parent] if parent else self.fh, name=path.rsplit("/", 1)[-1]
+            )
+        elif source is not None or group_if_missing:
+            self._require_group(path)
+        else:
+            raise KeyError(f"{path!r} does not exist; create it first (create_dset/create_ref)")
+
+    def _collect(self, op: str, name: str, payload: Any) -> list[Any]:
+        """Allgather ``payload`` of a collective call, checking every rank made the same call."""
+        gathered = self.comm.allgather((op, name, payload))
+        for rank, (other_op, other_name, _) in enumerate(gathered):
+            if (other_op, other_name) != (op, name):
+                raise FlowStageError(
+                    f"Rank {self.rank} called {op}({name!r}) while rank {rank} called "
+                    f"{other_op}({other_name!r}); collective data-manager calls "
+                    "(reserve_data, write_data, write_ref) must be made by every rank in the same order "
+                    "(pass an empty slice or array on a rank with nothing to write)."
+                )
+        return [p for _, _, p in gathered]
+
+    # -- queries -------------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        """Whether object ``path`` exists (output or input)."""
+        return self._locate(path) is not None
+
+    def dset_exists(self, dataset_name: str) -> bool:
+        return self.exists(f"{dataset_name}/data")
+
+    def ref_exists(self, parent_dataset_name: str, child_dataset_name: str) -> bool:
+        return self.exists(f"{parent_dataset_name}/ref/{child_dataset_name}/ref") or self.exists(
+            f"{child_dataset_name}/ref/{parent_dataset_name}/ref"
+        )
+
+    def ref_region_exists(self, parent_dataset_name: str, child_dataset_name: str) -> bool:
+        return self.exists(f"{parent_dataset_name}/ref/{child_dataset_name}/ref_region")
+
+    def attr_exists(self, name: str, key: str) -> bool:
+        return self.exists(name) and key in self._obj(name).attrs
+
+    def get_dset(self, dataset_name: str) -> Any:
+        """The ``h5py.Dataset`` ``<dataset_name>/data``."""
+        return self._obj(f"{dataset_name}/data")
+
+    def get_attrs(self, name: str) -> Any:
+        """The attributes of object ``name`` (an ``h5py.AttributeManager``)."""
+        return self._obj(name).attrs
+
+    def get_ref(
+        self, parent_dataset_name: str, child_dataset_name: str
+    ) -> tuple[Any, tuple[int, int]]:
+        """The reference dataset linking the two and its direction ((0, 1) or (1, 0))."""
+        path = f"{parent_dataset_name}/ref/{child_dataset_name}/ref"
+        if self.exists(path):
+            return self._obj(path), (0, 1)
+        return self._obj(f"{child_dataset_name}/ref/{parent_dataset_name}/ref"), (1, 0)
+
+    def get_ref_region(self, parent_dataset_name: str, child_dataset_name: str) -> Any:
+        """The region table of ``parent -> child`` (one row per parent row)."""
+        return self._obj(f"{parent_dataset_name}/ref/{child_dataset_name}/ref_region")
+
+    def _region_paths(self, dataset_name: str) -> list[str]:
+        h5py = _h5py()
+        paths: set[str] = set()
+        base = f"{dataset_name.strip('/')}/ref"
+        for fh in (self.fh, self._in):
+            if fh is None or base not in fh or (fh is self._in and self._is_deleted(base)):
+                continue
+
+            def visit(name: str, obj: Any, base: str = base) -> None:
+                if isinstance(obj, h5py.Dataset) and name.endswith("ref_region"):
+                    paths.add(f"{base}/{name}")
+
+            fh[base].visititems(visit)
+        return sorted(p for p in paths if self.exists(p))
+
+    def get_refs(self, dataset_name: str) -> list[Any]:
+        """Every reference dataset involving ``dataset_name``."""
+        refs = []
+        for region in self._region_paths(dataset_name):
+            target = self._obj(region).attrs["ref"]
+            if self.exists(target):
+                refs.append(self._obj(target))
+        return refs
+
+    def __getitem__(self, args: Any) -> Any:
+        """``dm['a']`` an object; ``dm['a', sel]`` rows; ``dm['a', 'b', ..., sel]`` dereferenced rows."""
+        if isinstance(args, str):
+            return self._obj(args)
+        args = tuple(args)
+        sel: Any = None
+        last = args[-1]
+        if isinstance(last, slice):
+            sel, args = last, args[:-1]
+        elif isinstance(last, (int, np.integer)):
+            sel, args = slice(int(last), int(last) + 1), args[:-1]
+        elif not isinstance(last, (str, bytes)):
+            sel, args = np.atleast_1d(np.asarray(last)).astype(np.int64), args[:-1]
+        if len(args) == 1:
+            dset = self.get_dset(args[0])
+            return dset if sel is None else dset[sel]
+        pairs = list(itertools.pairwise(args))
+        regions = None
+        if sel is None:
+            sel = slice(0, len(self.get_dset(args[0])))
+        else:
+            regions = [self.get_ref_region(p, c) for p, c in pairs]
+        refs, directions = zip(*(self.get_ref(p, c) for p, c in pairs), strict=False)
+        return dereference_chain(
+            sel,
+            list(refs),
+            data=self.get_dset(args[-1]),
+            regions=regions,
+            ref_directions=list(directions),
+        )
+
+    # -- writes (every rank calls them with the same arguments) ----------------------
+
+    def set_attrs(self, name: str, **attrs: Any) -> None:
+        """Set attributes of object ``name`` (a group is created when missing)."""
+        self._apply(("attrs", name.strip("/"), dict(attrs)))
+
+    def create_dset(self, dataset_name: str, dtype: Any, shape: tuple[int, ...] = ()) -> None:
+        """Create the growable 1-D dataset ``<dataset_name>/data`` unless it exists."""
+        path = f"{dataset_name.strip('/')}/data"
+        if self.exists(path):
+            return
+        self._apply(
+            ("dataset", path, (0, *shape), (None, *shape), np.dtype(dtype), None, self.compression)
+        )
+
+    def create_ref(self, parent_dataset_name: str, child_dataset_name: str) -> None:
+        """Create ``parent/ref/child/ref`` and both region tables (both datasets must exist)."""
+        parent, child = parent_dataset_name.strip("/"), child_dataset_name.strip("/")
+        child_path = f"{child}/ref/{parent}"
+        if self.exists(child_path + "/ref"):
+            raise FlowStageError(
+                f"References {parent}->{child} already exist as {child_path}/ref; "
+                f"use get_ref({parent!r}, {child!r}) instead of creating them again."
+            )
+        path = f"{parent}/ref/{child}"
+        if self.exists(path + "/ref"):
+            return
+        parent_dset, child_dset = self.get_dset(parent), self.get_dset(child)
+        fill = np.zeros((), dtype=ref_region_dtype)
+        self._apply(
+            ("dataset", path + "/ref", (0, 2), (None, 2), REF_DTYPE, None, self.compression)
+        )
+        self._apply(("attrs", path + "/ref", {"dset0": parent_dset.name, "dset1": child_dset.name}))
+        for region, length in ((path, len(parent_dset)), (child_path, len(child_dset))):
+            self._apply(
+                (
+                    "dataset",
+                    region + "/ref_region",
+                    (length,),
+                    (None,),
+                    ref_region_dtype,
+                    fill,
+                    self.compression,
+                )
+            )
+            self._apply(("attrs", region + "/ref_region", {"ref": f"/{path}/ref"}))
+        self._apply(
+            (
+                "attrs",
+                path + "/ref",
+                {"ref_region0": f"/{path}/ref_region", "ref_region1": f"/{child_path}/ref_region"},
+            )
+        )
+
+    def _resize_data(self, path: str, length: int) -> None:
+        """Resize a dataset; a ``/data`` dataset also grows the region tables of its references."""
+        self._apply(("resize", path.strip("/"), int(length)))
+        if not path.endswith("/data"):
+            return
+        for ref in self.get_refs(path.strip("/")[: -len("/data")]):
+            for side in ("0", "1"):
+                region = str(ref.attrs[f"ref_region{side}"]).strip("/")
+                target = len(self._obj(str(ref.attrs[f"dset{side}"])))
+                if len(self._obj(region)) < target:
+                    self._apply(("resize", region, target))
+
+    def reserve_data(self, dataset_name: str, spec: Any) -> slice:
+        """Reserve rows: an int appends that many (in rank order), a slice grows the dataset to it."""
+        path = f"{dataset_name.strip('/')}/data"
+        if isinstance(spec, (int, np.integer)):
+            counts = [int(c) for c in self._collect("reserve_data", dataset_name, int(spec))]
+            current = len(self.get_dset(dataset_name))
+            self._resize_data(path, current + sum(counts))
+            start = current + sum(counts[: self.rank])
+            return slice(start, start + counts[self.rank])
+        if isinstance(spec, slice):
+            specs = self._collect("reserve_data", dataset_name, spec)
+            needed = max(int(s.stop) for s in specs if s.stop is not None) if specs else 0
+            if needed > len(self.get_dset(dataset_name)):
+                self._resize_data(path, needed)
+            return spec
+        raise TypeError(f"reserve_data needs an int (rows to append) or a slice, got {spec!r}.")
+
+    def write_data(self, dataset_name: str, spec: Any, data: Any) -> None:
+        """Write ``data`` at ``spec`` (collective: every rank calls it, in the same order)."""
+        path = f"{dataset_name.strip('/')}/data"
+        for rank_spec, rank_data in self._collect(
+            "write_data", dataset_name, (spec, np.asarray(data))
+        ):
+            if isinstance(rank_spec, slice) and rank_spec.start is not None and rank_spec.start < 0:
+                continue  # an empty generator slice
+            if np.size(rank_data) == 0:
+                continue
+            self._apply(("write", path, rank_spec, rank_data))
+
+    def write_ref(self, parent_dataset_name: str, child_dataset_name: str, refs: Any) -> None:
+        """Append ``(N, 2)`` parent->child row pairs (collective) and update both region tables."""
+        arr = np.asarray(refs, dtype=np.int64).reshape(-1, 2)
+        gathered = self._collect("write_ref", f"{parent_dataset_name}->{child_dataset_name}", arr)
+        ref_dset, direction = self.get_ref(parent_dataset_name, child_dataset_name)
+        ref_path = ref_dset.name.strip("/")
+        offset = len(ref_dset)
+        total = sum(len(g) for g in gathered)
+        if total:
+            self._apply(("resize", ref_path, offset + total))
+        parent_region = self.get_ref_region(parent_dataset_name, child_dataset_name).name.strip("/")
+        child_region = self.get_ref_region(child_dataset_name, parent_dataset_name).name.strip("/")
+        for rank_refs in gathered:
+            if len(rank_refs) == 0:
+                continue
+            self._apply(
+                (
+                    "write",
+                    ref_path,
+                    slice(offset, offset + len(rank_refs)),
+                    rank_refs[:, list(direction)],
+                )
+            )
+            self._update_region(parent_region, rank_refs[:, 0], offset)
+            self._update_region(child_region, rank_refs[:, 1], offset)
+            offset += len(rank_refs)
+
+    def _update_region(self, region_path: str, rows: np.ndarray[Any, Any], offset: int) -> None:
+        low, high = int(rows.min()), int(rows.max()) + 1
+        region_dset = self._obj(region_path)
+        if len(region_dset) < high:
+            self._apply(("resize", region_path, high))
+            region_dset = self._obj(region_path)
+        current = np.asarray(region_dset[low:high])
+        positions = np.arange(len(rows), dtype=np.int64) + offset
+        local = rows - low
+        new_start = np.full(high - low, np.iinfo(np.int64).max, dtype=np.int64)
+        new_stop = np.full(high - low, -1, dtype=np.int64)
+        np.minimum.at(new_start, local, positions)
+        np.maximum.at(new_stop, local, positions + 1)
+        touched = new_stop >= 0
+        valid = current["start"] != current["stop"]
+        updated = current.copy()
+        updated["start"] = np.where(
+            touched,
+            np.where(valid, np.minimum(current["start"], new_start), new_start),
+            current["start"],
+        )
+        updated["stop"] = np.where(
+            touched,
+            np.where(valid, np.maximum(current["stop"], new_stop), new_stop),
+            current["stop"],
+        )
+        self._apply(("write", region_path, slice(low, high), updated))
+
+    def delete(self, name: str) -> None:
+        """Delete object ``name`` and every reference to or from it."""
+        name = name.strip("/")
+        for ref in self.get_refs(name):
+            for side in ("0", "1"):
+                region = str(ref.attrs[f"ref_region{side}"]).strip("/")
+                self._apply(("delete", region.rsplit("/", 1)[0]))
+        if self.exists(name):
+            self._apply(("delete", name))

@@ -1,0 +1,75 @@
+"""The resume journal: the effects of every finished loop step, one file per step.
+
+Rank 0 writes ``step-<n>.pkl`` (the writes the stages made in step ``n``, gathered
+from every rank) through a temporary name and a rename, so a step file exists only
+whole. A rerun replays the finished steps' effects into a fresh replica instead of
+running their stages, then continues with the first unfinished step. The files are
+written and read by this package only, inside the flow's private work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from persistable.flow._data_manager import Effect
+
+__all__ = ["Journal"]
+
+logger = logging.getLogger(__name__)
+
+
+class Journal:
+    """The finished steps of one config's loop, in ``folder``, for a run on ``size`` ranks."""
+
+    def __init__(self, folder: Path, size: int) -> None:
+        self.folder = folder
+        self.size = size
+
+    def _step_file(self, step: int) -> Path:
+        return self.folder / f"step-{step:09d}.pkl"
+
+    def open(self) -> int:
+        """Prepare the folder (rank 0 only); return how many steps are already finished.
+
+        A journal written by a run on another number of ranks cannot be replayed (its
+        steps cover other chunks): it is cleared and the loop starts over.
+        """
+        header = self.folder / "journal.json"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if header.exists():
+            recorded = json.loads(header.read_text(encoding="utf-8"))
+            if recorded.get("size") != self.size:
+                logger.warning(
+                    "The journal in %s was written by %s ranks, this run has %s: starting over",
+                    self.folder,
+                    recorded.get("size"),
+                    self.size,
+                )
+                for file in self.folder.glob("step-*.pkl"):
+                    file.unlink()
+        tmp = header.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"size": self.size}), encoding="utf-8")
+        os.replace(tmp, header)
+        done = 0
+        while self._step_file(done).exists():
+            done += 1
+        return done
+
+    def record(self, step: int, effects: list[Effect]) -> None:
+        """Commit the effects of a finished step (rank 0)."""
+        target = self._step_file(step)
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as stream:
+            pickle.dump(effects, stream, protocol=5)
+        os.replace(tmp, target)
+
+    def load(self, step: int) -> list[Effect]:
+        """The effects of a finished step."""
+        with self._step_file(step).open("rb") as stream:
+            effects: list[Any] = pickle.load(stream)  # noqa: S301 - written by this package in its own work folder
+        return effects

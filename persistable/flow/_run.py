@@ -1,0 +1,299 @@
+"""``run_flow``: configs in sequence over one input, resumable, committed as one artifact.
+
+Steps (every rank runs them; rank 0 alone touches the store and the output path):
+
+1. read and validate every config, find every class, check the input file;
+2. key the output (configs, input content digest, start/end, drop, compression, each
+   class's ``class_version`` and source fingerprint); if the store has it, copy it to
+   ``-o`` and stop;
+3. run each config's loop into per-rank replicas inside a private work folder
+   ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0
+   assembles each config's output there (the next config reads it);
+4. commit the last output to the store, copy it to ``-o`` through a temporary name
+   and a rename, remove the work folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from persistable._hashing import bulk_digest, hash_stream
+from persistable.flow._artifact import FlowOutput, FlowParams
+from persistable.flow._config import FlowConfig, load_config
+from persistable.flow._data_manager import H5FlowDataManager
+from persistable.flow._errors import FlowError, FlowInputError
+from persistable.flow._h5 import h5py
+from persistable.flow._journal import Journal
+from persistable.flow._loop import (
+    LoopReport,
+    ResolvedConfig,
+    replica_path,
+    resolve_classes,
+    run_loop,
+)
+from persistable.flow._merge import merge_output
+from persistable.flow._mpi import SerialComm, get_comm
+from persistable.store import StoreLike
+
+__all__ = ["FlowResult", "run_flow"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class FlowResult:
+    """What :func:`run_flow` did."""
+
+    output: Path
+    key: str
+    #: "generated", or "from store" when the artifact existed.
+    status: str
+    loops: list[LoopReport] = dataclasses.field(default_factory=list)
+    ranks: int = 1
+
+    @property
+    def replayed_steps(self) -> int:
+        return sum(loop.replayed for loop in self.loops)
+
+    def summary(self) -> str:
+        if self.status == "from store":
+            return f"{self.output}: already complete in the store (key {self.key}); nothing to do."
+        steps = sum(loop.steps for loop in self.loops)
+        resumed = (
+            f", resumed: {self.replayed_steps} of {steps} steps were already done"
+            if self.replayed_steps
+            else ""
+        )
+        return f"{self.output}: written on {self.ranks} rank(s), {steps} steps{resumed} (key {self.key})."
+
+
+def _fingerprint(cls: type) -> str:
+    """xxh3-128 of the class's source text (its name when the source is unavailable)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        source = f"{cls.__module__}.{cls.__qualname__}"
+    return bulk_digest(source.encode("utf-8"))
+
+
+def _class_records(resolved: ResolvedConfig) -> list[dict[str, Any]]:
+    items = [resolved.generator, *resolved.stages, *resolved.resources]
+    return [
+        {
+            "block": item.block.name,
+            "kind": item.kind,
+            "classname": item.block.classname,
+            "class_version": str(getattr(item.cls, "class_version", "0.0.0")),
+            "fingerprint": _fingerprint(item.cls),
+        }
+        for item in items
+    ]
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hash_stream(stream).hexdigest()
+
+
+def _check_input(path: Path | None, config: FlowConfig, output: Path) -> None:
+    loops_over = (
+        config.source
+        if config.generator is None
+        else config.generator.dset_name
+        if config.generator.classname == "H5FlowDatasetLoopGenerator"
+        else None
+    )
+    if path is None:
+        if loops_over is not None:
+            raise FlowInputError(
+                f"Config {str(config.file)!r} loops over the dataset {config.source!r} but no input "
+                "file was given; pass -i <input.h5> (or use a generator block as flow.source)."
+            )
+        return
+    if not path.is_file():
+        raise FlowInputError(f"Input file {str(path)!r} does not exist; check the -i path.")
+    if path.resolve() == output.resolve():
+        raise FlowInputError(
+            f"The output path {str(output)!r} is the input file; pass another -o (the input is never modified)."
+        )
+    h5 = h5py()
+    if not h5.is_hdf5(str(path)):
+        raise FlowInputError(
+            f"Input file {str(path)!r} is not an HDF5 file; pass the .h5 file the flow should read."
+        )
+    if loops_over is not None:
+        with h5.File(str(path), "r") as fh:
+            dataset = f"{loops_over.strip('/')}/data"
+            if dataset not in fh:
+                raise FlowInputError(
+                    f"Input file {str(path)!r} has no dataset {dataset!r} (flow.source of "
+                    f"{str(config.file)!r}); fix flow.source or pass the right input file."
+                )
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _abort_on_error(comm: SerialComm, error: BaseException) -> None:
+    """Under MPI: report the error and stop every rank (no rank left in a collective)."""
+    if comm.is_mpi:
+        print(
+            f"persistable flow: rank {comm.rank}: {type(error).__name__}: {error}", file=sys.stderr
+        )
+        comm.abort(1)
+
+
+def run_flow(
+    configs: Sequence[str | Path] | str | Path,
+    output_filename: str | Path,
+    input_filename: str | Path | None = None,
+    start_position: int | None = None,
+    end_position: int | None = None,
+    *,
+    data_dir: StoreLike | None = None,
+    drop: Sequence[str] = (),
+    nompi: bool = False,
+    compression: str | None = None,
+    progress: bool = False,
+) -> FlowResult:
+    """Run h5flow configs in sequence over ``input_filename``, writing ``output_filename``.
+
+    Under ``mpiexec`` the chunks are shared round-robin between the ranks (pass
+    ``nompi=True`` or set ``H5FLOW_NOMPI`` to run serially). An interrupted run continues
+    from its journal when called again with the same arguments; a finished one is
+    taken from the store (``data_dir``, default ``.persistable-flow`` beside the output).
+
+    Raises
+    ------
+    FlowConfigError, FlowClassNotFoundError, FlowInputError
+        Bad configs or files, before anything is written.
+    FlowStageError, FlowRequirementError
+        A stage failed (under MPI every rank is stopped instead, with the message on stderr).
+    """
+    comm = get_comm(nompi)
+    try:
+        return _run(
+            comm,
+            [configs] if isinstance(configs, (str, os.PathLike)) else list(configs),
+            Path(output_filename),
+            None if input_filename is None else Path(input_filename),
+            start_position,
+            end_position,
+            data_dir,
+            list(drop),
+            compression,
+            progress,
+        )
+    except (Exception, KeyboardInterrupt) as error:
+        if isinstance(error, Exception):
+            _abort_on_error(comm, error)
+        raise
+
+
+def _run(
+    comm: SerialComm,
+    config_paths: list[str | Path],
+    output: Path,
+    input_path: Path | None,
+    start: int | None,
+    end: int | None,
+    data_dir: StoreLike | None,
+    drop: list[str],
+    compression: str | None,
+    progress: bool,
+) -> FlowResult:
+    if not config_paths:
+        raise FlowError("run_flow needs at least one config file (-c reco.yaml).")
+    configs = [load_config(p) for p in config_paths]
+    resolved = [resolve_classes(c) for c in configs]
+    _check_input(input_path, configs[0], output)
+    if output.is_dir():
+        raise FlowInputError(
+            f"The output path {str(output)!r} is a folder; pass a file name (-o out.h5)."
+        )
+    if not output.parent.is_dir():
+        raise FlowInputError(
+            f"The folder of the output {str(output)!r} does not exist; create it or fix -o."
+        )
+    digest = comm.bcast(_file_digest(input_path) if comm.rank == 0 and input_path else None)
+    params = FlowParams(
+        configs=[c.tree for c in configs],
+        input_digest=digest,
+        start=start,
+        end=end,
+        drop=drop,
+        compression=compression,
+        classes=[_class_records(r) for r in resolved],
+    )
+    store = data_dir if data_dir is not None else output.parent / ".persistable-flow"
+    artifact = FlowOutput(store, params)
+    key = artifact.persist_hash
+    result = FlowResult(output=output, key=key, status="generated", ranks=comm.size)
+    if comm.bcast(artifact.exists() if comm.rank == 0 else None):
+        if comm.rank == 0:
+            artifact.load()
+            _atomic_copy(artifact.payload, output)
+            logger.info("%s", f"{output}: already complete in the store (key {key}); nothing to do")
+        result.status = "from store"
+        comm.barrier()
+        return result
+
+    work = output.parent / f".{output.name}.flow-{key[3:19]}"
+    if comm.rank == 0:
+        work.mkdir(exist_ok=True)
+    comm.barrier()
+    current_input = input_path
+    for index, item in enumerate(resolved):
+        merged = work / f"output-{index}.h5"
+        drops = list(item.config.drop) + (drop if index == len(resolved) - 1 else [])
+        if index > 0:
+            _check_input(current_input, item.config, output)
+        if comm.bcast(merged.exists() if comm.rank == 0 else None):
+            result.loops.append(LoopReport())
+            current_input = merged
+            continue
+        replica = replica_path(work, index, comm.rank)
+        with H5FlowDataManager(replica, current_input, comm, compression, drops) as dm:
+            report = run_loop(
+                item,
+                dm,
+                Journal(work / f"journal-{index}", comm.size),
+                None if current_input is None else str(current_input),
+                start,
+                end,
+                progress,
+            )
+            deleted = sorted(dm.deleted)
+        comm.barrier()
+        if comm.rank == 0:
+            tmp = merged.with_suffix(".tmp")
+            merge_output(current_input, replica, tmp, drops, deleted)
+            os.replace(tmp, merged)
+        comm.barrier()
+        replica.unlink(missing_ok=True)
+        result.loops.append(report)
+        current_input = merged
+
+    if comm.rank == 0:
+        artifact.generate(produced=current_input)
+        artifact.reset_payload()
+        artifact.load()
+        _atomic_copy(artifact.payload, output)
+        shutil.rmtree(work, ignore_errors=True)
+    comm.barrier()
+    return result

@@ -1,0 +1,114 @@
+"""Stages and an input writer for the flow tests (imported as ``path: _flow_stages``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from persistable.flow import H5FlowDataManager, H5FlowResource, H5FlowStage, resources
+
+EVENT_DTYPE = np.dtype([("id", "i8"), ("energy", "f8")])
+HIT_DTYPE = np.dtype([("event", "i8"), ("charge", "f8")])
+
+
+def write_events(path: Path, n_events: int = 40, seed: int = 1) -> None:
+    """An input file with ``raw/events`` and ``raw/hits`` (1-4 hits per event) and their references."""
+    rng = np.random.default_rng(seed)
+    n_hits = rng.integers(1, 5, n_events)
+    events = np.zeros(n_events, EVENT_DTYPE)
+    events["id"] = np.arange(n_events)
+    events["energy"] = rng.random(n_events)
+    parents = np.repeat(np.arange(n_events), n_hits)
+    hits = np.zeros(len(parents), HIT_DTYPE)
+    hits["event"] = parents
+    hits["charge"] = rng.random(len(parents)) * 10
+    with H5FlowDataManager(path) as dm:
+        dm.create_dset("raw/events", EVENT_DTYPE)
+        dm.create_dset("raw/hits", HIT_DTYPE)
+        dm.create_ref("raw/events", "raw/hits")
+        dm.write_data("raw/events", dm.reserve_data("raw/events", n_events), events)
+        dm.write_data("raw/hits", dm.reserve_data("raw/hits", len(hits)), hits)
+        dm.write_ref("raw/events", "raw/hits", np.c_[parents, np.arange(len(parents))])
+        dm.set_attrs("raw", detector="test")
+
+
+class Geometry(H5FlowResource):
+    """A resource holding a scale factor."""
+
+    class_version = "1.0.0"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.scale = float(params.get("scale", 1.0))
+
+    def init(self, source_name: str) -> None:
+        self.data_manager.set_attrs("geometry", scale=self.scale)
+
+
+class HitSum(H5FlowStage):
+    """Per event: the summed charge of its hits (through the references), scaled by Geometry."""
+
+    class_version = "1.0.0"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.output = params.get("output", "reco/sums")
+        self.hits_name = params.get("hits", "raw/hits")
+
+    def init(self, source_name: str) -> None:
+        self.data_manager.create_dset(self.output, dtype="f8")
+        self.data_manager.create_ref(source_name, self.output)
+        self.data_manager.set_attrs(self.output, classname=self.classname)
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        events = cache[source_name]
+        hits = cache[self.hits_name]
+        charge = np.asarray(hits["charge"].filled(0.0).sum(axis=-1), dtype="f8")
+        charge *= resources["Geometry"].scale
+        rows = self.data_manager.reserve_data(self.output, len(events))
+        self.data_manager.write_data(self.output, rows, charge)
+        parents = np.arange(rows.stop - rows.start) + (source_slice.start if len(events) else 0)
+        self.data_manager.write_ref(
+            source_name, self.output, np.c_[parents, np.arange(rows.start, rows.stop)]
+        )
+
+
+class Scratch(H5FlowStage):
+    """Writes a scratch dataset (for drop tests): two rows per event."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.output = params.get("output", "scratch/tmp")
+
+    def init(self, source_name: str) -> None:
+        self.data_manager.create_dset(self.output, dtype="f8")
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        n = len(cache[source_name])
+        rows = self.data_manager.reserve_data(self.output, 2 * n)
+        self.data_manager.write_data(self.output, rows, np.full(2 * n, 1.5))
+
+
+class Trouble(H5FlowStage):
+    """Raises, or SIGKILLs its own process, on one rank at one chunk (set by params)."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.at_row = int(params.get("at_row", 0))
+        self.on_rank = int(params.get("on_rank", 0))
+        self.action = params.get("action", "raise")
+        self.marker = params.get("marker")
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        hit = self.rank == self.on_rank and source_slice.start <= self.at_row < source_slice.stop
+        if not hit:
+            return
+        if self.action == "raise":
+            raise ValueError(f"bad row {self.at_row}")
+        if self.action == "kill" and self.marker and not Path(self.marker).exists():
+            Path(self.marker).write_text("killed once")
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,310 @@
+"""Serial flows: configs, multi-config runs, drop, requires, resume, the output artifact."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from _flow_stages import write_events
+
+from persistable.flow import (
+    FlowClassNotFoundError,
+    FlowConfigError,
+    FlowInputError,
+    FlowRequirementError,
+    FlowStageError,
+    load_config,
+    run_flow,
+)
+
+RECO = """\
+flow:
+  source: raw/events
+  stages: [hit_sum, scratch]
+  drop: [scratch/tmp]
+raw/events:
+  classname: H5FlowDatasetLoopGenerator
+  dset_name: raw/events
+  params: {chunk_size: 7}
+hit_sum:
+  classname: HitSum
+  path: _flow_stages
+  requires: [raw/hits]
+scratch:
+  classname: Scratch
+  path: _flow_stages
+resources:
+  - classname: Geometry
+    path: _flow_stages
+    params: !include geometry.yaml
+"""
+
+
+def dump(path: Path) -> dict[str, Any]:
+    """Every object of an HDF5 file: dataset bytes and dtype, attributes."""
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name: str, obj: Any) -> None:
+            data = (obj.dtype.str, obj[()].tobytes()) if isinstance(obj, h5py.Dataset) else None
+            out[name] = (data, {k: np.asarray(v).tolist() for k, v in obj.attrs.items()})
+
+        f.visititems(visit)
+    return out
+
+
+def write_config(
+    folder: Path, text: str = RECO, name: str = "reco.yaml", scale: float = 2.0
+) -> Path:
+    (folder / "geometry.yaml").write_text(f"scale: {scale}\n")
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.h5"
+    write_events(path, n_events=40)
+    return path
+
+
+def test_flow_writes_h5flow_layout_and_drops_exactly(tmp_path: Path, events: Path) -> None:
+    """A serial flow writes /<obj>/data, both ref_regions and 64-bit refs; drop removes only the exact object."""
+    config = write_config(tmp_path)
+    result = run_flow(config, tmp_path / "reco.h5", events, nompi=True, data_dir=tmp_path / "store")
+    out = dump(tmp_path / "reco.h5")
+    assert "reco/sums/data" in out
+    assert "raw/events/ref/reco/sums/ref" in out
+    assert "reco/sums/ref/raw/events/ref_region" in out
+    assert out["raw/events/ref/reco/sums/ref"][0][0] == "<i8"
+    assert not any(name.startswith("scratch") for name in out)  # dropped, group pruned
+    assert out["geometry"][1] == {"scale": 2.0}
+    with h5py.File(events) as f, h5py.File(tmp_path / "reco.h5") as g:
+        hits, refs = f["raw/hits/data"][:], f["raw/events/ref/raw/hits/ref"][:]
+        expected = np.zeros(40)
+        np.add.at(expected, refs[:, 0], hits["charge"][refs[:, 1]])
+        np.testing.assert_allclose(g["reco/sums/data"][:], expected * 2.0)
+        assert g["raw"].attrs["detector"] == "test"
+    assert result.status == "generated"
+    assert len(result.loops) == 1
+    assert result.loops[0].chunks == 6
+
+    # the same flow without the drop keeps scratch/tmp and costs its space
+    kept = write_config(tmp_path, RECO.replace("  drop: [scratch/tmp]\n", ""), name="keep.yaml")
+    run_flow(kept, tmp_path / "kept.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert "scratch/tmp/data" in dump(tmp_path / "kept.h5")
+    # a drop name that is a prefix of another object's name drops nothing else
+    near = write_config(
+        tmp_path, RECO.replace("drop: [scratch/tmp]", "drop: [scratch/tm]"), name="near.yaml"
+    )
+    run_flow(near, tmp_path / "near.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert "scratch/tmp/data" in dump(tmp_path / "near.h5")
+
+
+def test_multi_config_flow_reads_previous_output(tmp_path: Path, events: Path) -> None:
+    """Two configs in sequence: the second loops over a dataset the first wrote."""
+    first = write_config(tmp_path, RECO, name="first.yaml")
+    second = write_config(
+        tmp_path,
+        """\
+        flow:
+          source: reco/sums
+          stages: [again]
+        reco/sums:
+          classname: H5FlowDatasetLoopGenerator
+          dset_name: reco/sums
+          params: {chunk_size: 5}
+        again:
+          classname: Scratch
+          path: _flow_stages
+          params: {output: reco/again}
+        """,
+        name="second.yaml",
+    )
+    run_flow([first, second], tmp_path / "two.h5", events, nompi=True, data_dir=tmp_path / "store")
+    out = dump(tmp_path / "two.h5")
+    assert "reco/sums/data" in out
+    with h5py.File(tmp_path / "two.h5") as f:
+        assert len(f["reco/again/data"]) == 80
+    assert not list(tmp_path.glob(".two.h5.flow-*"))  # the work folder is gone
+
+
+def test_output_is_an_artifact_and_a_rerun_does_nothing(tmp_path: Path, events: Path) -> None:
+    """The output is committed with its checksum; a rerun (or a colleague) gets it from the store."""
+    config = write_config(tmp_path)
+    store = tmp_path / "store"
+    first = run_flow(config, tmp_path / "a.h5", events, nompi=True, data_dir=store)
+    [meta_file] = store.glob("flow_output/*/metadata.json")
+    meta = json.loads(meta_file.read_text())
+    assert meta["files"]["payload.h5"]["size"] == (tmp_path / "a.h5").stat().st_size
+    assert first.key in str(meta_file)
+    again = run_flow(config, tmp_path / "b.h5", events, nompi=True, data_dir=store)
+    assert again.status == "from store"
+    assert "nothing to do" in again.summary()
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+    # another scale is another key
+    other = write_config(tmp_path, scale=3.0)
+    assert run_flow(other, tmp_path / "c.h5", events, nompi=True, data_dir=store).key != first.key
+
+
+def test_failed_run_resumes_and_matches_an_uninterrupted_run(tmp_path: Path, events: Path) -> None:
+    """A stage error leaves no output; the rerun replays the finished steps and gives the same file."""
+    flaky = RECO.replace(
+        "stages: [hit_sum, scratch]", "stages: [hit_sum, scratch, trouble]"
+    ) + textwrap.dedent(
+        """\
+        trouble:
+          classname: Trouble
+          path: _flow_stages
+          params: {at_row: 30, action: raise}
+        """
+    )
+    config = write_config(tmp_path, flaky)
+    with pytest.raises(
+        FlowStageError,
+        match=r"stage trouble \(Trouble\)\.run raised ValueError: bad row 30 \(rank 0 at chunk 4",
+    ):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert not (tmp_path / "out.h5").exists()
+    [work] = tmp_path.glob(".out.h5.flow-*")
+    assert len(list((work / "journal-0").glob("step-*.pkl"))) == 4
+    # "fix" the stage (its row is never reached now) without changing the key: same params
+    import _flow_stages
+
+    original = _flow_stages.Trouble.run
+    _flow_stages.Trouble.run = lambda self, *a: None  # type: ignore[method-assign]
+    try:
+        resumed = run_flow(
+            config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store"
+        )
+    finally:
+        _flow_stages.Trouble.run = original  # type: ignore[method-assign]
+    assert resumed.replayed_steps == 4
+    assert "resumed: 4 of 6 steps" in resumed.summary()
+    clean = write_config(tmp_path, flaky.replace("at_row: 30", "at_row: 999"), name="clean.yaml")
+    run_flow(clean, tmp_path / "clean.h5", events, nompi=True, data_dir=tmp_path / "store2")
+    assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")
+
+
+def test_failed_requirement_names_stage_and_requirement(tmp_path: Path, events: Path) -> None:
+    """A requires entry that cannot be loaded raises (h5flow silently gave None)."""
+    config = write_config(tmp_path, RECO.replace("requires: [raw/hits]", "requires: [raw/missing]"))
+    with pytest.raises(FlowRequirementError, match=r"Stage 'hit_sum' requires 'raw/missing'"):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_chunk_size_auto_on_a_contiguous_dataset(tmp_path: Path) -> None:
+    """chunk_size: auto works on a dataset stored without HDF5 chunks."""
+    path = tmp_path / "flat.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("raw/events/data", data=np.zeros(10, [("id", "i8"), ("energy", "f8")]))
+        assert f["raw/events/data"].chunks is None
+    config = write_config(
+        tmp_path,
+        """\
+        flow: {source: raw/events, stages: [scratch]}
+        scratch: {classname: Scratch, path: _flow_stages}
+        """,
+    )
+    result = run_flow(config, tmp_path / "out.h5", path, nompi=True, data_dir=tmp_path / "store")
+    assert result.loops[0].chunks == 1
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert len(f["scratch/tmp/data"]) == 20
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "flow: {source: raw/events, stages: [a]}\na: {classname: Scratch, path: _flow_stages, colour: red}\n",
+            r"key 'a\.colour': unknown key",
+        ),
+        (
+            "flow: {source: raw/events, stages: [a], order: 1}\na: {classname: Scratch}\n",
+            r"key 'flow\.order': unknown key",
+        ),
+        (
+            "flow: {source: raw/events, stages: [a]}\n",
+            r"key 'a': stage 'a' of flow\.stages has no block",
+        ),
+        (
+            "flow: {source: raw/events, stages: [a, a]}\na: {classname: Scratch}\n",
+            r"stage 'a' is listed twice",
+        ),
+        (
+            "flow: {source: raw/events, stages: [a]}\na: {classname: Geometry, path: _flow_stages}\n",
+            r"class 'Geometry' is not an H5FlowStage",
+        ),
+        (
+            "flow: {source: raw/events, stages: [a]}\na: {classname: Scratch}\nb: 3\n",
+            r"key 'b': unknown key",
+        ),
+        ("stages: [a]\n", r"key 'flow': missing"),
+    ],
+)
+def test_bad_configs_name_file_key_and_fix(
+    tmp_path: Path, events: Path, text: str, message: str
+) -> None:
+    """Each config mistake is one sentence naming the file and the key; nothing is written."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(FlowConfigError, match=message) as info:
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert "bad.yaml" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "events.h5"]
+
+
+def test_bad_files_and_missing_classes(tmp_path: Path, events: Path) -> None:
+    """Not HDF5, no source dataset, output equal to input, no input, unknown class: clear errors."""
+    config = write_config(tmp_path)
+    text_file = tmp_path / "notes.h5"
+    text_file.write_text("not hdf5")
+    with pytest.raises(FlowInputError, match=r"is not an HDF5 file"):
+        run_flow(config, tmp_path / "o.h5", text_file, nompi=True)
+    with h5py.File(tmp_path / "empty.h5", "w"):
+        pass
+    with pytest.raises(FlowInputError, match=r"has no dataset 'raw/events/data'"):
+        run_flow(config, tmp_path / "o.h5", tmp_path / "empty.h5", nompi=True)
+    with pytest.raises(FlowInputError, match=r"is the input file"):
+        run_flow(config, events, events, nompi=True)
+    with pytest.raises(FlowInputError, match=r"no input file was given; pass -i"):
+        run_flow(config, tmp_path / "o.h5", None, nompi=True)
+    assert not (tmp_path / "o.h5").exists()
+    (tmp_path / "h5flow_modules").mkdir()
+    # a broken module next to the config is parsed, never imported
+    (tmp_path / "h5flow_modules" / "broken.py").write_text("raise SystemExit('imported!')\n")
+    missing = write_config(
+        tmp_path,
+        "flow: {source: raw/events, stages: [a]}\na: {classname: NoSuchStage}\n",
+        name="m.yaml",
+    )
+    with pytest.raises(
+        FlowClassNotFoundError, match=r"'NoSuchStage' was not found .* under .*h5flow_modules"
+    ):
+        run_flow(missing, tmp_path / "o.h5", events, nompi=True)
+
+
+def test_class_discovery_in_the_config_folder(tmp_path: Path, events: Path) -> None:
+    """A class without path is found in a file under the config's folder (only that file imported)."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "other.py").write_text("raise SystemExit('imported!')\n")
+    (tmp_path / "mods" / "mine.py").write_text(
+        "from persistable.flow import H5FlowStage\n"
+        "class Marker(H5FlowStage):\n"
+        "    def init(self, source_name):\n"
+        "        self.data_manager.set_attrs('marker', found=True)\n"
+    )
+    config = write_config(
+        tmp_path, "flow: {source: raw/events, stages: [m]}\nm: {classname: Marker}\n"
+    )
+    assert load_config(config).stages[0].classname == "Marker"
+    run_flow(config, tmp_path / "o.h5", events, nompi=True, data_dir=tmp_path / "store")
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert bool(f["marker"].attrs["found"])
