@@ -273,6 +273,7 @@ def run_loop(
                     cache,
                 )
             effects = dm.take_effects()
+            comm.barrier()  # a step is finished when every rank finished it
             if journal is not None and rank == 0:
                 journal.record(step, effects)
         if chunk != H5FlowGenerator.EMPTY:
