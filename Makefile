@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 	$(BIN)/python examples/pipeline_select_normalize_project.py
+	$(BIN)/python examples/flow_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -34,14 +34,17 @@ from persistable.flow._errors import (
     FlowStageError,
 )
 from persistable.flow._journal import Journal
-from persistable.flow._modules import H5FlowDatasetLoopGenerator
+from persistable.flow._modules import H5FlowDatasetLoopGenerator, H5FlowTestStage
 from persistable.flow._refs import dereference_chain
 
 __all__ = ["LoopReport", "resolve_classes", "run_loop"]
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_CLASSES: dict[str, type] = {"H5FlowDatasetLoopGenerator": H5FlowDatasetLoopGenerator}
+BUILTIN_CLASSES: dict[str, type] = {
+    "H5FlowDatasetLoopGenerator": H5FlowDatasetLoopGenerator,
+    "H5FlowTestStage": H5FlowTestStage,
+}
 
 T = TypeVar("T")
 

@@ -1,13 +1,16 @@
-"""Built-in flow classes: the default dataset loop generator."""
+"""Built-in flow classes: the default dataset loop generator and a logging test stage."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from persistable.flow._classes import H5FlowGenerator
+from persistable.flow._classes import H5FlowGenerator, H5FlowStage
 from persistable.flow._errors import FlowConfigError
 
-__all__ = ["AUTO_CHUNK_BYTES", "H5FlowDatasetLoopGenerator"]
+__all__ = ["AUTO_CHUNK_BYTES", "H5FlowDatasetLoopGenerator", "H5FlowTestStage"]
+
+logger = logging.getLogger(__name__)
 
 #: Chunk length target for ``chunk_size: auto`` on a contiguous (unchunked) dataset.
 AUTO_CHUNK_BYTES = 1 << 20
@@ -65,3 +68,10 @@ class H5FlowDatasetLoopGenerator(H5FlowGenerator):
         )
         self.iteration += 1
         return current
+
+
+class H5FlowTestStage(H5FlowStage):
+    """Does nothing but log (at DEBUG) what it is given: for trying configs."""
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        logger.debug("%s: %s %s, cache %s", self.name, source_name, source_slice, sorted(cache))

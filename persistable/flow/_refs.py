@@ -46,6 +46,17 @@ def _load_rows(dataset: Any, rows: NDArray[np.int64]) -> Any:
     return np.asarray(dataset[low:high])[rows - low]
 
 
+def _sorted_pairs(parents: NDArray[Any], children: NDArray[Any]) -> bool:
+    """Whether (parent, child) pairs are already in lexicographic order."""
+    if len(parents) < 2:
+        return True
+    step = parents[1:] - parents[:-1]
+    if bool(np.any(step < 0)):
+        return False
+    same = step == 0
+    return not bool(np.any(children[1:][same] < children[:-1][same]))
+
+
 def _empty(n_elem: int, dtype: np.dtype[Any], as_masked: bool) -> Any:
     if as_masked:
         return ma.array(np.zeros((n_elem, 1), dtype=dtype), mask=True, shrink=False)
@@ -146,13 +157,20 @@ def dereference(
     if ref_block.ndim != 2 or ref_block.shape[-1] != 2:
         ref_block = ref_block.reshape(-1, 2)
 
-    uniq_sel, inverse = np.unique(chosen, return_inverse=True)
+    if len(chosen) < 2 or bool(np.all(chosen[1:] > chosen[:-1])):  # sorted, unique: a slice
+        uniq_sel, inverse = chosen, np.arange(len(chosen))
+    else:
+        uniq_sel, inverse = np.unique(chosen, return_inverse=True)
     parents = ref_block[:, parent_col]
-    keep = np.isin(parents, uniq_sel)
-    parents, children = parents[keep], ref_block[keep, child_col]
-    order = np.lexsort((children, parents))
-    parents, children = parents[order], children[order]
+    children = ref_block[:, child_col]
     group = np.searchsorted(uniq_sel, parents)
+    keep = group < len(uniq_sel)
+    keep[keep] = uniq_sel[group[keep]] == parents[keep]
+    if not keep.all():
+        parents, children, group = parents[keep], children[keep], group[keep]
+    if not _sorted_pairs(parents, children):  # references are usually appended in order
+        order = np.lexsort((children, parents))
+        parents, children, group = parents[order], children[order], group[order]
     counts = np.bincount(group, minlength=len(uniq_sel))
 
     if indices_only:

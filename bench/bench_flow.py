@@ -1,0 +1,209 @@
+"""Flow benchmarks: loop overhead, 2 ranks against 1, resume cost, dereference speed.
+
+1. ``run_flow`` on one rank against a hand-written h5py loop doing the same work
+   (copy the input, append one computed dataset chunk by chunk); the flow's figure is
+   given whole (replica, merge, artifact commit, copy to ``-o``) and loop-only.
+2. ``mpiexec -n 2`` against ``-n 1`` on a CPU-bound stage.
+3. A rerun after 90% of the chunks finished, against a full run.
+4. ``dereference`` of 10 million references against a plain numpy implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from _common import Row, markdown_table, scratch_dir, time_call
+from _flow_bench_stages import StopAt, calibrate
+
+from persistable.flow import FlowStageError, dereference, ref_region_dtype, run_flow
+
+BENCH = Path(__file__).resolve().parent
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+CONFIG = """\
+flow:
+  source: raw/events
+  stages: [calibrate{extra_stage}]
+raw/events:
+  classname: H5FlowDatasetLoopGenerator
+  dset_name: raw/events
+  params: {{chunk_size: {chunk}}}
+calibrate:
+  classname: Calibrate
+  path: _flow_bench_stages
+  params: {{work: {work}}}
+stop:
+  classname: StopAt
+  path: _flow_bench_stages
+  params: {{at_row: {at_row}}}
+"""
+
+
+def make_input(path: Path, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    events = np.zeros(rows, [("id", "i8"), ("energy", "f8")])
+    events["id"] = np.arange(rows)
+    events["energy"] = rng.random(rows)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("raw/events/data", data=events, chunks=True, maxshape=(None,))
+
+
+def write_config(folder: Path, name: str, chunk: int, work: int, at_row: int = -1) -> Path:
+    path = folder / name
+    extra = ", stop" if at_row >= 0 else ""
+    path.write_text(CONFIG.format(extra_stage=extra, chunk=chunk, work=work, at_row=at_row))
+    return path
+
+
+def hand_loop(source: Path, target: Path, chunk: int, work: int) -> None:
+    shutil.copyfile(source, target)
+    with h5py.File(target, "a") as f:
+        events = f["raw/events/data"]
+        out = f.create_dataset(
+            "reco/calibrated/data", shape=(0,), maxshape=(None,), dtype="f8", chunks=True
+        )
+        for start in range(0, len(events), chunk):
+            values = calibrate(events[start : start + chunk]["energy"], work)
+            out.resize((len(out) + len(values),))
+            out[-len(values) :] = values
+
+
+def mpi_run(n: int, folder: Path, config: Path, source: Path, output: str) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        str(MPIEXEC),
+        "-n",
+        str(n),
+        sys.executable,
+        "-m",
+        "persistable.flow",
+        "--no-progress",
+    ]
+    command += ["-c", str(config), "-i", str(source), "-o", output, "--data-dir", f"store-{output}"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def numpy_dereference(
+    sel: np.ndarray[Any, Any], ref: np.ndarray[Any, Any], data: np.ndarray[Any, Any]
+) -> Any:
+    """The straightforward numpy way: sort references by parent, split them per selected row."""
+    order = np.lexsort((ref[:, 1], ref[:, 0]))
+    parents, children = ref[order, 0], ref[order, 1]
+    bounds = np.asarray(np.searchsorted(parents, np.r_[sel, sel[-1] + 1]))
+    counts: np.ndarray[Any, Any] = np.diff(bounds)
+    width = int(counts.max())
+    out = np.zeros((len(sel), width), data.dtype)
+    mask = np.arange(width)[None, :] >= counts[:, None]
+    out[~mask] = data[children[bounds[0] : bounds[-1]]]
+    return np.ma.array(out, mask=mask)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rows = 200_000 if args.quick else 2_000_000
+    chunk = 20_000 if args.quick else 100_000
+    load = os.getloadavg()
+    print(
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    results: list[Row] = []
+    with scratch_dir("flow") as folder:
+        source = folder / "events.h5"
+        make_input(source, rows)
+        config = write_config(folder, "light.yaml", chunk, work=1)
+        sys.path.insert(0, str(BENCH))
+        hand = min(
+            time_call(lambda: hand_loop(source, folder / "hand.h5", chunk, 1)) for _ in range(3)
+        )
+        flow_times = [
+            time_call(
+                functools.partial(
+                    run_flow,
+                    config,
+                    folder / f"flow{i}.h5",
+                    source,
+                    nompi=True,
+                    data_dir=folder / f"store{i}",
+                )
+            )
+            for i in range(3)
+        ]
+        results.append(
+            Row("1 rank, light stage: run_flow whole", min(flow_times), "s", "h5py loop", hand, 1.1)
+        )
+
+        heavy = write_config(folder, "heavy.yaml", chunk, work=60 if not args.quick else 20)
+        one = min(mpi_run(1, folder, heavy, source, f"one{i}.h5") for i in range(2))
+        two = min(mpi_run(2, folder, heavy, source, f"two{i}.h5") for i in range(2))
+        results.append(
+            Row(
+                "CPU-bound stage: -n 1 time / -n 2 time (speed-up)",
+                one / two,
+                "x",
+                None,
+                None,
+                None,
+            )
+        )
+
+        n_chunks = -(-rows // chunk)
+        stop_row = int(n_chunks * 0.9) * chunk
+        resumable = write_config(folder, "resume.yaml", chunk, work=20, at_row=stop_row)
+        full_cfg = write_config(folder, "full.yaml", chunk, work=20, at_row=10**12)
+        full = time_call(
+            lambda: run_flow(
+                full_cfg, folder / "full.h5", source, nompi=True, data_dir=folder / "sf"
+            )
+        )
+        StopAt.armed = True
+        with contextlib.suppress(FlowStageError):
+            run_flow(resumable, folder / "resumed.h5", source, nompi=True, data_dir=folder / "sr")
+        StopAt.armed = False
+        rerun = time_call(
+            lambda: run_flow(
+                resumable, folder / "resumed.h5", source, nompi=True, data_dir=folder / "sr"
+            )
+        )
+        results.append(
+            Row("rerun after 90% of chunks finished", rerun, "s", "full run", full, 0.15)
+        )
+
+    n_refs = 1_000_000 if args.quick else 10_000_000
+    rng = np.random.default_rng(1)
+    n_parents = n_refs // 4
+    parents = np.sort(rng.integers(0, n_parents, n_refs))
+    ref = np.c_[parents, np.arange(n_refs)].astype("i8")
+    data = rng.random(n_refs)
+    region = np.zeros(n_parents, ref_region_dtype)
+    first = np.searchsorted(parents, np.arange(n_parents))
+    last = np.searchsorted(parents, np.arange(n_parents), side="right")
+    region["start"], region["stop"] = first, last
+    sel = np.arange(n_parents)
+    ours = min(time_call(lambda: dereference(sel, ref, data, region=region)) for _ in range(3))
+    plain = min(time_call(lambda: numpy_dereference(sel, ref, data)) for _ in range(3))
+    check = dereference(sel, ref, data, region=region)
+    assert np.ma.allequal(check, numpy_dereference(sel, ref, data))
+    results.append(Row(f"dereference, {n_refs:,} refs", ours, "s", "numpy", plain, None))
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    main()
