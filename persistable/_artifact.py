@@ -23,6 +23,7 @@ __all__ = [
     "PARAMS_FILE",
     "HashingReader",
     "check_file",
+    "is_artifact_file_path",
     "is_plain_file_name",
     "HashingWriter",
     "build_metadata",
@@ -158,6 +159,15 @@ def is_plain_file_name(name: object) -> bool:
         and "\\" not in name
         and not name.startswith(".")
     )
+
+
+def is_artifact_file_path(name: object) -> bool:
+    """Whether a path read from ``metadata.json`` names a file inside its artifact folder.
+
+    Plain names, or ``/``-separated paths of plain names for the files of a folder
+    payload (``payload.zarr/c/0/0``): never absolute, never ``..`` or hidden parts.
+    """
+    return isinstance(name, str) and all(is_plain_file_name(part) for part in name.split("/"))
 
 
 def check_file(

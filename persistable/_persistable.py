@@ -46,8 +46,9 @@ from persistable.exceptions import (
     UntrustedPayloadError,
 )
 from persistable.io import FileIO, PickleFileIO
+from persistable.io._folder import FolderFileIO, read_folder, write_folder
 from persistable.params import PersistableParams, encode_value, tracked_field_names
-from persistable.store import Store, StoreLike, make_store
+from persistable.store import Store, StoreLike, Transaction, make_store
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -436,19 +437,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
         with self.store.begin(artifact_dir) as transaction:
-            with HashingWriter(transaction.open_write(self.payload_file)) as writer:
-                try:
-                    self.payload_io.save(payload, cast(IO[bytes], writer))
-                except (PayloadSerializationError, OSError):
-                    raise  # an OSError is the store's (disk full, network), not the payload's
-                except Exception as error:
-                    raise PayloadSerializationError(
-                        f"{type(self.payload_io).__name__} could not write the "
-                        f"{type(payload).__module__}.{type(payload).__qualname__} payload of "
-                        f"{self.payload_name} ({type(error).__name__}: {error}); pass a payload_io "
-                        "made for this type, e.g. PickleFileIO()."
-                    ) from error
-            files[self.payload_file] = writer.record
+            self._write_payload(payload, transaction, files)
             for name, data in (
                 (PARAMS_FILE, dump_json(self.lineage())),
                 (GENERATION_LOG_FILE, log),
@@ -478,6 +467,28 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 key,
             )
         return committed
+
+    def _write_payload(
+        self, payload: PayloadT, transaction: Transaction, files: dict[str, dict[str, Any]]
+    ) -> None:
+        """Write the payload file (or folder) into ``transaction`` and record its files."""
+        try:
+            if isinstance(self.payload_io, FolderFileIO):
+                # A folder payload (zarr): each of its files is checksummed and listed.
+                files.update(write_folder(self.payload_io, payload, transaction, self.payload_file))
+                return
+            with HashingWriter(transaction.open_write(self.payload_file)) as writer:
+                self.payload_io.save(payload, cast(IO[bytes], writer))
+            files[self.payload_file] = writer.record
+        except (PayloadSerializationError, OSError):
+            raise  # an OSError is the store's (disk full, network), not the payload's
+        except Exception as error:
+            raise PayloadSerializationError(
+                f"{type(self.payload_io).__name__} could not write the "
+                f"{type(payload).__module__}.{type(payload).__qualname__} payload of "
+                f"{self.payload_name} ({type(error).__name__}: {error}); pass a payload_io "
+                "made for this type, e.g. PickleFileIO()."
+            ) from error
 
     def load(
         self,
@@ -568,6 +579,26 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 f"metadata.json of {self.payload_name} key {key} in {store.url!r} names the "
                 f"payload file {name!r}, which is not a plain file name."
             )
+        if isinstance(self.payload_io, FolderFileIO):
+            try:
+                return cast(
+                    PayloadT,
+                    read_folder(
+                        self.payload_io,
+                        store,
+                        f"{self.payload_name}/{key}",
+                        name,
+                        metadata.get("files", {}),
+                        verify=verify,
+                    ),
+                )
+            except CorruptArtifactError:
+                raise
+            except Exception as error:
+                raise CorruptArtifactError(
+                    f"{type(self.payload_io).__name__} could not open {store.url}/"
+                    f"{self.payload_name}/{key}/{name} ({type(error).__name__}: {error})."
+                ) from error
         path = f"{self.payload_name}/{key}/{name}"
         record = metadata.get("files", {}).get(name)
         if not isinstance(record, dict) or not isinstance(record.get("size"), int):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from persistable._artifact import check_file, is_plain_file_name
+from persistable._artifact import check_file, is_artifact_file_path
 from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError
 from persistable.store import METADATA_FILE, Store, StoreLike, make_store
@@ -104,10 +104,10 @@ def copy_artifact(
     copied = len(raw_metadata)
     with dst.begin(artifact_dir) as transaction:
         for name in sorted(files):
-            if not is_plain_file_name(name) or name == METADATA_FILE:
+            if not is_artifact_file_path(name) or name == METADATA_FILE:
                 raise CorruptArtifactError(
                     f"metadata.json of {src.url}/{artifact_dir} lists the file {name!r}, "
-                    "which is not a plain file name."
+                    "which is not a path inside the artifact."
                 )
             hasher = BulkHasher()
             record = files[name]

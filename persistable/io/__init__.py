@@ -1,6 +1,6 @@
 """FileIOs: the contract and the built-in serializers (pickle is the default).
 
-The science serializers (Parquet, CSV, HDF5, OME-TIFF, PNG/JPEG) live one per module and
+The science serializers (Parquet, CSV, HDF5, OME-TIFF, PNG/JPEG, zarr) live one per module and
 import their library on first use, failing with an install hint when it is absent.
 """
 
@@ -14,15 +14,19 @@ from persistable.io._builtin import (
     TextFileIO,
 )
 from persistable.io._csv import CsvFileIO
+from persistable.io._folder import FolderFileIO, FolderLocation
 from persistable.io._hdf5 import Hdf5FileIO
 from persistable.io._image import ImageFileIO, JpegFileIO, PngFileIO, image_file_io
 from persistable.io._parquet import ParquetFileIO
 from persistable.io._tiff import OmeTiffFileIO
+from persistable.io._zarr import ZarrFileIO
 
 __all__ = [
     "BytesFileIO",
     "CsvFileIO",
     "FileIO",
+    "FolderFileIO",
+    "FolderLocation",
     "Hdf5FileIO",
     "ImageFileIO",
     "JpegFileIO",
@@ -35,5 +39,6 @@ __all__ = [
     "PickleFileIO",
     "PngFileIO",
     "TextFileIO",
+    "ZarrFileIO",
     "image_file_io",
 ]

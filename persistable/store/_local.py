@@ -180,7 +180,10 @@ class _LocalTransaction(Transaction):
         self._done = False
 
     def open_write(self, name: str) -> IO[bytes]:
-        return (self.staging / name).open("wb")
+        path = self.staging / name
+        if "/" in name:  # a file of a folder payload
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("wb")
 
     def commit(self, metadata: bytes) -> bool:
         (self.staging / METADATA_FILE).write_bytes(metadata)
