@@ -1,6 +1,7 @@
 """Plain functions as persistable steps (``@step``), memori's stages, and memoized commands."""
 
 from persistable.steps._binding import StepParams
+from persistable.steps._command import CommandResult, run_command
 from persistable.steps._errors import (
     CommandError,
     CommandFailedError,
@@ -17,11 +18,13 @@ __all__ = [
     "CommandFailedError",
     "CommandNotFoundError",
     "CommandOutputError",
+    "CommandResult",
     "PipelineError",
     "Step",
     "StepDefinitionError",
     "StepOutputError",
     "StepParams",
     "StepPersistable",
+    "run_command",
     "step",
 ]
