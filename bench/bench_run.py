@@ -2,11 +2,14 @@
 
 1. 1,000 independent no-op nodes per executor: wall time per node, against calling
    ``load_generate()`` on each in a plain loop (the raw operation, same store).
-2. 200 CPU-bound nodes (pure Python, ~40 ms each) on the process pool and on a Dask
-   LocalCluster with two single-threaded worker processes, against the serial executor
-   (targets: processes >= 1.8x, Dask >= 1.6x on a 2-core machine). The process pool
-   start-up is included; the cluster is started once and timed on its own row.
-3. A diamond of 1,000 nodes: one upstream, 998 middle nodes that each hold their own
+2. 40 CPU-bound nodes (pure Python, ~0.14 s each) and 200 (~40 ms each) on every
+   executor against serial, against the same spins in a bare 2-process pool (targets:
+   the process runner's speed-up >= 0.9x the bare pool's, start-ups included) and in
+   ``client.map`` on the same cluster (>= 0.9x), and ``executor="dask"`` with the
+   cluster started by the run (>= 1.6x serial). Rounds run every contender in turn.
+3. 10,000 no-op nodes (small artifacts): ``executor="dask"``, cluster started by the
+   run, against a serial run (target: not slower).
+4. A diamond of 1,000 nodes: one upstream, 998 middle nodes that each hold their own
    (equal) upstream object, and one node joining them all; the upstream must be
    generated exactly once.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -70,7 +74,7 @@ def spin(loops: int) -> int:
 
 
 def raw_pool_time(count: int, loops: int) -> float:
-    """Wall time of ``count`` spins in a plain 2-process pool (the machine's parallel peer)."""
+    """Wall time of ``count`` spins in a plain 2-process pool, its start-up included."""
     import concurrent.futures
     import multiprocessing
 
@@ -78,6 +82,22 @@ def raw_pool_time(count: int, loops: int) -> float:
     context = multiprocessing.get_context("forkserver")
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
         list(pool.map(spin, [loops] * count))
+    return time.perf_counter() - started
+
+
+def raw_loop_time(count: int, loops: int) -> float:
+    """Wall time of ``count`` spins in a plain loop."""
+    started = time.perf_counter()
+    for _ in range(count):
+        spin(loops)
+    return time.perf_counter() - started
+
+
+def client_map_time(client: Any, count: int, loops: int) -> float:
+    """Wall time of ``count`` spins through ``client.map`` on an existing cluster."""
+    started = time.perf_counter()
+    futures = client.map(spin, [loops] * count, pure=False)
+    client.gather(futures)
     return time.perf_counter() - started
 
 
@@ -125,52 +145,117 @@ def bench_overhead(rows: list[Row], executors: dict[str, Any], count: int) -> No
         )
 
 
-def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any) -> None:
-    """Wall time of CPU-bound nodes in parallel, against the serial executor."""
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}x" if len(values) > 1 else f"{values[0]:.2f}x"
+
+
+def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, rounds: int) -> None:
+    """CPU-bound nodes on every executor against serial and against the bare pool / client.map.
+
+    Every round runs all contenders once, in turn, so each sees the same load; rows give
+    the median over the rounds and the range of the per-round ratios.
+    """
     loops = loops_for(seconds)
-    times: dict[str, float] = {}
-    for executor, value in (("serial", "serial"), ("processes", "processes"), ("dask", client)):
-        with scratch_dir(f"cpu-{executor}") as folder:
-            times[executor] = timed_run(nodes(LocalStore(folder), count, loops), value)
-        print(f"  {count} CPU-bound nodes, {executor}: {times[executor]:.2f} s", flush=True)
-    started = time.perf_counter()
-    for _ in range(count):
-        spin(loops)
-    raw_serial = time.perf_counter() - started
-    raw_pool = raw_pool_time(count, loops)
-    print(
-        f"  {count} raw spins: {raw_serial:.2f} s in a loop, {raw_pool:.2f} s in a 2-process pool"
-    )
+    names = ["serial", "threads", "processes", "dask (started by run)", "dask (existing client)"]
+    values: dict[str, Any] = {
+        "serial": "serial",
+        "threads": "threads",
+        "processes": "processes",
+        "dask (started by run)": "dask",
+        "dask (existing client)": client,
+    }
+    times: dict[str, list[float]] = {name: [] for name in [*names, "loop", "pool", "map"]}
+    for round_ in range(rounds):
+        for name in names:
+            with scratch_dir("cpu") as folder:
+                times[name].append(timed_run(nodes(LocalStore(folder), count, loops), values[name]))
+        times["loop"].append(raw_loop_time(count, loops))
+        times["pool"].append(raw_pool_time(count, loops))
+        times["map"].append(client_map_time(client, count, loops))
+        line = ", ".join(f"{name} {values_[-1]:.2f} s" for name, values_ in times.items())
+        print(f"  {count} CPU-bound nodes, round {round_ + 1}: {line}", flush=True)
+    median = {name: statistics.median(values_) for name, values_ in times.items()}
+    label = f"{count} CPU-bound nodes (~{seconds * 1e3:.0f} ms)"
+    # value/peer <= target  <=>  the runner's speed-up >= 0.9 x the bare pool's.
+    relative = [
+        (processes / serial) / (pool / loop)
+        for processes, serial, pool, loop in zip(
+            times["processes"], times["serial"], times["pool"], times["loop"], strict=True
+        )
+    ]
     rows.append(
         Row(
-            f"{count} raw spins, plain 2-process pool (machine's parallel peer)",
-            raw_pool,
+            f"{label}, bare ProcessPoolExecutor(2) vs plain loop (the machine's speed-up)",
+            median["pool"],
             "s",
             "plain loop",
-            raw_serial,
+            median["loop"],
         )
     )
-    rows.append(
-        Row(
-            f"{count} CPU-bound nodes, processes runner vs plain 2-process pool",
-            times["processes"],
-            "s",
-            "plain pool",
-            raw_pool,
-        )
-    )
-    for executor, speedup in (("processes", 1.8), ("dask", 1.6)):
+    for name in names[1:]:
         rows.append(
             Row(
-                f"{count} CPU-bound nodes (~{seconds * 1e3:.0f} ms), {executor} (2 workers), "
-                f"speed-up >= {speedup}x",
-                times[executor],
+                f"{label}, {name} vs serial run, median of {rounds}",
+                median[name],
                 "s",
                 "serial",
-                times["serial"],
-                target=1 / speedup,
+                median["serial"],
+                target=1 / 1.6 if name == "dask (started by run)" else None,
             )
         )
+    rows.append(
+        Row(
+            f"{label}, processes: bare pool's speed-up / the runner's, per round "
+            f"{_spread(relative)} (target: the runner's >= 0.9x the pool's)",
+            statistics.median(relative),
+            "x",
+            target=1 / 0.9,
+            absolute=True,
+        )
+    )
+    map_ratios = [
+        run_ / map_
+        for run_, map_ in zip(times["dask (existing client)"], times["map"], strict=True)
+    ]
+    rows.append(
+        Row(
+            f"{label}, dask run on a cluster vs client.map on it, per round {_spread(map_ratios)} "
+            "(target: >= 0.9x its speed)",
+            median["dask (existing client)"],
+            "s",
+            "client.map",
+            median["map"],
+            target=1 / 0.9,
+        )
+    )
+
+
+def bench_many_small(rows: list[Row], count: int, rounds: int) -> None:
+    """``count`` no-op nodes: ``executor="dask"`` (cluster started by the run) against serial."""
+    serial: list[float] = []
+    dask: list[float] = []
+    for round_ in range(rounds):
+        with scratch_dir("small-serial") as folder:
+            serial.append(timed_run(nodes(LocalStore(folder), count), "serial"))
+        with scratch_dir("small-dask") as folder:
+            dask.append(timed_run(nodes(LocalStore(folder), count), "dask"))
+        print(
+            f"  {count} small artifacts, round {round_ + 1}: serial {serial[-1]:.2f} s, "
+            f"dask {dask[-1]:.2f} s",
+            flush=True,
+        )
+    ratios = [d / s for d, s in zip(dask, serial, strict=True)]
+    rows.append(
+        Row(
+            f"{count} small artifacts, first run, executor='dask' (LocalCluster started by "
+            f"run) vs serial, per round {_spread(ratios)}",
+            statistics.median(dask),
+            "s",
+            "serial run",
+            statistics.median(serial),
+            target=1.0,
+        )
+    )
 
 
 def bench_diamond(rows: list[Row], middle: int) -> None:
@@ -214,7 +299,7 @@ def bench_diamond(rows: list[Row], middle: int) -> None:
 
 
 def main() -> None:
-    """Run the three benchmarks and print the table."""
+    """Run the four benchmarks and print the table."""
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"bench_run on {os.cpu_count()} CPUs, load average {load}{' (quick)' if QUICK else ''}")
     rows: list[Row] = []
@@ -238,7 +323,9 @@ def main() -> None:
             "dask": client,
         }
         bench_overhead(rows, executors, 200 if QUICK else 1000)
-        bench_speedup(rows, 40 if QUICK else 200, 0.04, client)
+        bench_speedup(rows, 10 if QUICK else 40, 0.14, client, 1 if QUICK else 3)
+        bench_speedup(rows, 40 if QUICK else 200, 0.04, client, 1 if QUICK else 2)
+        bench_many_small(rows, 1000 if QUICK else 10_000, 1 if QUICK else 2)
         bench_diamond(rows, 198 if QUICK else 998)
     finally:
         client.close()

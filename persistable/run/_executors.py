@@ -1,11 +1,14 @@
 """Executors of a run: the worker-side node function and the backends that submit it.
 
-Every backend runs the same module-level :func:`execute_node` on a (pickled, for
-processes and Dask) persistable: it generates the node under the store's per-key
-lock, writes straight to the store and returns a small :class:`NodeOutcome` (status
-and timings, never the payload). Backends only differ in how they submit and wait:
-``concurrent.futures`` executors (serial, threads, processes, or one the user built)
-and Dask distributed (a started ``LocalCluster``, a ``Client`` or a scheduler address).
+Every backend runs the same module-level :func:`execute_batch` on a list of (pickled,
+for processes and Dask) persistables: each goes through :func:`execute_node`, which
+generates it under the store's per-key lock, writes straight to the store and returns
+a small :class:`NodeOutcome` (status and timings, never the payload). A batch holds
+one node unless the nodes are short: then the scheduler sends several at once, so a
+task's round trip (pickling, pipes, the Dask scheduler) is paid once per batch.
+Backends only differ in how they submit and wait: ``concurrent.futures`` executors
+(serial, threads, processes, or one the user built) and Dask distributed (a started
+``LocalCluster``, a ``Client`` or a scheduler address).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "SerialExecutor",
     "check_executor",
     "dumps_node",
+    "execute_batch",
     "execute_node",
     "execute_task",
     "failed_outcome",
@@ -45,6 +49,11 @@ logger = logging.getLogger(__name__)
 
 #: The executor names ``persistable.run`` accepts (anything else with ``:`` is a scheduler address).
 EXECUTOR_NAMES = ("serial", "threads", "processes", "dask")
+#: Seconds of work a task carries on a process pool when nodes are short (a task's round
+#: trip, pickles and two pipes, costs about a millisecond).
+POOL_BATCH_SECONDS = 0.05
+#: The same on Dask, where a task's round trip through the scheduler costs several ms.
+DASK_BATCH_SECONDS = 0.2
 
 
 def _format_exc() -> str:
@@ -124,11 +133,13 @@ def _warm_keys(persistable: Persistable[Any, Any]) -> str:
     return key
 
 
-def dumps_node(persistable: Persistable[Any, Any]) -> bytes:
-    """Pickle a node in the submitting process (cloudpickle when present, as Dask does).
+def dumps_node(persistable: object) -> bytes:
+    """Pickle a node, or a list of nodes, in the submitting process (cloudpickle when present).
 
-    Workers then unpickle inside :func:`execute_task`, so a node that cannot be
-    unpickled there fails alone, with its traceback, instead of breaking the pool.
+    Workers then unpickle inside :func:`execute_task` / :func:`execute_batch`, so a node
+    that cannot be unpickled there fails alone, with its traceback, instead of breaking
+    the pool. One pickle of a whole batch stores what its nodes share (store, FileIO,
+    upstream) once.
     """
     try:
         cloudpickle: Any = importlib.import_module("cloudpickle")
@@ -148,6 +159,28 @@ def execute_task(task: Persistable[Any, Any] | bytes, payload_name: str, key: st
             outcome = failed_outcome(payload_name, key, error)
             return dataclasses.replace(outcome, worker=f"{hostname()}:{os.getpid()}")
     return execute_node(cast(Persistable[Any, Any], task), key)
+
+
+def execute_batch(
+    task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
+) -> list[NodeOutcome] | None:
+    """Worker entry point for a batch: :func:`execute_node` on each node, in order.
+
+    ``identities`` holds each node's ``(payload_name, key)`` as resolved by the run.
+    Returns None when a pickled batch of several nodes cannot be unpickled here: the
+    run then sends its nodes one by one, so that only the node at fault fails.
+    """
+    if isinstance(task, bytes):
+        try:
+            # The bytes were pickled by this run's own submitting process.
+            task = pickle.loads(task)  # noqa: S301
+        except Exception as error:
+            if len(identities) > 1:
+                return None
+            outcome = failed_outcome(*identities[0], error)
+            return [dataclasses.replace(outcome, worker=f"{hostname()}:{os.getpid()}")]
+    nodes = cast(list[Persistable[Any, Any]], task)
+    return [execute_node(node, key) for node, (_, key) in zip(nodes, identities, strict=True)]
 
 
 def failed_outcome(payload_name: str, key: str, error: BaseException) -> NodeOutcome:
@@ -188,18 +221,23 @@ class Backend(ABC):
     capacity: int = 1
     #: Whether nodes are pickled to other processes (payloads are stripped before).
     crosses_processes: bool = False
+    #: Short nodes are sent together, about this many seconds of work per task (0: never).
+    batch_seconds: float = 0.0
 
     @abstractmethod
-    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
-        """Start :func:`execute_task` on a node (pickled when crossing processes); returns a future."""
+    def submit(
+        self, task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
+    ) -> Any:
+        """Start :func:`execute_batch` on nodes (pickled when crossing processes); returns a future."""
 
     @abstractmethod
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         """Block until at least one of ``futures`` is done; return the done ones."""
 
     @abstractmethod
-    def result(self, future: Any) -> NodeOutcome:
-        """The outcome of a done future (raises what the executor raised)."""
+    def result(self, future: Any) -> list[NodeOutcome] | None:
+        """The outcomes of a done future, as :func:`execute_batch` returned them (raises what
+        the executor raised)."""
 
     @abstractmethod
     def cancel(self, futures: Iterable[Any]) -> list[Any]:
@@ -230,10 +268,13 @@ class FuturesBackend(Backend):
         self.description = description
         self.capacity = capacity
         self.crosses_processes = crosses_processes
+        self.batch_seconds = POOL_BATCH_SECONDS if crosses_processes else 0.0
         self._owned = owned
 
-    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
-        return self.executor.submit(execute_task, task, payload_name, key)
+    def submit(
+        self, task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
+    ) -> Any:
+        return self.executor.submit(execute_batch, task, identities)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         done, _ = concurrent.futures.wait(
@@ -241,9 +282,9 @@ class FuturesBackend(Backend):
         )
         return list(done)
 
-    def result(self, future: Any) -> NodeOutcome:
-        outcome: NodeOutcome = future.result()
-        return outcome
+    def result(self, future: Any) -> list[NodeOutcome] | None:
+        outcomes: list[NodeOutcome] | None = future.result()
+        return outcomes
 
     def cancel(self, futures: Iterable[Any]) -> list[Any]:
         return [future for future in futures if future.cancel()]
@@ -272,17 +313,24 @@ class DaskBackend(Backend):
         # In-process clusters (processes=False) share this process's memory.
         pids = set(client.run(os.getpid).values())
         self.crosses_processes = pids != {os.getpid()}
-        self.capacity = sys.maxsize  # the scheduler balances the queue itself
+        # Two tasks per thread keep every thread busy while results travel back; the
+        # rest waits here, where it can still be batched (a task's round trip through
+        # the scheduler costs several milliseconds).
+        self.capacity = 2 * threads
+        self.batch_seconds = DASK_BATCH_SECONDS
         where = "LocalCluster" if cluster is not None else str(client.scheduler.address)
         self.description = f"dask ({where}, {threads} threads)"
 
-    def submit(self, task: Persistable[Any, Any] | bytes, payload_name: str, key: str) -> Any:
+    def submit(
+        self, task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
+    ) -> Any:
+        payload_name = identities[0][0]
+        more = f"-and-{len(identities) - 1}" if len(identities) > 1 else ""
         future = self.client.submit(
-            execute_task,
+            execute_batch,
             task,
-            payload_name,
-            key,
-            key=f"persistable-{payload_name}-{random_hex(6)}",
+            identities,
+            key=f"persistable-{payload_name}{more}-{random_hex(6)}",
         )
         self._as_completed.add(future)
         return future
@@ -296,9 +344,9 @@ class DaskBackend(Backend):
                 return ready
             self._done.extend(self._as_completed.next_batch(block=True))
 
-    def result(self, future: Any) -> NodeOutcome:
-        outcome: NodeOutcome = future.result()
-        return outcome
+    def result(self, future: Any) -> list[NodeOutcome] | None:
+        outcomes: list[NodeOutcome] | None = future.result()
+        return outcomes
 
     def cancel(self, futures: Iterable[Any]) -> list[Any]:
         # Dask cannot tell queued from running tasks here: a task already running on a
@@ -341,6 +389,17 @@ def _import_distributed() -> Any:
             "install it with `pip install 'persistable[dask]'`."
         ) from error
     return distributed
+
+
+def _start_local_cluster(distributed: Any, workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` worker processes of one thread each, no dashboard.
+
+    (Dask's ``forkserver`` start method was tried: it closes faster, but imports pandas
+    into this process and sets the global forkserver's preloads; starting took as long.)
+    """
+    return distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
 
 
 def check_executor(executor: object, max_workers: int | None) -> None:
@@ -412,9 +471,7 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
         )
     if executor == "dask":
         distributed = _import_distributed()
-        cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, dashboard_address=":0"
-        )
+        cluster = _start_local_cluster(distributed, workers)
         try:
             client = distributed.Client(cluster)
         except BaseException:

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: Runs with more nodes to generate than this show a progress bar when ``progress=None``.
 PROGRESS_THRESHOLD = 4
+#: The most nodes one task carries (short nodes are batched, see ``_Scheduler``).
+MAX_BATCH = 256
 
 
 def run(
@@ -186,7 +188,13 @@ def _detached(persistable: Persistable[Any, Any], memo: dict[int, Any]) -> Persi
 
 
 class _Scheduler:
-    """Submit-as-ready loop over one resolved graph."""
+    """Submit-as-ready loop over one resolved graph.
+
+    Ready nodes go out one per task until some have finished; from then on, when the
+    backend batches (``batch_seconds``), ready nodes go out together, as many as take
+    about ``batch_seconds`` by the mean duration so far, and at most a share of the
+    queue per slot, so that the tail of a run still spreads over every worker.
+    """
 
     def __init__(
         self, graph: Graph, backend: Backend, results: dict[int, NodeResult], bar: Any
@@ -197,16 +205,20 @@ class _Scheduler:
         self.bar = bar
         self.waiting = {id(node): len(node.upstream) for node in graph.to_run}
         self.ready: deque[Node] = deque(node for node in graph.to_run if not node.upstream)
-        self.inflight: dict[Any, Node] = {}
+        self.inflight: dict[Any, list[Node]] = {}
         self.memo: dict[int, Any] = {}
         self.failures = 0
+        self.finished = 0
+        self.busy_s = 0.0
+        #: Nodes to send alone: their batch could not be pickled or unpickled as a whole.
+        self.alone: set[int] = set()
 
     def run(self) -> bool:
         """Run until every node has a result; returns whether Ctrl-C interrupted it."""
         try:
             while self.ready or self.inflight:
                 while self.ready and len(self.inflight) < self.backend.capacity:
-                    self._submit(self.ready.popleft())
+                    self._submit(self._take_batch())
                 if self.inflight:
                     for future in self.backend.wait_any(self.inflight):
                         self._finish(future)
@@ -217,32 +229,69 @@ class _Scheduler:
             self.bar.close()
         return False
 
-    def _submit(self, node: Node) -> None:
-        task: Persistable[Any, Any] | bytes = node.persistable
+    def _batch_size(self) -> int:
+        if self.backend.batch_seconds <= 0 or self.finished == 0:
+            return 1
+        mean = max(self.busy_s / self.finished, 1e-5)
+        by_time = int(self.backend.batch_seconds / mean)
+        spread = -(-len(self.ready) // self.backend.capacity)  # leave work for every slot
+        return max(1, min(by_time, spread, MAX_BATCH))
+
+    def _take_batch(self) -> list[Node]:
+        first = self.ready.popleft()
+        batch = [first]
+        if id(first) in self.alone:
+            return batch
+        size = self._batch_size()
+        while len(batch) < size and self.ready and id(self.ready[0]) not in self.alone:
+            batch.append(self.ready.popleft())
+        return batch
+
+    def _submit(self, batch: list[Node]) -> None:
+        identities = [(node.payload_name, node.key) for node in batch]
+        task: list[Persistable[Any, Any]] | bytes = [node.persistable for node in batch]
         if self.backend.crosses_processes:
             try:
-                task = dumps_node(_detached(node.persistable, self.memo))
+                task = dumps_node([_detached(node.persistable, self.memo) for node in batch])
             except Exception as error:
-                self._record(node, failed_outcome(node.payload_name, node.key, error))
-                self.bar.update(1)
+                if len(batch) > 1:
+                    self._send_alone(batch)
+                    return
+                self._fail_batch(batch, error)
                 return
-        logger.debug("Submitting %s", node.label)
+        logger.debug("Submitting %s", ", ".join(node.label for node in batch))
         try:
-            future = self.backend.submit(task, node.payload_name, node.key)
-        except Exception as error:  # e.g. a broken process pool: this node fails, not the run
+            future = self.backend.submit(task, identities)
+        except Exception as error:  # e.g. a broken process pool: these nodes fail, not the run
+            self._fail_batch(batch, error)
+            return
+        self.inflight[future] = batch
+
+    def _send_alone(self, batch: list[Node]) -> None:
+        """Put the nodes of a batch back at the front of the queue, to go one per task."""
+        self.alone.update(id(node) for node in batch)
+        self.ready.extendleft(reversed(batch))
+
+    def _fail_batch(self, batch: list[Node], error: BaseException) -> None:
+        for node in batch:
             self._record(node, failed_outcome(node.payload_name, node.key, error))
             self.bar.update(1)
-            return
-        self.inflight[future] = node
 
     def _finish(self, future: Any) -> None:
-        node = self.inflight.pop(future)
+        batch = self.inflight.pop(future)
         try:
-            outcome = self.backend.result(future)
+            outcomes = self.backend.result(future)
         except BaseException as error:  # the executor failed (or a worker got Ctrl-C)
-            outcome = failed_outcome(node.payload_name, node.key, error)
-        self._record(node, outcome)
-        self.bar.update(1)
+            self._fail_batch(batch, error)
+            return
+        if outcomes is None:  # the worker could not unpickle the batch as a whole
+            self._send_alone(batch)
+            return
+        for node, outcome in zip(batch, outcomes, strict=True):
+            self.finished += 1
+            self.busy_s += outcome.duration_s
+            self._record(node, outcome)
+            self.bar.update(1)
 
     def _record(self, node: Node, outcome: NodeOutcome) -> None:
         if outcome.status == "failed":
@@ -295,7 +344,7 @@ class _Scheduler:
 
     def _interrupt(self) -> None:
         logger.warning(
-            "Interrupted: cancelling queued nodes, waiting for %d running ones", len(self.inflight)
+            "Interrupted: cancelling queued nodes, waiting for %d running tasks", len(self.inflight)
         )
         for future in self.backend.cancel(list(self.inflight)):
             self.inflight.pop(future)
