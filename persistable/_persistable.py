@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, cast
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
 
 from persistable import _keys
 from persistable._artifact import (
@@ -26,11 +26,13 @@ from persistable._artifact import (
     is_plain_file_name,
 )
 from persistable._content import display_paths
+from persistable._fingerprint import CodeFingerprint, changed_entries, persistable_fingerprint
 from persistable._hashing import KEY_SCHEME, hash_stream
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable.exceptions import (
     ArtifactNotFoundError,
+    CodeChangedWarning,
     CorruptArtifactError,
     DependencyError,
     ExplainedNotImplementedError,
@@ -41,6 +43,7 @@ from persistable.exceptions import (
     LockTimeoutError,
     NoPayloadError,
     PayloadSerializationError,
+    PersistableDefinitionError,
     QuarantineWarning,
     UnsupportedSchemeError,
     UntrustedPayloadError,
@@ -66,6 +69,9 @@ Dependencies = Union[  # noqa: UP007 - the forward references need Union at runt
     Iterable["Persistable[Any, Any]"],
     Mapping[str, Union["Persistable[Any, Any]", Sequence["Persistable[Any, Any]"]]],
 ]
+
+CodeChanges = Literal["warn", "rerun", "ignore"]
+_CODE_CHANGES = ("warn", "rerun", "ignore")
 
 #: Attributes a key depends on: assigning one makes a payload held in memory stale.
 _IDENTITY_ATTRIBUTES = frozenset(
@@ -102,6 +108,15 @@ def _check_payload_name(name: Any) -> str:
             "path separators, so it names exactly one folder inside the store."
         )
     return name
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """``a, b and c`` (at most ``shown`` names, then how many more)."""
+    if len(names) > shown:
+        return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def _check_params(params: object, owner: str) -> None:
@@ -154,13 +169,29 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         Copy an artifact found in a fallback store into ``data_dir``.
     """
 
-    #: Bump to invalidate every artifact of a class after a change of its code.
+    #: Bump to invalidate every artifact of a class after a change of its code: the
+    #: explicit override of the code fingerprint, e.g. after a change in an installed
+    #: package or a data file that the fingerprint cannot see.
     version: ClassVar[str | int | None] = None
+    #: What a change of the code fingerprint (``_generate_payload`` and the user code it
+    #: reaches) does: ``"warn"`` (the key stays; loading an artifact made by other code
+    #: emits :class:`CodeChangedWarning` naming what changed), ``"rerun"`` (the
+    #: fingerprint is part of the key, so changed code makes new artifacts) or ``"ignore"``.
+    code_changes: ClassVar[CodeChanges] = "warn"
     #: FileIO used when none is passed; subclasses may set e.g. ``NpyFileIO()``.
     default_payload_io: ClassVar[FileIO[Any] | None] = None
     #: Seconds load_generate() waits for another worker generating the same key
     #: (None: as long as that worker holds the lock); then :class:`LockTimeoutError`.
     lock_timeout: float | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code_changes not in _CODE_CHANGES:
+            raise PersistableDefinitionError(
+                f"{cls.__qualname__}.code_changes must be one of {', '.join(map(repr, _CODE_CHANGES))} "
+                f"(got {cls.code_changes!r}); use 'warn' to be told about changed code, "
+                "'rerun' to make code part of the key, or 'ignore'."
+            )
 
     def __init__(
         self,
@@ -342,7 +373,14 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         }
         if self.version is not None:
             tree["version"] = encode_value(self.version, f"{type(self).__name__}.version")
+        if self.code_changes == "rerun":
+            tree["code"] = self.code_fingerprint().digest
         return tree
+
+    @classmethod
+    def code_fingerprint(cls) -> CodeFingerprint:
+        """The fingerprint of ``_generate_payload`` and the user code it reaches (cached per class)."""
+        return persistable_fingerprint(cls)
 
     @property
     def persist_hash(self) -> str:
@@ -456,6 +494,7 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 files=files,
                 duration_s=duration,
             )
+            metadata["code"].update(self._code_record())
             committed = transaction.commit(dump_json(metadata))
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
@@ -661,12 +700,56 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 "upgrade persistable to load it."
             )
 
+    def _code_record(self) -> dict[str, Any]:
+        """The code fingerprint for ``metadata.json`` (empty if it cannot be computed)."""
+        try:
+            return self.code_fingerprint().record()
+        except Exception as error:  # provenance must never fail a generation
+            self.logger.warning(
+                "Could not fingerprint the code of %s (%s: %s); metadata.json records none",
+                type(self).__qualname__,
+                type(error).__name__,
+                error,
+            )
+            return {}
+
+    def _check_code(self, metadata: dict[str, Any], key: str) -> None:
+        """Warn when the artifact was generated by code that differs from the current code."""
+        code = metadata.get("code")
+        recorded = code.get("functions") if isinstance(code, dict) else None
+        if not isinstance(code, dict) or not isinstance(recorded, dict):
+            return  # made before fingerprints were recorded
+        try:
+            current = self.code_fingerprint()
+        except Exception:  # nothing to compare with, as in _code_record
+            return
+        if code.get("fingerprint") == current.digest:
+            return
+        changed = changed_entries(recorded, current)
+        if not changed:
+            return
+        made = f"artifact made {metadata.get('created_utc', '?')} by {metadata.get('user', '?')}@{metadata.get('host', '?')}"
+        message = (
+            f"{type(self).__name__} key {key} was generated by other code: "
+            f"{_names(changed)} changed since ({made}). The payload was loaded as it is; to "
+            f"make it again with the current code set {type(self).__name__}.version (or "
+            "code_changes = 'rerun', which puts the code into the key), or set code_changes = "
+            "'ignore' to silence this."
+        )
+        warnings.warn(message, CodeChangedWarning, stacklevel=6)
+        self.logger.warning(message)
+
     def _check_origin(self, metadata: dict[str, Any], key: str, store: Store) -> None:
-        """Warn when another class wrote this artifact under the same payload name."""
+        """Warn when another class, or other code, wrote this artifact."""
+        if not self._check_class(metadata, key, store) and self.code_changes == "warn":
+            self._check_code(metadata, key)
+
+    def _check_class(self, metadata: dict[str, Any], key: str, store: Store) -> bool:
+        """Warn and return True when another class wrote this artifact."""
         code = metadata.get("code")
         recorded = code.get("class") if isinstance(code, dict) else None
         if not isinstance(recorded, str):
-            return  # written before classes were recorded
+            return False  # written before classes were recorded
         cls = type(self)
         current = f"{cls.__module__}.{cls.__qualname__}"
         # A script's classes live in __main__ when it runs and in its module when imported.
@@ -674,15 +757,16 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         if recorded == current or (
             in_main and recorded.rpartition(".")[2] == cls.__qualname__.rpartition(".")[2]
         ):
-            return
+            return False
         message = (
             f"{self.payload_name} key {key} in {store.url!r} was written by the class {recorded!r:.200}, "
             f"not by {current}: two classes share the payload name {self.payload_name!r} and "
             "equal params; if they make different payloads, give one of them its own "
             "payload_name= so that their keys differ."
         )
-        warnings.warn(message, ForeignArtifactWarning, stacklevel=5)
+        warnings.warn(message, ForeignArtifactWarning, stacklevel=6)
         self.logger.warning(message)
+        return True
 
     def _verify_file(self, path: str, record: dict[str, Any], store: Store | None = None) -> None:
         store = self.store if store is None else store

@@ -12,6 +12,7 @@ clauses keep working::
     │   └── PayloadSerializationError          (TypeError)
     ├── UnhashableParamError                   (TypeError)
     ├── InvalidParamsError                     (TypeError)
+    ├── PersistableDefinitionError             (TypeError)
     ├── InvalidPayloadNameError                (ValueError)
     ├── DependencyError                        (ValueError)
     ├── ArtifactNotFoundError                  (FileNotFoundError)
@@ -62,6 +63,7 @@ __all__ = [
     "NoPayloadError",
     "PayloadError",
     "PayloadSerializationError",
+    "PersistableDefinitionError",
     "PersistableError",
     "PersistableWarning",
     "ProcessingError",
@@ -113,6 +115,10 @@ class UnhashableParamError(PersistableError, TypeError):
 
 class InvalidParamsError(PersistableError, TypeError):
     """``params`` is not a ``PersistableParams`` dataclass instance."""
+
+
+class PersistableDefinitionError(PersistableError, TypeError):
+    """A Persistable subclass is declared with an unsupported class attribute value."""
 
 
 class InvalidPayloadNameError(PersistableError, ValueError):

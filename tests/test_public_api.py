@@ -60,6 +60,7 @@ EXPECTED_EXCEPTIONS = [
     "NoPayloadError",
     "PayloadError",
     "PayloadSerializationError",
+    "PersistableDefinitionError",
     "PersistableError",
     "PersistableWarning",
     "ProcessingError",

@@ -1,0 +1,468 @@
+"""Code fingerprints: a normalised hash of the code that makes a payload.
+
+A fingerprint covers a root function (a persistable's ``_generate_payload``, a step's
+function) and, transitively, the functions, methods and classes of the user's own code
+it calls or references (through globals, closures, module attributes and ``self.``/
+``cls.`` attributes of its class), and the module-level constants they read. Code of
+the standard library, of installed packages and of persistable itself is left out (its
+versions are in ``metadata.json``).
+
+Each function is hashed from its *syntax tree*, not its text or bytecode: comments and
+formatting are gone by parsing, docstrings and type annotations are removed, and the
+tree is written out field by field leaving out empty and absent fields, so the result
+is the same on Python 3.10 to 3.13. Constants are hashed by their canonical encoding
+(``persistable.params``). The per-entry digests are kept (``functions``) so a warning
+can say *what* changed; ``digest`` hashes them all.
+
+Results are cached per function object (and per class for a persistable's root), so
+fingerprinting costs one dictionary lookup after the first time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from persistable._hashing import canonical_json
+
+if TYPE_CHECKING:
+    import ast
+
+__all__ = [
+    "CodeFingerprint",
+    "changed_entries",
+    "fingerprint",
+    "persistable_fingerprint",
+]
+
+#: Version of the normalisation; part of every digest so that a change of the scheme
+#: reads as "code changed", never as "same code".
+FINGERPRINT_SCHEME = 1
+
+
+@dataclass(frozen=True)
+class CodeFingerprint:
+    """The fingerprint of a root function and of the user code it reaches."""
+
+    #: SHA-256 over the digests of every entry.
+    digest: str
+    #: ``module.qualname`` of each function, class or constant -> its own digest.
+    functions: Mapping[str, str] = field(default_factory=dict)
+    #: Entries whose source could not be read (REPL, compiled): they cannot be compared.
+    unavailable: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """What ``metadata.json`` stores under ``code``."""
+        return {
+            "fingerprint_scheme": FINGERPRINT_SCHEME,
+            "fingerprint": self.digest,
+            "functions": dict(sorted(self.functions.items())),
+        }
+
+
+def changed_entries(recorded: Mapping[str, Any], current: CodeFingerprint) -> list[str]:
+    """Names of the entries of ``current`` (or of ``recorded``) that changed, root first.
+
+    An entry counts as unchanged when its digest appears on the other side under any
+    name, so code that moved between ``__main__`` (a script) and its module name, or
+    was reached by another path, does not count as changed. Entries whose source could
+    not be read on either side are not compared.
+    """
+    before = {value for value in recorded.values() if isinstance(value, str)}
+    after = set(current.functions.values())
+    changed = [
+        name
+        for name, value in current.functions.items()
+        if value != _UNAVAILABLE and value not in before
+    ]
+    # A removed entry, unless it reads as one listed already under another module name.
+    listed = {name.rpartition(".")[2] for name in changed}
+    changed += [
+        name
+        for name, value in recorded.items()
+        if value != _UNAVAILABLE
+        and value not in after
+        and name not in current.functions
+        and name.rpartition(".")[2] not in listed
+    ]
+    root = next(iter(current.functions), None)
+    changed.sort(key=lambda name: (name != root, name))
+    return changed
+
+
+_UNAVAILABLE = "unavailable"
+
+
+# -- what counts as the user's own code -----------------------------------------------
+
+
+def _library_roots() -> tuple[str, ...]:
+    import site
+    import sysconfig
+
+    roots: set[str] = set()
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            roots.add(path)
+    with contextlib.suppress(AttributeError):  # virtualenv's old site module
+        roots.update(site.getsitepackages())
+    user_site = getattr(site, "getusersitepackages", lambda: None)()
+    if isinstance(user_site, str):
+        roots.add(user_site)
+    roots.add(os.path.dirname(os.path.abspath(__file__)))  # persistable itself
+    roots.add(sys.base_prefix)
+    return tuple(os.path.normcase(os.path.abspath(root)) + os.sep for root in roots)
+
+
+_roots: tuple[str, ...] | None = None
+
+
+def _is_user_module(module_name: str | None) -> bool:
+    global _roots
+    if not module_name:
+        return False
+    module = sys.modules.get(module_name)
+    filename = getattr(module, "__file__", None)
+    if not isinstance(filename, str):
+        return False
+    if _roots is None:
+        _roots = _library_roots()
+    path = os.path.normcase(os.path.abspath(filename))
+    return not path.startswith(_roots)
+
+
+def _is_user_code(obj: Any) -> bool:
+    return _is_user_module(getattr(obj, "__module__", None))
+
+
+# -- normalised syntax trees -------------------------------------------------------------
+
+_parse_lock = threading.Lock()
+
+#: Fields that carry no meaning for what the code does.
+_SKIPPED_FIELDS = frozenset({"type_comment", "kind", "type_ignores"})
+
+
+def _strip(node: ast.AST) -> ast.AST:
+    """Remove docstrings and type annotations from a parsed definition (in place)."""
+    import ast
+
+    for item in ast.walk(node):
+        body = getattr(item, "body", None)
+        if (
+            isinstance(item, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            del body[0]
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            item.returns = None
+        if isinstance(item, ast.arg):
+            item.annotation = None
+        for name in ("body", "orelse", "finalbody"):
+            statements = getattr(item, name, None)
+            if isinstance(statements, list):
+                statements[:] = [_without_annotation(statement) for statement in statements]
+    return node
+
+
+def _without_annotation(statement: ast.AST) -> ast.AST:
+    import ast
+
+    if not isinstance(statement, ast.AnnAssign):
+        return statement
+    # `x: int = 1` becomes `x = 1`; a bare `x: int` (a dataclass field) becomes `x`.
+    if statement.value is None:
+        return ast.Expr(value=statement.target)
+    return ast.Assign(targets=[statement.target], value=statement.value)
+
+
+def _dump(node: Any) -> Any:
+    """A JSON-able form of a syntax tree, the same on every supported Python version."""
+    import ast
+
+    # Explicit stack instead of recursion: deeply nested expressions stay fine.
+    root: list[Any] = []
+    stack: list[tuple[Any, list[Any]]] = [(node, root)]
+    while stack:
+        item, out = stack.pop()
+        if isinstance(item, ast.AST):
+            entry: list[Any] = [type(item).__name__]
+            out.append(entry)
+            pending: list[tuple[Any, list[Any]]] = []
+            for name in item._fields:
+                if name in _SKIPPED_FIELDS:
+                    continue
+                value = getattr(item, name, None)
+                if value is None or value == []:
+                    continue  # absent or empty: newer versions add such fields (type_params)
+                slot: list[Any] = [name]
+                entry.append(slot)
+                pending.append((value, slot))
+            stack.extend(reversed(pending))
+        elif isinstance(item, list):
+            items: list[Any] = []
+            out.append(items)
+            stack.extend((element, items) for element in reversed(item))
+        else:
+            out.append([type(item).__name__, repr(item)])
+    return root[0]
+
+
+def _definition(obj: Any) -> ast.AST | None:
+    """The normalised syntax tree of a function or class, or None without readable source."""
+    import ast
+    import inspect
+    import textwrap
+
+    with _parse_lock:  # CPython 3.11's parser is not safe in two threads at once
+        try:
+            source = textwrap.dedent(inspect.getsource(obj))
+        except (OSError, TypeError, SyntaxError, SystemError):
+            return None
+        try:
+            module = ast.parse(source)
+        except SyntaxError:
+            module = None
+    code = getattr(obj, "__code__", None)
+    if code is not None and code.co_name == "<lambda>":
+        if module is None:
+            return None
+        lambdas = [node for node in ast.walk(module) if isinstance(node, ast.Lambda)]
+        # Several lambdas on the lines of this one: all of them count (never too little).
+        return ast.Module(body=[ast.Expr(value=node) for node in lambdas], type_ignores=[])
+    if module is None or not module.body:
+        return None
+    node = module.body[0]
+    return _strip(node)
+
+
+def _digest(tree: Any) -> str:
+    return hashlib.sha256(canonical_json([FINGERPRINT_SCHEME, tree])).hexdigest()
+
+
+# -- references ----------------------------------------------------------------------------
+
+
+def _references(node: ast.AST) -> Iterator[tuple[str, ...]]:
+    """Dotted name chains read by the code: ``smooth``, ``np.mean``, ``self.helper``."""
+    import ast
+
+    for item in ast.walk(node):
+        if isinstance(item, ast.Name):
+            yield (item.id,)
+        elif isinstance(item, ast.Attribute):
+            chain: list[str] = [item.attr]
+            value: ast.AST = item.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name):
+                chain.append(value.id)
+                yield tuple(reversed(chain))
+
+
+_MISSING = object()
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, (staticmethod, classmethod)):
+        return value.__func__
+    if isinstance(value, property):
+        return value.fget
+    if isinstance(value, types.MethodType):
+        return value.__func__
+    return value
+
+
+def _resolve(
+    chain: tuple[str, ...], namespace: Mapping[str, Any], owner: type | None
+) -> tuple[str, Any, bool] | None:
+    """What a name chain denotes, when it can be known statically.
+
+    Returns its display name, the object, and whether it was reached through
+    ``self.``/``cls.`` (then it keeps reading attributes of the same class).
+    """
+    head, rest = chain[0], chain[1:]
+    if head in ("self", "cls") and owner is not None and rest:
+        # An attribute of the instance's class: looked up without running descriptors.
+        import inspect
+
+        value = inspect.getattr_static(owner, rest[0], _MISSING)
+        if value is _MISSING:
+            return None
+        return f"{owner.__qualname__}.{rest[0]}", _unwrap(value), True
+    value = namespace.get(head, _MISSING)
+    if value is _MISSING:
+        return None
+    name = head
+    for attribute in rest:
+        if not isinstance(value, types.ModuleType):
+            break  # attributes of objects are not followed (they are data or bound at run time)
+        value = getattr(value, attribute, _MISSING)
+        if value is _MISSING:
+            return None
+        name = f"{name}.{attribute}"
+    if isinstance(value, types.ModuleType):
+        return None
+    return name, _unwrap(value), False
+
+
+def _constant_digest(name: str, value: Any) -> str | None:
+    """Digest of a constant's name and canonical encoding; None for values without one."""
+    from persistable.exceptions import PersistableError
+    from persistable.params import encode_value
+
+    try:
+        return _digest(["constant", name, encode_value(value, name)])
+    except (PersistableError, RecursionError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class _Unit:
+    """What one function or class contributes: its own digest and what it references."""
+
+    digest: str | None
+    references: list[tuple[str, Any, bool]]
+
+
+_units: weakref.WeakKeyDictionary[Any, _Unit] = weakref.WeakKeyDictionary()
+_units_lock = threading.Lock()
+
+
+def _unit(obj: Any, owner: type | None) -> _Unit:
+    cached = _units.get(obj)
+    if cached is not None:
+        return cached
+    tree = _definition(obj)
+    references: list[tuple[str, Any, bool]] = []
+    if tree is not None:
+        namespace: dict[str, Any] = {}
+        if isinstance(obj, type):
+            module = sys.modules.get(obj.__module__)
+            namespace.update(vars(module) if module is not None else {})
+        else:
+            namespace.update(getattr(obj, "__globals__", {}))
+            code = getattr(obj, "__code__", None)
+            closure = getattr(obj, "__closure__", None) or ()
+            if code is not None:
+                for name, cell in zip(code.co_freevars, closure, strict=False):
+                    with contextlib.suppress(ValueError):  # an empty cell
+                        namespace[name] = cell.cell_contents
+        seen: set[str] = set()
+        for chain in _references(tree):
+            resolved = _resolve(chain, namespace, owner)
+            if resolved is None or resolved[0] in seen:
+                continue
+            seen.add(resolved[0])
+            references.append(resolved)
+    unit = _Unit(_digest(_dump(tree)) if tree is not None else None, references)
+    with _units_lock, contextlib.suppress(TypeError):  # not weak-referenceable: not cached
+        _units[obj] = unit
+    return unit
+
+
+def _qualified(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _walk(root: Any, owner: type | None) -> CodeFingerprint:
+    functions: dict[str, str] = {}
+    unavailable: list[str] = []
+    visited: set[int] = set()
+    # (object, name, class whose self./cls. attributes it reads)
+    pending: list[tuple[Any, str, type | None]] = [(root, _qualified(root), owner)]
+    while pending:
+        obj, name, obj_owner = pending.pop()
+        if id(obj) in visited:
+            continue
+        visited.add(id(obj))
+        unit = _unit(obj, obj_owner)
+        if unit.digest is None:
+            unavailable.append(name)
+            functions[name] = _UNAVAILABLE
+            continue
+        functions[name] = unit.digest
+        for reference_name, value, via_self in unit.references:
+            if id(value) in visited:
+                continue
+            if isinstance(value, type):
+                if _is_user_code(value):
+                    pending.append((value, _qualified(value), value))
+            elif isinstance(value, types.FunctionType):
+                if _is_user_code(value):
+                    # A method reached through self.<name> keeps reading its class's attributes.
+                    next_owner = obj_owner if via_self else _owner_class(value)
+                    pending.append((value, _qualified(value), next_owner))
+            elif callable(value) or isinstance(value, types.ModuleType):
+                continue  # builtins, C functions, instances of library classes
+            elif not (reference_name.startswith("__") and reference_name.endswith("__")):
+                # A module constant (or a closure's value), read by user code; module
+                # dunders (__file__, __name__) say where the code is, not what it does.
+                digest = _constant_digest(reference_name, value)
+                if digest is not None:
+                    module = getattr(obj, "__module__", "?")
+                    functions.setdefault(f"{module}.{reference_name}", digest)
+    root_name = _qualified(root)
+    ordered = {root_name: functions.pop(root_name)} | dict(sorted(functions.items()))
+    return CodeFingerprint(
+        # Over the entries' digests, not their module names (each digest holds its own
+        # short name): a script's code keys the same run as __main__ or imported.
+        digest=_digest(["fingerprint", sorted(ordered.values())]),
+        functions=ordered,
+        unavailable=tuple(unavailable),
+    )
+
+
+def _owner_class(func: Callable[..., Any]) -> type | None:
+    """The class a method is defined in, from its qualified name (None for nested functions)."""
+    qualname = func.__qualname__
+    if "<locals>" in qualname:
+        return None
+    module = sys.modules.get(func.__module__)
+    value: Any = module
+    for part in qualname.split(".")[:-1]:
+        value = getattr(value, part, None)
+    return value if isinstance(value, type) else None
+
+
+_fingerprints: weakref.WeakKeyDictionary[Any, CodeFingerprint] = weakref.WeakKeyDictionary()
+
+
+def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
+    """The fingerprint of ``func`` and of the user code it reaches (cached per function object)."""
+    cached = _fingerprints.get(func)
+    if cached is None:
+        target = _unwrap(func)
+        owner = _owner_class(target) if isinstance(target, types.FunctionType) else None
+        cached = _walk(target, owner)
+        with contextlib.suppress(TypeError):  # not weak-referenceable: not cached
+            _fingerprints[func] = cached
+    return cached
+
+
+_class_fingerprints: weakref.WeakKeyDictionary[type, CodeFingerprint] = weakref.WeakKeyDictionary()
+
+
+def persistable_fingerprint(cls: type) -> CodeFingerprint:
+    """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on ``cls``."""
+    cached = _class_fingerprints.get(cls)
+    if cached is None:
+        import inspect
+
+        method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
+        cached = _class_fingerprints[cls] = _walk(method, cls)
+    return cached
