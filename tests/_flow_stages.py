@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class Scratch(H5FlowStage):
 
 
 class Trouble(H5FlowStage):
-    """Raises, or SIGKILLs its own process, on one rank at one chunk (set by params)."""
+    """Raises, SIGKILLs its own process or sleeps (once), on one rank at one chunk (set by params)."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -112,3 +113,6 @@ class Trouble(H5FlowStage):
         if self.action == "kill" and self.marker and not Path(self.marker).exists():
             Path(self.marker).write_text("killed once")
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.action == "sleep" and self.marker and not Path(self.marker).exists():
+            Path(self.marker).write_text("waiting for Ctrl-C")
+            time.sleep(120)

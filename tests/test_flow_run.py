@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +313,47 @@ def test_class_discovery_in_the_config_folder(tmp_path: Path, events: Path) -> N
     run_flow(config, tmp_path / "o.h5", events, nompi=True, data_dir=tmp_path / "store")
     with h5py.File(tmp_path / "o.h5") as f:
         assert bool(f["marker"].attrs["found"])
+
+
+def test_ctrl_c_then_the_same_command_continues(tmp_path: Path, events: Path) -> None:
+    """SIGINT in the middle of a serial run: the rerun continues from the journal."""
+    marker = tmp_path / "waiting"
+    sleepy = RECO.replace("stages: [hit_sum, scratch]", "stages: [hit_sum, scratch, pause]") + (
+        f"pause:\n  classname: Trouble\n  path: _flow_stages\n"
+        f"  params: {{at_row: 30, action: sleep, marker: {marker}}}\n"
+    )
+    config = write_config(tmp_path, sleepy)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "persistable.flow",
+        "--nompi",
+        "-c",
+        str(config),
+        "-i",
+        str(events),
+        "-o",
+        "out.h5",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "run the same command again to continue" in stderr
+    assert not (tmp_path / "out.h5").exists()
+    rerun = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed: 4 of 6 steps were already done" in rerun.stdout

@@ -72,6 +72,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     except FlowError as error:
         print(f"persistable flow: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "persistable flow: interrupted; run the same command again to continue "
+            "from the last finished chunk.",
+            file=sys.stderr,
+        )
+        return 130
     from persistable.flow._mpi import get_comm
 
     if get_comm(args.nompi).rank == 0:

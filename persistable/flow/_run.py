@@ -9,8 +9,8 @@ Steps (every rank runs them; rank 0 alone touches the store and the output path)
 3. run each config's loop into per-rank replicas inside a private work folder
    ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0
    assembles each config's output there (the next config reads it);
-4. commit the last output to the store, copy it to ``-o`` through a temporary name
-   and a rename, remove the work folder.
+4. commit the last output to the store, then rename it to ``-o`` (the work folder is
+   beside it), remove the work folder.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from persistable._hashing import bulk_digest, hash_stream
+from persistable._content import file_digest
+from persistable._hashing import bulk_digest
 from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._config import FlowConfig, load_config
 from persistable.flow._data_manager import H5FlowDataManager
@@ -96,11 +97,6 @@ def _class_records(resolved: ResolvedConfig) -> list[dict[str, Any]]:
         }
         for item in items
     ]
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hash_stream(stream).hexdigest()
 
 
 def _check_input(path: Path | None, config: FlowConfig, output: Path) -> None:
@@ -230,7 +226,7 @@ def _run(
         raise FlowInputError(
             f"The folder of the output {str(output)!r} does not exist; create it or fix -o."
         )
-    digest = comm.bcast(_file_digest(input_path) if comm.rank == 0 and input_path else None)
+    digest = comm.bcast(file_digest(input_path) if comm.rank == 0 and input_path else None)
     params = FlowParams(
         configs=[c.tree for c in configs],
         input_digest=digest,
@@ -290,10 +286,13 @@ def _run(
         current_input = merged
 
     if comm.rank == 0:
-        artifact.generate(produced=current_input)
+        final = Path(cast(Path, current_input))
+        artifact.generate(produced=final)  # copies it into the store, with its checksum
         artifact.reset_payload()
-        artifact.load()
-        _atomic_copy(artifact.payload, output)
+        if final.parent == work:
+            os.replace(final, output)  # the work folder is beside the output: a rename
+        else:  # no config ran (cannot happen with one config or more)
+            _atomic_copy(final, output)
         shutil.rmtree(work, ignore_errors=True)
     comm.barrier()
     return result
