@@ -150,3 +150,30 @@ def test_reference_indices_beyond_32_bits() -> None:
     region = np.array([(0, 1), (1, 2)], dtype=ref_region_dtype)
     idx = dereference([0, 1], ref, region=region, indices_only=True)
     assert idx.compressed().tolist() == [big, big + 1]
+
+
+def test_data_manager_regions_follow_growth_and_delete(tmp_path: Path) -> None:
+    """Region tables grow with their datasets; reserve_data by slice; delete removes refs both ways."""
+    with H5FlowDataManager(tmp_path / "dm.h5") as dm:
+        dm.create_dset("A", "i8")
+        dm.create_dset("B", "f4")
+        dm.create_ref("A", "B")
+        assert dm.reserve_data("A", 5) == slice(0, 5)
+        assert len(dm.get_ref_region("A", "B")) == 5
+        assert dm.reserve_data("A", slice(3, 9)) == slice(3, 9)
+        assert len(dm.get_dset("A")) == 9
+        assert len(dm.get_ref_region("A", "B")) == 9
+        dm.write_data("B", dm.reserve_data("B", 4), np.arange(4))
+        assert len(dm.get_ref_region("B", "A")) == 4
+        dm.write_ref("A", "B", np.array([[8, 3], [8, 0]]))
+        assert tuple(dm.get_ref_region("A", "B")[8]) == (0, 2)
+        assert tuple(dm.get_ref_region("B", "A")[3]) == (0, 1)
+        assert dm.get_ref("B", "A")[1] == (1, 0)
+        assert len(dm.get_refs("A")) == 1
+        dm.set_attrs("A", unit="mm")
+        assert dm.get_attrs("A")["unit"] == "mm"
+        dm.delete("B")
+        assert not dm.dset_exists("B")
+        assert not dm.ref_exists("A", "B")
+        assert not dm.exists("A/ref/B")
+        assert dm.dset_exists("A")
