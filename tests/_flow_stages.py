@@ -116,3 +116,9 @@ class Trouble(H5FlowStage):
         if self.action == "sleep" and self.marker and not Path(self.marker).exists():
             Path(self.marker).write_text("waiting for Ctrl-C")
             time.sleep(120)
+
+
+class Stateful(Scratch):
+    """A stage that declares state across chunks: its flow reruns every chunk instead of resuming."""
+
+    resumable = False

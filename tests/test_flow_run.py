@@ -357,3 +357,30 @@ def test_ctrl_c_then_the_same_command_continues(tmp_path: Path, events: Path) ->
     )
     assert rerun.returncode == 0, rerun.stderr
     assert "resumed: 4 of 6 steps were already done" in rerun.stdout
+
+
+def test_a_stage_that_is_not_resumable_makes_the_rerun_start_over(
+    tmp_path: Path, events: Path
+) -> None:
+    """With resumable = False on a stage, the rerun after a failure runs every chunk again."""
+    text = RECO.replace("classname: Scratch", "classname: Stateful").replace(
+        "stages: [hit_sum, scratch]", "stages: [hit_sum, scratch, trouble]"
+    ) + (
+        "trouble:\n  classname: Trouble\n  path: _flow_stages\n  params: {at_row: 30, action: raise}\n"
+    )
+    config = write_config(tmp_path, text)
+    with pytest.raises(FlowStageError):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    import _flow_stages
+
+    original = _flow_stages.Trouble.run
+    _flow_stages.Trouble.run = lambda self, *a: None  # type: ignore[method-assign]
+    try:
+        rerun = run_flow(
+            config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store"
+        )
+    finally:
+        _flow_stages.Trouble.run = original  # type: ignore[method-assign]
+    assert rerun.replayed_steps == 0
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert len(f["reco/sums/data"]) == 40

@@ -30,6 +30,9 @@ class H5FlowStage:
     """
 
     class_version: ClassVar[str] = "0.0.0"
+    #: False when the object keeps state across chunks that later chunks or ``finish``
+    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
+    resumable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -68,6 +71,9 @@ class H5FlowGenerator:
 
     EMPTY: ClassVar[slice] = slice(-1, -1)
     class_version: ClassVar[str] = "0.0.0"
+    #: False when the object keeps state across chunks that later chunks or ``finish``
+    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
+    resumable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -114,6 +120,9 @@ class H5FlowResource:
     """A shared object for stages, in ``resources[classname]`` (``init``/``finish`` hooks)."""
 
     class_version: ClassVar[str] = "0.0.0"
+    #: False when the object keeps state across chunks that later chunks or ``finish``
+    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
+    resumable: ClassVar[bool] = True
 
     def __init__(
         self,

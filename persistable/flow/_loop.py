@@ -233,6 +233,16 @@ def run_loop(
     dm.take_effects()  # init runs again on resume: its writes are not journaled
 
     done = comm.bcast(journal.open() if journal is not None and rank == 0 else 0)
+    blockers = [
+        o.classname
+        for o in (generator, *stages, *resources.values())
+        if not getattr(o, "resumable", True)
+    ]
+    if done and blockers:
+        logger.warning(
+            "Not resuming: %s set resumable = False; running every chunk again", ", ".join(blockers)
+        )
+        done = 0
     report = LoopReport(replayed=0)
     requirements = [
         [r for item in resolved.stages[: i + 1] for r in item.block.requires]
