@@ -163,9 +163,16 @@ def dereference(
         uniq_sel, inverse = np.unique(chosen, return_inverse=True)
     parents = ref_block[:, parent_col]
     children = ref_block[:, child_col]
-    group = np.searchsorted(uniq_sel, parents)
-    keep = group < len(uniq_sel)
-    keep[keep] = uniq_sel[group[keep]] == parents[keep]
+    n_uniq = len(uniq_sel)
+    identity = len(inverse) == n_uniq and not sel_mask.any() and bool(np.all(inverse == np.arange(n_uniq)))
+    low = int(uniq_sel[0])
+    if int(uniq_sel[-1]) - low + 1 == n_uniq:  # a contiguous range (a slice): no search needed
+        group = parents - low
+        keep = (group >= 0) & (group < n_uniq)
+    else:
+        group = np.searchsorted(uniq_sel, parents)
+        keep = group < n_uniq
+        keep[keep] = uniq_sel[group[keep]] == parents[keep]
     if not keep.all():
         parents, children, group = parents[keep], children[keep], group[keep]
     if not _sorted_pairs(parents, children):  # references are usually appended in order
@@ -185,10 +192,13 @@ def dereference(
     width = max(int(counts.max()) if len(counts) else 0, 1)
     starts = np.cumsum(counts) - counts
     column = np.arange(len(parents)) - starts[group]
-    condensed = np.zeros((len(uniq_sel), width), dtype=return_dtype)
-    condensed_mask = np.ones((len(uniq_sel), width), dtype=bool)
-    condensed[group, column] = values
-    condensed_mask[group, column] = False
+    condensed = np.zeros((n_uniq, width), dtype=return_dtype)
+    condensed_mask = np.ones((n_uniq, width), dtype=bool)
+    flat = group * width + column
+    condensed.reshape(-1)[flat] = values
+    condensed_mask.reshape(-1)[flat] = False
+    if identity:  # one row per selected item, in order: the condensed table is the answer
+        return ma.array(condensed, mask=condensed_mask, shrink=False)
 
     out = np.zeros((n_elem, width), dtype=return_dtype)
     out_mask = np.ones((n_elem, width), dtype=bool)
