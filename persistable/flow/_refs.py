@@ -164,7 +164,9 @@ def dereference(
     parents = ref_block[:, parent_col]
     children = ref_block[:, child_col]
     n_uniq = len(uniq_sel)
-    identity = len(inverse) == n_uniq and not sel_mask.any() and bool(np.all(inverse == np.arange(n_uniq)))
+    identity = (
+        len(inverse) == n_uniq and not sel_mask.any() and bool(np.all(inverse == np.arange(n_uniq)))
+    )
     low = int(uniq_sel[0])
     if int(uniq_sel[-1]) - low + 1 == n_uniq:  # a contiguous range (a slice): no search needed
         group = parents - low
