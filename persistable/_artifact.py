@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import IO, Any, cast
 
 from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream
@@ -29,6 +30,7 @@ __all__ = [
     "build_metadata",
     "code_fingerprint",
     "dump_json",
+    "file_record",
 ]
 
 #: Version of the ``metadata.json`` layout; readers refuse newer ones.
@@ -148,6 +150,13 @@ class HashingReader(io.RawIOBase):
     def finish(self) -> BulkHasher:
         """Drain the rest of the source; the hasher then holds the whole file."""
         return hash_stream(self._source, self.hasher)
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """Size and checksum of a local file already written, as stored in ``metadata.json``."""
+    with path.open("rb") as stream:
+        hasher = hash_stream(stream)
+    return {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}
 
 
 def is_plain_file_name(name: object) -> bool:

@@ -23,6 +23,7 @@ from persistable._artifact import (
     build_metadata,
     check_file,
     dump_json,
+    file_record,
     is_plain_file_name,
 )
 from persistable._content import display_paths
@@ -30,6 +31,7 @@ from persistable._fingerprint import CodeFingerprint, changed_entries, persistab
 from persistable._hashing import KEY_SCHEME, hash_stream
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
+from persistable._v1._persistable import V1PersistableMethods
 from persistable.exceptions import (
     ArtifactNotFoundError,
     CodeChangedWarning,
@@ -128,7 +130,7 @@ def _check_params(params: object, owner: str) -> None:
         )
 
 
-class Persistable(Generic[PayloadT, PersistableParamsT]):
+class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     """A payload made from params (and tracked upstream persistables), persisted under a key.
 
     Subclass it, implement :meth:`_generate_payload`, and call :meth:`load_generate`:
@@ -469,7 +471,13 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
         else:  # a loaded payload, or params changed since: no generation to record
             self._persist(key, None, b"")
 
-    def _persist(self, key: str, duration: float | None, log: bytes) -> bool:
+    def _persist(
+        self,
+        key: str,
+        duration: float | None,
+        log: bytes,
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> bool:
         payload = cast(PayloadT, self._payload)
         self.payload_io.check(payload)
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
@@ -495,6 +503,8 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
                 duration_s=duration,
             )
             metadata["code"].update(self._code_record())
+            if extra_metadata:
+                metadata.update(extra_metadata)
             committed = transaction.commit(dump_json(metadata))
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
@@ -515,6 +525,19 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             if isinstance(self.payload_io, FolderFileIO):
                 # A folder payload (zarr): each of its files is checksummed and listed.
                 files.update(write_folder(self.payload_io, payload, transaction, self.payload_file))
+                return
+            # A 1.x path-based FileIO writes straight into a local staging folder.
+            target = (
+                transaction.local_path(self.payload_file) if self.payload_io.path_based else None
+            )
+            if target is not None:
+                self.payload_io._save(payload=payload, filepath=target)
+                if not target.is_file():
+                    raise PayloadSerializationError(
+                        f"{type(self.payload_io).__name__}._save() wrote no file at the path it "
+                        f"was given ({target.name!r}); it must write the payload to that path."
+                    )
+                files[self.payload_file] = file_record(target)
                 return
             with HashingWriter(transaction.open_write(self.payload_file)) as writer:
                 self.payload_io.save(payload, cast(IO[bytes], writer))
@@ -553,7 +576,13 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
             The artifact does not match its ``metadata.json`` or cannot be read.
         """
         key = self.persist_hash
-        payload, source = self._read_payload_with_fallbacks(key, verify=verify)
+        try:
+            payload, source = self._read_payload_with_fallbacks(key, verify=verify)
+        except ArtifactNotFoundError:
+            adopted = self._adopt_v1(key)  # a 1.x file of the same params, if any
+            if adopted is None:
+                raise
+            payload, source = adopted[0], self.store
         try:
             self._validate_payload(payload)
         except Exception as error:
@@ -815,7 +844,10 @@ class Persistable(Generic[PayloadT, PersistableParamsT]):
 
         def found() -> bool:
             if not load_payload:
-                return self.store.has_artifact(self.payload_name, key)
+                return (
+                    self.store.has_artifact(self.payload_name, key)
+                    or self._adopt_v1(key) is not None
+                )
             try:
                 self.load(**untracked_payload_params)
             except ArtifactNotFoundError:

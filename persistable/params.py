@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from persistable._hashing import bulk_digest, canonical_json
 from persistable._keys import bump_epoch
+from persistable._v1._encodable import V1ParamsMethods, key_field_values
 from persistable.exceptions import InvalidParamsError, UnhashableParamError
 
 if TYPE_CHECKING:
@@ -255,13 +256,15 @@ _class_infos: weakref.WeakKeyDictionary[type, _ClassInfo] = weakref.WeakKeyDicti
 
 def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
     info = _class_info(type(obj))
-    encoded = {name: encode_value(getattr(obj, name), f"{path}.{name}") for name in info.names}
+    # key_field_values applies 1.x's PersistableParam exclusion and custom type encoders.
+    values = dict(key_field_values(obj, info.names))
+    encoded = {name: encode_value(value, f"{path}.{name}") for name, value in values.items()}
     for name, content in info.coerce.items():
-        value = getattr(obj, name)
+        value = values.get(name)
         if isinstance(value, (str, os.PathLike)) and not isinstance(value, content):
             encoded[name] = encode_value(content(value), f"{path}.{name}")
     for name, default in info.added_later.items():
-        if canonical_json(encoded[name]) == default:
+        if name in encoded and canonical_json(encoded[name]) == default:
             del encoded[name]
     return encoded
 
@@ -485,12 +488,14 @@ def _register_numpy() -> None:
     _numpy_registered = True
 
 
-class PersistableParams:
+class PersistableParams(V1ParamsMethods):
     """Base class of the params of a :class:`~persistable.Persistable`; subclass it as a dataclass.
 
     Every field takes part in the key unless it is declared with :func:`untracked`; a
     field declared with :func:`added_later` takes part only when it is not at its default.
     A subclass that declares fields must itself be decorated with ``@dataclass``.
+    The 1.x methods (``get_str_repr``, ``dict_almost_equal``, ``_custom_type_encoder_map``)
+    come from :class:`persistable.io.DictEncodable` (see docs/migrating-from-1.x.md).
 
     Examples
     --------

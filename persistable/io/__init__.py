@@ -2,9 +2,12 @@
 
 The science serializers (Parquet, CSV, HDF5, OME-TIFF, PNG/JPEG, zarr) live one per module and
 import their library on first use, failing with an install hint when it is absent.
+
+``DictEncodable`` and ``PayloadTypeT`` are here because 1.x code imports them from here.
 """
 
-from persistable.io._base import FileIO, PayloadT
+from persistable._v1._encodable import DictEncodable
+from persistable.io._base import FileIO, PayloadT, PayloadTypeT
 from persistable.io._builtin import (
     BytesFileIO,
     JsonFileIO,
@@ -24,6 +27,7 @@ from persistable.io._zarr import ZarrFileIO
 __all__ = [
     "BytesFileIO",
     "CsvFileIO",
+    "DictEncodable",
     "FileIO",
     "FolderFileIO",
     "FolderLocation",
@@ -36,6 +40,7 @@ __all__ = [
     "OmeTiffFileIO",
     "ParquetFileIO",
     "PayloadT",
+    "PayloadTypeT",
     "PickleFileIO",
     "PngFileIO",
     "TextFileIO",

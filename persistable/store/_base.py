@@ -48,6 +48,10 @@ class Transaction(ABC):
     def open_write(self, name: str) -> IO[bytes]:
         """A binary stream to write the file ``name`` of the artifact; close it when done."""
 
+    def local_path(self, name: str) -> Path | None:
+        """A local path where the file ``name`` may be written directly, or None (stream it)."""
+        return None
+
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write a whole small file of the artifact."""
         with self.open_write(name) as stream:

@@ -185,6 +185,9 @@ class _LocalTransaction(Transaction):
             path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("wb")
 
+    def local_path(self, name: str) -> Path:
+        return self.staging / name
+
     def commit(self, metadata: bytes) -> bool:
         (self.staging / METADATA_FILE).write_bytes(metadata)
         final = self.store.root / self.artifact_dir

@@ -1,0 +1,54 @@
+"""The 1.x members of ``Persistable``: ``persist_filepath`` and the hook that adopts 1.x caches."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from persistable._persistable import Persistable
+
+__all__ = ["V1PersistableMethods"]
+
+
+class V1PersistableMethods:
+    """Mixed into ``Persistable``: what 1.x code and 1.x caches need from it."""
+
+    #: Look for the 1.x file of the same params in a local ``data_dir`` when an artifact
+    #: is missing, and adopt it (see docs/migrating-from-1.x.md). Costs one ``stat``.
+    adopt_v1_caches: bool = True
+
+    @property
+    def persist_filepath(self) -> Path | str:
+        """Deprecated (1.x): the payload file inside the artifact folder; use ``artifact_path``."""
+        warnings.warn(
+            "persist_filepath is 1.x's name: artifacts are folders now, so it gives the "
+            "payload file inside the artifact folder, not 1.x's '<name>(<md5>)'; use "
+            "artifact_path (the folder) and payload_file instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        this: Persistable[Any, Any] = self  # type: ignore[assignment]
+        folder = this.artifact_path
+        if isinstance(folder, Path):
+            return folder / this.payload_file
+        return f"{folder}/{this.payload_file}"
+
+    @property
+    def v1_persist_hash(self) -> str:
+        """1.x's ``persist_hash``: the md5 in its file name ``<payload_name>(<md5>)``."""
+        from persistable._v1._md5 import v1_md5
+
+        return v1_md5(self)  # type: ignore[arg-type]
+
+    def _adopt_v1(self, key: str) -> tuple[Any] | None:
+        """The payload adopted from a 1.x file of the same params (committed first), else None."""
+        from persistable.store import LocalStore
+
+        this: Persistable[Any, Any] = self  # type: ignore[assignment]
+        if not self.adopt_v1_caches or not isinstance(this.store, LocalStore):
+            return None
+        from persistable._v1._adopt import adopt_v1_cache
+
+        return adopt_v1_cache(this, key)
