@@ -384,3 +384,32 @@ def test_a_stage_that_is_not_resumable_makes_the_rerun_start_over(
     assert rerun.replayed_steps == 0
     with h5py.File(tmp_path / "out.h5") as f:
         assert len(f["reco/sums/data"]) == 40
+
+
+def test_mpi_is_off_with_nompi_or_h5flow_nompi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--nompi and h5flow's H5FLOW_NOMPI give the serial communicator."""
+    from persistable.flow._mpi import SerialComm, get_comm, mpi_wanted
+
+    assert not mpi_wanted(nompi=True)
+    assert type(get_comm(nompi=True)) is SerialComm
+    monkeypatch.setenv("H5FLOW_NOMPI", "1")
+    assert not mpi_wanted()
+    assert type(get_comm()) is SerialComm
+
+
+def test_a_second_run_of_the_same_flow_at_once_is_refused(tmp_path: Path, events: Path) -> None:
+    """While one run holds the flow's work folder, another run of it fails at once, naming the lock."""
+    import filelock
+
+    text = RECO.replace("stages: [hit_sum, scratch]", "stages: [hit_sum, scratch, trouble]") + (
+        "trouble:\n  classname: Trouble\n  path: _flow_stages\n  params: {at_row: 30, action: raise}\n"
+    )
+    config = write_config(tmp_path, text)
+    with pytest.raises(FlowStageError):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    [work] = tmp_path.glob(".out.h5.flow-*")
+    with (
+        filelock.FileLock(str(work / "run.lock"), timeout=0),
+        pytest.raises(FlowInputError, match=r"Another run of this flow"),
+    ):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")

@@ -240,19 +240,71 @@ def _run(
     artifact = FlowOutput(store, params)
     key = artifact.persist_hash
     result = FlowResult(output=output, key=key, status="generated", ranks=comm.size)
+    work = output.parent / f".{output.name}.flow-{key[3:19]}"
     if comm.bcast(artifact.exists() if comm.rank == 0 else None):
         if comm.rank == 0:
             artifact.load()
             _atomic_copy(artifact.payload, output)
+            shutil.rmtree(work, ignore_errors=True)  # left when a run stopped after its commit
             logger.info("%s", f"{output}: already complete in the store (key {key}); nothing to do")
         result.status = "from store"
         comm.barrier()
         return result
 
-    work = output.parent / f".{output.name}.flow-{key[3:19]}"
+    lock = None
     if comm.rank == 0:
         work.mkdir(exist_ok=True)
+        lock = _lock_work(work, output)
     comm.barrier()
+    try:
+        return _run_configs(
+            comm,
+            resolved,
+            artifact,
+            result,
+            work,
+            output,
+            input_path,
+            start,
+            end,
+            drop,
+            compression,
+            progress,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock_work(work: Path, output: Path) -> Any:
+    """Hold the work folder for this run (a second run of the same flow fails at once)."""
+    import filelock
+
+    lock = filelock.FileLock(str(work / "run.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout as error:
+        raise FlowInputError(
+            f"Another run of this flow (same configs and input) is writing {str(output)!r} "
+            f"(it holds {str(work / 'run.lock')!r}); wait for it to finish, it commits the same output."
+        ) from error
+    return lock
+
+
+def _run_configs(
+    comm: SerialComm,
+    resolved: list[ResolvedConfig],
+    artifact: FlowOutput,
+    result: FlowResult,
+    work: Path,
+    output: Path,
+    input_path: Path | None,
+    start: int | None,
+    end: int | None,
+    drop: list[str],
+    compression: str | None,
+    progress: bool,
+) -> FlowResult:
     current_input = input_path
     for index, item in enumerate(resolved):
         merged = work / f"output-{index}.h5"
