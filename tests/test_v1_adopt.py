@@ -205,3 +205,11 @@ def test_migrate_v1_wants_a_folder(tmp_path: Path) -> None:
     """migrate_v1 on a path that is not a folder says what it expected."""
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         migrate_v1(tmp_path / "missing", [])
+
+
+def test_the_golden_v1_md5_values_are_1_3_1_s(tmp_path: Path) -> None:
+    """The frozen golden 1.x md5 values are what the real 1.3.1 prints for the same cases."""
+    from test_v1_md5 import GOLDEN_V1_MD5
+
+    output = run_v1(TESTS / "v1_golden.py", str(tmp_path / "golden"), cwd=tmp_path)
+    assert dict(line.split() for line in output.splitlines()) == GOLDEN_V1_MD5

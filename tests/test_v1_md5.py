@@ -14,6 +14,7 @@ GOLDEN_V1_MD5 = {
     "renamed": "a0aa2efe41fc4f050b6b258509b04a15",
     "everything": "e18eaeb0da20ed6d9e74429e4b2abac8",
     "everything_changed": "6ccb2ce4131dd9b57fba188b870f7359",
+    "custom_encoder": "0e7cc13bb1945090e618d44f5ab36657",
     "one_dependency": "b43bf528a698dd3ac418d7900e62bf0c",
     "two_dependencies": "82c1f5b9e511ee100b79d5247cd0471d",
     "chain": "fc02efc8eae97ec2a8662bb5eefd344b",

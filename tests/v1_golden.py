@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,22 @@ class Everything(PersistableParams):
 
 
 @dataclass
+class Encoded(PersistableParams):
+    """1.x's custom type encoders: a path is known by its file name only."""
+
+    source: Path = Path("a") / "data.csv"
+    scale: float = 2.0
+
+    @property
+    def _custom_type_encoder_map(self) -> dict[type[Any], Callable[[Any], Any]]:
+        return {Path: lambda path: path.name}
+
+
+class EncodedP(Persistable[Any, Encoded]):
+    pass
+
+
+@dataclass
 class Small(PersistableParams):
     n: int
 
@@ -71,6 +88,7 @@ def cases(data_dir: Any) -> dict[str, Persistable[Any, Any]]:
         "everything_changed": Everything_(
             data_dir, Everything(real=1e-20, color=Color.RED, inner=Inner(depth=4)), None
         ),
+        "custom_encoder": EncodedP(data_dir, Encoded(), None),
         "one_dependency": Derived(data_dir, Small(n=3), [source]),
         "two_dependencies": Derived(data_dir, Small(n=3), [source, other]),
         "chain": Derived(
