@@ -16,7 +16,6 @@ Steps (every rank runs them; rank 0 alone touches the store and the output path)
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import os
 import shutil
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from persistable._content import file_digest
-from persistable._hashing import bulk_digest
 from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._config import FlowConfig, load_config
 from persistable.flow._data_manager import H5FlowDataManager
@@ -76,13 +74,26 @@ class FlowResult:
         return f"{self.output}: written on {self.ranks} rank(s), {steps} steps{resumed} (key {self.key})."
 
 
-def _fingerprint(cls: type) -> str:
-    """xxh3-128 of the class's source text (its name when the source is unavailable)."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        source = f"{cls.__module__}.{cls.__qualname__}"
-    return bulk_digest(source.encode("utf-8"))
+#: The methods of a flow class whose code (and the user code they reach) keys the output.
+_LIFECYCLE = ("__init__", "init", "run", "next", "finish", "get")
+
+
+def _fingerprint(cls: type) -> dict[str, str]:
+    """Code fingerprints of the class's own lifecycle methods (persistable's bases left out).
+
+    Each covers the method and the user functions, classes and constants it reaches
+    (``persistable._fingerprint``), so changing a helper a stage calls changes the key.
+    """
+    from persistable._fingerprint import fingerprint
+
+    digests: dict[str, str] = {}
+    for name in _LIFECYCLE:
+        for klass in cls.__mro__:
+            if name in vars(klass):
+                if klass.__module__.split(".")[0] != "persistable":
+                    digests[f"{klass.__qualname__}.{name}"] = fingerprint(vars(klass)[name]).digest
+                break
+    return digests
 
 
 def _class_records(resolved: ResolvedConfig) -> list[dict[str, Any]]:
