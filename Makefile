@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 	$(BIN)/python examples/pipeline_select_normalize_project.py
 	$(BIN)/python examples/flow_demo.py
+	$(BIN)/python examples/step_pipeline.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

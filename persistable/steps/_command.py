@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from persistable._hashing import BulkHasher, hash_stream
+from persistable._content import file_digest
 from persistable._persistable import Persistable
 from persistable.io import FileIO
 from persistable.params import UNTRACKED, PersistableParams
@@ -51,9 +51,10 @@ _OUTPUTS = "outputs/"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-def _digest(path: Path) -> BulkHasher:
-    with path.open("rb") as stream:
-        return hash_stream(stream)
+def _digest(path: Path) -> tuple[int, str]:
+    """Size and xxh3-128 of a file (remembered while it is unchanged)."""
+    info = path.stat()
+    return info.st_size, file_digest(path, info)
 
 
 @dataclass
@@ -182,8 +183,8 @@ class CommandPersistable(Persistable[CommandRecord, CommandParams]):
                     f"declared output {name!r} in {str(cwd)!r}; nothing was memoized (fix the "
                     "command or the -o list)."
                 )
-            digest = _digest(path)
-            outputs[name] = {"size": digest.size, "xxh3_128": digest.hexdigest()}
+            size, digest = _digest(path)
+            outputs[name] = {"size": size, "xxh3_128": digest}
         self.ran = True
         return CommandRecord(
             argv=list(params.argv),
@@ -306,7 +307,7 @@ def command_persistable(
                 f"The dependency {os.fspath(dependency)!r} is not an existing file (looked for "
                 f"{str(path)!r}); nothing was run or memoized."
             )
-        scripts.append({"path": os.fspath(dependency), "xxh3_128": _digest(path).hexdigest()})
+        scripts.append({"path": os.fspath(dependency), "xxh3_128": _digest(path)[1]})
     arguments: list[Any] = []
     output_set = set(declared)
     for argument in argv[1:]:
@@ -316,11 +317,11 @@ def command_persistable(
         with contextlib.suppress(CommandOutputError):  # outside the folder: not an output
             is_output = _inside(folder, argument) in output_set
         if not is_output and path.is_file():
-            arguments.append({"file": argument, "xxh3_128": _digest(path).hexdigest()})
+            arguments.append({"file": argument, "xxh3_128": _digest(path)[1]})
         else:
             arguments.append(argument)
     identity = {
-        "executable": {"name": argv[0], "xxh3_128": _digest(executable).hexdigest()},
+        "executable": {"name": argv[0], "xxh3_128": _digest(executable)[1]},
         "dependencies": scripts,
         "arguments": arguments,
         "outputs": declared,
@@ -361,10 +362,8 @@ def finish(persistable: CommandPersistable) -> CommandResult:
     if not persistable.ran:
         for name, expected in sorted(record.outputs.items()):
             path = cwd / name
-            if path.is_file():
-                digest = _digest(path)
-                if digest.size == expected["size"] and digest.hexdigest() == expected["xxh3_128"]:
-                    continue
+            if path.is_file() and _digest(path) == (expected["size"], expected["xxh3_128"]):
+                continue
             record.extract(name, path)
             restored.append(name)
         logger.info(

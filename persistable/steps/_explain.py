@@ -11,6 +11,7 @@ from persistable._persistable import Persistable
 __all__ = ["explain"]
 
 _MAX_SCANNED = 10_000
+_CONTENT_TYPES = ("file", "directory")
 
 
 def _short(value: Any) -> str:
@@ -18,33 +19,45 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _keyed(value: Any) -> Any:
+    """``value`` as the key sees it: File and Directory entries without their (displayed) path."""
+    if isinstance(value, dict):
+        if value.get("__type__") in _CONTENT_TYPES:
+            return {name: item for name, item in value.items() if name != "path"}
+        return {name: _keyed(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_keyed(item) for item in value]
+    return value
+
+
 def explain(persistable: Persistable[Any, Any]) -> str:
-    """A readable text: the artifact exists (and where), or the nearest one and its differences."""
+    """A readable text: the artifact exists (and where), or the nearest one and its differences.
+
+    Compares the call's ``params.json`` entries (arguments, and the payload name and key
+    of each upstream) with those of every artifact of the same payload name.
+    """
     name = persistable.payload_name
     key = persistable.persist_hash
     store = persistable.store
     if store.has_artifact(name, key):
         return f"{name} key {key} exists at {persistable.artifact_path}: a call loads it."
-    current = persistable.params.to_dict()
-    dependencies = persistable.dependency_keys()
+    current = persistable.lineage()
+    roles = set(persistable.dependency_keys())
     best: tuple[int, str, list[str]] | None = None
     keys = store.list_keys(name)[:_MAX_SCANNED]
     for other in keys:
         try:
-            metadata = store.read_metadata(name, other)
-            params = json.loads(store.read_bytes(f"{name}/{other}/{PARAMS_FILE}"))
+            recorded = json.loads(store.read_bytes(f"{name}/{other}/{PARAMS_FILE}"))
         except (OSError, ValueError):
             continue
-        old_dependencies = metadata.get("dependencies", {})
+        if not isinstance(recorded, dict):
+            continue
         lines = []
-        for field in sorted(set(current) | (set(params) - set(old_dependencies))):
-            old, new = params.get(field, "<absent>"), current.get(field, "<absent>")
-            if old != new:
-                lines.append(f"  argument {field}: {_short(old)} -> {_short(new)}")
-        for role in sorted(set(dependencies) | set(old_dependencies)):
-            old, new = old_dependencies.get(role), dependencies.get(role)
-            if old != new:
-                lines.append(f"  upstream {role}: key {_short(old)} -> {_short(new)}")
+        for entry in sorted(set(current) | set(recorded)):
+            old, new = recorded.get(entry, "<absent>"), current.get(entry, "<absent>")
+            if _keyed(old) != _keyed(new):
+                kind = "upstream" if entry in roles else "argument"
+                lines.append(f"  {kind} {entry}: {_short(old)} -> {_short(new)}")
         if not lines:
             lines.append("  the same arguments and upstream keys: the code or version differs")
         if best is None or len(lines) < best[0]:

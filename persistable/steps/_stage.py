@@ -17,10 +17,9 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from persistable._hashing import hash_stream
+from persistable._content import file_digest
 from persistable._persistable import Persistable
 from persistable.exceptions import ArtifactNotFoundError
 from persistable.params import UNTRACKED, PersistableParams, encode_value
@@ -41,12 +40,6 @@ def hashable(function: Callable[..., Any]) -> Callable[..., Any]:
     Code fingerprints already follow the functions a stage calls.
     """
     return function
-
-
-def file_digest(path: str) -> str:
-    """xxh3-128 of a file's content."""
-    with Path(path).open("rb") as stream:
-        return hash_stream(stream).hexdigest()
 
 
 def _encode_files(value: Any, path: str) -> Any:
