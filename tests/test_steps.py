@@ -387,3 +387,51 @@ def test_a_step_runs_from_an_inline_script(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert out.stdout.split() == ["3", "3", "True"]
+
+
+def test_fast_binding_agrees_with_signature_bind() -> None:
+    """The fast path binds exactly as Signature.bind + apply_defaults, and falls back otherwise."""
+    import inspect
+
+    from persistable.steps._binding import bind_call, plain_parameters
+
+    def plain(a: int, b: int = 2, c: str = "c") -> None: ...
+
+    def varied(a: int, *rest: int, key: int = 0, **more: int) -> None: ...
+
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((1,), {}),
+        ((1, 3), {}),
+        ((1,), {"c": "x"}),
+        ((), {"a": 1, "b": 5}),
+        ((1, 2, "z"), {}),
+    ]
+    for function in (plain, varied):
+        signature = inspect.signature(function)
+        for args, kwargs in calls:
+            try:
+                expected = signature.bind(*args, **kwargs)
+            except TypeError:
+                continue
+            expected.apply_defaults()
+            bound = bind_call(
+                signature,
+                args,
+                kwargs,
+                step_name="f",
+                untracked_names=frozenset(),
+                plain=plain_parameters(signature),
+            )
+            assert bound.params.arguments == dict(expected.arguments)
+            assert list(bound.params.arguments) == list(expected.arguments)
+    signature = inspect.signature(plain)
+    for args, kwargs in [((), {}), ((1,), {"a": 1}), ((1, 2, "c", 4), {}), ((1,), {"d": 1})]:
+        with pytest.raises(TypeError, match=r"^f\(\): "):
+            bind_call(
+                signature,
+                args,
+                kwargs,
+                step_name="f",
+                untracked_names=frozenset(),
+                plain=plain_parameters(signature),
+            )

@@ -13,7 +13,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 from persistable._persistable import Persistable
 from persistable.io import FileIO
 from persistable.params import encode_value
-from persistable.steps._binding import BoundCall, StepParams, bind_call
+from persistable.steps._binding import BoundCall, StepParams, bind_call, plain_parameters
 from persistable.steps._errors import StepDefinitionError, StepOutputError
 from persistable.steps._identity import (
     CODE_CHANGES,
@@ -126,6 +126,7 @@ class Step(Generic[P, R]):
             payload_name if payload_name is not None else default_payload_name(function)
         )
         self.signature = inspect.signature(function)
+        self._plain = plain_parameters(self.signature)
         name = getattr(function, "__qualname__", self.payload_name)
         #: The function's qualified name, for messages.
         self.name: str = name
@@ -214,6 +215,7 @@ class Step(Generic[P, R]):
             kwargs,
             step_name=self.name,
             untracked_names=self.untracked,
+            plain=self._plain,
         )
         return StepPersistable(self, call)
 
