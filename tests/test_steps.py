@@ -323,17 +323,20 @@ from pathlib import Path
 import persistable
 from persistable import step
 
-@step(data_dir=sys.argv[1])
-def shout(word: str) -> str:
-    with Path(sys.argv[2]).open("a") as journal:
-        journal.write("shout " + word + "\\n")
+STORE = sys.argv[1]  # a module constant: the fingerprint also reads what the decorator reads
+
+@step(data_dir=STORE, untracked=("journal",))
+def shout(word: str, journal: str = "") -> str:
+    with Path(journal).open("a") as handle:
+        handle.write("shout " + word + "\\n")
     return word.upper() + "{suffix}"
 
 if __name__ == "__main__":
     if len(sys.argv) > 3:
-        report = persistable.run([shout.bind(w) for w in ("a", "b", "a")], executor="processes")
+        nodes = [shout.bind(w, journal=sys.argv[2]) for w in ("a", "b", "a")]
+        report = persistable.run(nodes, executor="processes")
         assert report.ok, report
-    print(shout("hi"))
+    print(shout("hi", journal=sys.argv[2]))
 """
 
 

@@ -153,6 +153,8 @@ class CommandPersistable(Persistable[CommandRecord, CommandParams]):
     """One memoized command line; generating it runs the command."""
 
     default_payload_io = CommandArchiveIO()
+    #: The command's identity is in its key (executable and script bytes); no Python code.
+    code_changes = "ignore"
 
     def __init__(self, store: Store, params: CommandParams, payload_name: str) -> None:
         super().__init__(store, params, None, payload_name=payload_name)

@@ -1,4 +1,4 @@
-"""A step's identity: its payload name, and the code fingerprint that enters its key.
+"""A step's identity: its payload name and the choices of what a code change does.
 
 A step's payload name is the module and qualified name of its function
 (``mylab.features.smooth``), or only the qualified name for a function of
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from persistable.steps._errors import StepDefinitionError
 
-__all__ = ["CODE_CHANGES", "CodeChanges", "code_fingerprint", "default_payload_name"]
+__all__ = ["CODE_CHANGES", "CodeChanges", "default_payload_name"]
 
 CodeChanges = Literal["rerun", "warn", "ignore"]
 CODE_CHANGES: tuple[str, ...] = ("rerun", "warn", "ignore")
@@ -40,11 +40,3 @@ def default_payload_name(func: Callable[..., Any]) -> str:
         )
     name = qualname if module == "__main__" else f"{module}.{qualname}"
     return _NOT_A_NAME.sub("_", name)
-
-
-def code_fingerprint(func: Callable[..., Any]) -> str | None:
-    """The fingerprint of the code that ``func`` runs, or None while none is available.
-
-    The one seam through which code enters a step's key (``code_changes="rerun"``).
-    """
-    return None

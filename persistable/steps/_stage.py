@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from persistable._content import file_digest
+from persistable._fingerprint import CodeFingerprint, fingerprint
 from persistable._persistable import Persistable
 from persistable.exceptions import ArtifactNotFoundError
 from persistable.params import UNTRACKED, PersistableParams, encode_value
 from persistable.steps._errors import StepDefinitionError, StepOutputError
-from persistable.steps._identity import code_fingerprint
 from persistable.store import Store, make_store
 
 __all__ = ["Stage", "StagePersistable", "hashable"]
@@ -95,7 +95,14 @@ class StageParams(PersistableParams):
 
 
 class StagePersistable(Persistable[dict[str, Any], StageParams]):
-    """One run of a stage: its payload is ``{"results": {...}, "files": {path: digest}}``."""
+    """One run of a stage: its payload is ``{"results": {...}, "files": {path: digest}}``.
+
+    The code fingerprint of the stage's function is part of the key (memori re-runs a
+    stage whose code changed); unlike memori's, it follows callees at any depth and the
+    module constants and defaults they read.
+    """
+
+    code_changes = "rerun"
 
     def __init__(
         self,
@@ -107,6 +114,8 @@ class StagePersistable(Persistable[dict[str, Any], StageParams]):
     ) -> None:
         super().__init__(store, params, None, payload_name=payload_name)
         self.function = function
+        # Computed here and pickled along, so a worker process keys the run the same way.
+        self._code = fingerprint(function)
         self.outputs = list(outputs)
         #: Whether this object ran the function (rather than loading a run).
         self.ran = False
@@ -114,10 +123,11 @@ class StagePersistable(Persistable[dict[str, Any], StageParams]):
     def key_tree(self) -> dict[str, Any]:
         tree = super().key_tree()
         tree["outputs"] = self.outputs
-        fingerprint = code_fingerprint(self.function)
-        if fingerprint is not None:
-            tree["code"] = fingerprint
         return tree
+
+    def code_fingerprint(self) -> CodeFingerprint:  # type: ignore[override]
+        """The fingerprint of the stage's function and the user code it reaches."""
+        return self._code
 
     def _generate_payload(self, **untracked_payload_params: Any) -> dict[str, Any]:
         results = call_stage(self.function, self.outputs, self.params.arguments, self.payload_name)

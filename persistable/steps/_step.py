@@ -8,19 +8,15 @@ import importlib
 import inspect
 import keyword
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
+from persistable._fingerprint import CodeFingerprint, fingerprint
 from persistable._persistable import Persistable
 from persistable.io import FileIO
 from persistable.params import encode_value
 from persistable.steps._binding import BoundCall, StepParams, bind_call, plain_parameters
 from persistable.steps._errors import StepDefinitionError, StepOutputError
-from persistable.steps._identity import (
-    CODE_CHANGES,
-    CodeChanges,
-    code_fingerprint,
-    default_payload_name,
-)
+from persistable.steps._identity import CODE_CHANGES, CodeChanges, default_payload_name
 from persistable.store import Store, StoreLike, make_store
 
 __all__ = ["Step", "StepPersistable", "step"]
@@ -37,6 +33,9 @@ class StepPersistable(Persistable[R, StepParams]):
     Pass it to :func:`persistable.run`, to another step, or use it like any persistable.
     """
 
+    #: Each step decides (see :func:`step`); this class default is never used for a key.
+    code_changes: ClassVar[CodeChanges] = "rerun"
+
     def __init__(self, step: Step[..., R], call: BoundCall) -> None:
         super().__init__(
             step.store,
@@ -47,16 +46,17 @@ class StepPersistable(Persistable[R, StepParams]):
             verbose=step.verbose,
         )
         self.step = step
+        self.code_changes = step.code_changes  # type: ignore[misc]  # per step, not per class
+
+    def code_fingerprint(self) -> CodeFingerprint:  # type: ignore[override]
+        """The fingerprint of the step's function and the user code it reaches."""
+        return self.step.fingerprint()
 
     def key_tree(self) -> dict[str, Any]:
         tree = super().key_tree()
         step = self.step
         if step.version is not None:
             tree["version"] = encode_value(step.version, f"version of step {step.payload_name}")
-        if step.code_changes == "rerun":
-            fingerprint = step.code_fingerprint()
-            if fingerprint is not None:
-                tree["code"] = fingerprint
         return tree
 
     def _generate_payload(self, **untracked_payload_params: Any) -> R:
@@ -155,7 +155,7 @@ class Step(Generic[P, R]):
         self.payload_io = payload_io
         self.verbose = verbose
         self._store: Store | None = None
-        self._fingerprint: tuple[str | None] | None = None
+        self._fingerprint: CodeFingerprint | None = None
         functools.update_wrapper(self, function)
 
     # -- pieces used by StepPersistable ------------------------------------------------
@@ -167,11 +167,16 @@ class Step(Generic[P, R]):
             self._store = make_store(self.data_dir, storage_options=self.storage_options)
         return self._store
 
-    def code_fingerprint(self) -> str | None:
-        """The fingerprint of the function's code (computed once per step object)."""
+    def fingerprint(self) -> CodeFingerprint:
+        """The fingerprint of the function and the user code it reaches (once per step object).
+
+        A step that travels by value (defined in ``__main__`` or a notebook) carries the
+        fingerprint computed where it was defined, so a worker process that cannot read
+        the notebook's source still computes the same key.
+        """
         if self._fingerprint is None:
-            self._fingerprint = (code_fingerprint(self.function),)
-        return self._fingerprint[0]
+            self._fingerprint = fingerprint(self.function)
+        return self._fingerprint
 
     def check_outputs(self, result: Any) -> Any:
         """``result`` as it is persisted: a plain tuple of the declared ``outputs``, checked."""
@@ -276,7 +281,8 @@ class Step(Generic[P, R]):
                 found = None
             if found is self:
                 return (_find_step, (module, qualname))
-        return (_restore_step, (self.function, self._options()))
+        code = None if self.code_changes == "ignore" else self.fingerprint()
+        return (_restore_step, (self.function, self._options(), code))
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -292,8 +298,12 @@ class Step(Generic[P, R]):
         }
 
 
-def _restore_step(function: Callable[..., Any], options: dict[str, Any]) -> Step[..., Any]:
-    return Step(function, **options)
+def _restore_step(
+    function: Callable[..., Any], options: dict[str, Any], code: CodeFingerprint | None = None
+) -> Step[..., Any]:
+    restored: Step[..., Any] = Step(function, **options)
+    restored._fingerprint = code
+    return restored
 
 
 def _check_function(function: Any) -> None:
