@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 import re
 import time
@@ -16,22 +15,19 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, 
 from persistable import _keys
 from persistable._artifact import (
     GENERATION_LOG_FILE,
-    METADATA_SCHEME,
     PARAMS_FILE,
-    HashingReader,
     HashingWriter,
     build_metadata,
-    check_file,
     dump_json,
     file_record,
-    is_plain_file_name,
 )
 from persistable._content import display_paths
 from persistable._fingerprint import CodeFingerprint, changed_entries, persistable_fingerprint
-from persistable._hashing import KEY_SCHEME, hash_stream
+from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable._v1._persistable import V1PersistableMethods
+from persistable.artifact import Artifact
 from persistable.exceptions import (
     ArtifactNotFoundError,
     CodeChangedWarning,
@@ -47,11 +43,9 @@ from persistable.exceptions import (
     PayloadSerializationError,
     PersistableDefinitionError,
     QuarantineWarning,
-    UnsupportedSchemeError,
-    UntrustedPayloadError,
 )
 from persistable.io import FileIO, PickleFileIO
-from persistable.io._folder import FolderFileIO, read_folder, write_folder
+from persistable.io._folder import FolderFileIO, write_folder
 from persistable.params import PersistableParams, encode_value, tracked_field_names
 from persistable.store import Store, StoreLike, Transaction, make_store
 
@@ -620,10 +614,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 self.logger.warning("Ignoring a damaged artifact in %s: %s", fallback.url, error)
                 continue
             if self.copy_from_fallback and not self.store.read_only:
-                from persistable._sync import copy_artifact
-
                 try:
-                    copy_artifact(fallback, self.store, self.payload_name, key)
+                    self.artifact_at(key, fallback).copy_to(self.store)
                 except (OSError, CorruptArtifactError) as error:
                     self.logger.warning(
                         "Could not copy %s key %s from %s into %s: %s",
@@ -636,98 +628,24 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             return payload, fallback
         raise missing
 
-    def _read_payload(self, key: str, *, verify: bool, store: Store | None = None) -> PayloadT:
-        store = self.store if store is None else store
-        metadata = store.read_metadata(self.payload_name, key)
-        self._check_metadata(metadata, key)
-        self._check_origin(metadata, key, store)
-        name = metadata.get("payload_file", self.payload_file)
-        if not is_plain_file_name(name):
-            raise CorruptArtifactError(
-                f"metadata.json of {self.payload_name} key {key} in {store.url!r} names the "
-                f"payload file {name!r}, which is not a plain file name."
-            )
-        if isinstance(self.payload_io, FolderFileIO):
-            try:
-                return cast(
-                    PayloadT,
-                    read_folder(
-                        self.payload_io,
-                        store,
-                        f"{self.payload_name}/{key}",
-                        name,
-                        metadata.get("files", {}),
-                        verify=verify,
-                    ),
-                )
-            except CorruptArtifactError:
-                raise
-            except Exception as error:
-                raise CorruptArtifactError(
-                    f"{type(self.payload_io).__name__} could not open {store.url}/"
-                    f"{self.payload_name}/{key}/{name} ({type(error).__name__}: {error})."
-                ) from error
-        path = f"{self.payload_name}/{key}/{name}"
-        record = metadata.get("files", {}).get(name)
-        if not isinstance(record, dict) or not isinstance(record.get("size"), int):
-            raise CorruptArtifactError(
-                f"metadata.json of {store.url}/{path} lists no size for the payload file."
-            )
-        if self.payload_io.executes_code_on_load and not store.trusted:
-            raise UntrustedPayloadError(
-                f"Refusing to unpickle {store.url}/{path}: the store is not trusted and pickle "
-                "runs code from the file; open the store with trusted=True if you trust its "
-                "writers, or persist with a safe IO (JsonFileIO, NpyFileIO)."
-            )
-        try:
-            size = store.size(path)
-        except FileNotFoundError as error:
-            raise CorruptArtifactError(
-                f"{store.url}/{path} is missing although metadata.json lists it."
-            ) from error
-        if size != record["size"]:
-            raise CorruptArtifactError(
-                f"{store.url}/{path} has {size} bytes, metadata.json says {record['size']}; "
-                "the file was truncated or changed."
-            )
-        local = store.local_path(path)
-        if verify and local is not None:
-            self._verify_file(path, record, store)
-        try:
-            if local is not None:
-                return self.payload_io.load_path(local)
-            # A download is always checked against its checksum before it is used (in
-            # memory when the store hands a seekable buffer, else as it streams in).
-            with store.open_read(path) as stream:
-                if stream.seekable():
-                    check_file(f"{store.url}/{path}", hash_stream(stream), record)
-                    stream.seek(0)
-                    return self.payload_io.load(stream)
-                reader = HashingReader(stream)
-                try:
-                    payload = self.payload_io.load(
-                        cast(IO[bytes], io.BufferedReader(reader, 1 << 20))
-                    )
-                finally:
-                    check_file(f"{store.url}/{path}", reader.finish(), record)
-                return payload
-        except CorruptArtifactError:
-            raise
-        except Exception as error:
-            raise CorruptArtifactError(
-                f"{type(self.payload_io).__name__} could not read {store.url}/{path} "
-                f"({type(error).__name__}: {error}); the artifact is damaged or was written "
-                "by another payload_io or a class that has moved."
-            ) from error
+    def artifact_at(self, key: str | None = None, store: Store | None = None) -> Artifact:
+        """The :class:`~persistable.artifact.Artifact` handle of this persistable's key."""
+        return Artifact(
+            self.store if store is None else store,
+            self.payload_name,
+            self.persist_hash if key is None else key,
+        )
 
-    def _check_metadata(self, metadata: dict[str, Any], key: str) -> None:
-        scheme = metadata.get("metadata_scheme")
-        if not isinstance(scheme, int) or scheme > METADATA_SCHEME:
-            raise UnsupportedSchemeError(
-                f"metadata.json of {self.payload_name} key {key} in {self.store.url!r} has "
-                f"metadata_scheme {scheme!r}, this persistable reads up to {METADATA_SCHEME}; "
-                "upgrade persistable to load it."
-            )
+    @property
+    def artifact(self) -> Artifact:
+        """The :class:`~persistable.artifact.Artifact` handle of the current params (no I/O)."""
+        return self.artifact_at()
+
+    def _read_payload(self, key: str, *, verify: bool, store: Store | None = None) -> PayloadT:
+        artifact = self.artifact_at(key, store)
+        self._check_origin(artifact.metadata, key, artifact.store)
+        payload: PayloadT = artifact.load(self.payload_io, verify=verify)
+        return payload
 
     def _code_record(self) -> dict[str, Any]:
         """The code fingerprint for ``metadata.json`` (empty if it cannot be computed)."""
@@ -797,24 +715,9 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self.logger.warning(message)
         return True
 
-    def _verify_file(self, path: str, record: dict[str, Any], store: Store | None = None) -> None:
-        store = self.store if store is None else store
-        with store.open_read(path) as stream:
-            check_file(f"{store.url}/{path}", hash_stream(stream), record)
-
     def verify(self) -> None:
         """Check every file of the artifact against the sizes and checksums in ``metadata.json``."""
-        key = self.persist_hash
-        metadata = self.store.read_metadata(self.payload_name, key)
-        self._check_metadata(metadata, key)
-        for name, record in sorted(metadata.get("files", {}).items()):
-            path = f"{self.payload_name}/{key}/{name}"
-            try:
-                self._verify_file(path, record)
-            except FileNotFoundError as error:
-                raise CorruptArtifactError(
-                    f"{self.store.url}/{path} is missing although metadata.json lists it."
-                ) from error
+        self.artifact.verify()
 
     def load_generate(self, **untracked_payload_params: Any) -> None:
         """Load the artifact if it exists, else generate and persist it (once, under a per-key lock).
@@ -904,7 +807,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         return "generated"
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
-        destination = self.store.quarantine_dir(self.artifact_dir)
+        destination = self.artifact.quarantine()
         message = (
             f"Moved the corrupt artifact {self.payload_name} key {self.persist_hash} to "
             f"{destination!r} in {self.store.url!r} ({error}); regenerating it."

@@ -9,24 +9,18 @@ commit, so an interrupted sync never leaves a partial artifact behind.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from persistable._artifact import check_file, is_artifact_file_path
-from persistable._hashing import BulkHasher, hash_stream
+from persistable.artifact import Artifact
 from persistable.exceptions import CorruptArtifactError
-from persistable.store import METADATA_FILE, Store, StoreLike, make_store
+from persistable.store import Store, StoreLike, make_store
 
 __all__ = ["SyncReport", "copy_artifact", "sync"]
 
 logger = logging.getLogger(__name__)
-
-_CHUNK = 1 << 22
-#: Files below this size are copied with one whole read.
-_SMALL = 8 << 20
 
 
 @dataclasses.dataclass
@@ -77,65 +71,11 @@ class SyncReport:
         )
 
 
-_NOT_COPIED = "the file was changed after it was committed, so it was not copied"
-
-
 def copy_artifact(
     src: Store, dst: Store, payload_name: str, key: str, *, verify: bool = True
 ) -> int | None:
-    """Copy one committed artifact from ``src`` to ``dst``; returns the bytes copied.
-
-    Returns None when another writer committed the key in ``dst`` first (theirs wins).
-
-    Raises
-    ------
-    CorruptArtifactError
-        A source file does not match ``metadata.json`` (nothing is committed), or the
-        copy read back from ``dst`` does not (with ``verify``).
-    """
-    artifact_dir = src.artifact_dir(payload_name, key)
-    raw_metadata = src.read_bytes(f"{artifact_dir}/{METADATA_FILE}")
-    metadata = json.loads(raw_metadata)
-    files = metadata.get("files") if isinstance(metadata, dict) else None
-    if not isinstance(files, dict):
-        raise CorruptArtifactError(
-            f"metadata.json of {src.url}/{artifact_dir} lists no files; the artifact is damaged."
-        )
-    copied = len(raw_metadata)
-    with dst.begin(artifact_dir) as transaction:
-        for name in sorted(files):
-            if not is_artifact_file_path(name) or name == METADATA_FILE:
-                raise CorruptArtifactError(
-                    f"metadata.json of {src.url}/{artifact_dir} lists the file {name!r}, "
-                    "which is not a path inside the artifact."
-                )
-            hasher = BulkHasher()
-            record = files[name]
-            path = f"{artifact_dir}/{name}"
-            if isinstance(record, dict) and int(record.get("size", _SMALL)) < _SMALL:
-                # Small files in one request (no size request first, on object stores).
-                data = src.read_bytes(path)
-                hasher.update(data)
-                transaction.write_bytes(name, data)
-            else:
-                with src.open_read(path) as source, transaction.open_write(name) as sink:
-                    while chunk := source.read(_CHUNK):
-                        hasher.update(chunk)
-                        sink.write(chunk)
-            check_file(f"{src.url}/{artifact_dir}/{name}", hasher, files[name], _NOT_COPIED)
-            copied += hasher.size
-        if not transaction.commit(raw_metadata):
-            return None
-    if verify:
-        for name in sorted(files):
-            path = f"{artifact_dir}/{name}"
-            try:
-                with dst.open_read(path) as stream:
-                    check_file(f"{dst.url}/{path}", hash_stream(stream), files[name], _NOT_COPIED)
-            except CorruptArtifactError:
-                dst.quarantine_dir(artifact_dir)
-                raise
-    return copied
+    """Copy one committed artifact from ``src`` to ``dst`` (:meth:`Artifact.copy_to`)."""
+    return Artifact(src, payload_name, key).copy_to(dst, verify=verify)
 
 
 def sync(
@@ -198,13 +138,8 @@ def sync(
             todo.append((payload_name, key))
     if dry_run:
         for payload_name, key in todo:
-            metadata = source.read_metadata(payload_name, key)
             report.copied.append((payload_name, key))
-            report.bytes_copied += sum(
-                int(record.get("size", 0))
-                for record in metadata.get("files", {}).values()
-                if isinstance(record, dict)
-            )
+            report.bytes_copied += Artifact(source, payload_name, key).size
         return report
 
     def copy(artifact: tuple[str, str]) -> int | CorruptArtifactError | ValueError | None:

@@ -9,7 +9,10 @@ clauses keep working::
     ├── PayloadError
     │   ├── NoPayloadError
     │   ├── InvalidPayloadError                (ValueError)
-    │   └── PayloadSerializationError          (TypeError)
+    │   ├── PayloadSerializationError          (TypeError)
+    │   └── PayloadLoadError
+    │       ├── MissingPayloadClassError       (ImportError)
+    │       └── UnknownFileIOError             (LookupError)
     ├── UnhashableParamError                   (TypeError)
     ├── InvalidParamsError                     (TypeError)
     ├── PersistableDefinitionError             (TypeError)
@@ -17,6 +20,7 @@ clauses keep working::
     ├── DependencyError                        (ValueError)
     ├── ArtifactNotFoundError                  (FileNotFoundError)
     ├── InputFileError                         (FileNotFoundError)
+    ├── AmbiguousArtifactError                 (LookupError)
     ├── CorruptArtifactError                   (OSError)
     ├── UnsupportedSchemeError                 (ValueError)
     ├── StoreError                             (OSError)
@@ -44,6 +48,7 @@ clauses keep working::
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousArtifactError",
     "ArtifactNotFoundError",
     "CodeChangedWarning",
     "CorruptArtifactError",
@@ -60,8 +65,10 @@ __all__ = [
     "LockTimeoutError",
     "MapError",
     "MissingDependencyError",
+    "MissingPayloadClassError",
     "NoPayloadError",
     "PayloadError",
+    "PayloadLoadError",
     "PayloadSerializationError",
     "PersistableDefinitionError",
     "PersistableError",
@@ -75,6 +82,7 @@ __all__ = [
     "StoreConfigurationError",
     "StoreError",
     "UnhashableParamError",
+    "UnknownFileIOError",
     "UnsupportedSchemeError",
     "UntrustedPayloadError",
 ]
@@ -109,6 +117,18 @@ class PayloadSerializationError(PayloadError, TypeError):
     """The chosen FileIO cannot write (or read) this payload."""
 
 
+class PayloadLoadError(PayloadError):
+    """An intact artifact (its checksums match) cannot be loaded here; it is left in place."""
+
+
+class MissingPayloadClassError(PayloadLoadError, ImportError):
+    """A pickled payload names a class or module that cannot be imported in this process."""
+
+
+class UnknownFileIOError(PayloadLoadError, LookupError):
+    """The FileIO named in ``metadata.json`` is not registered (or importable) here."""
+
+
 class UnhashableParamError(PersistableError, TypeError):
     """A params field holds a value without a stable canonical encoding."""
 
@@ -135,6 +155,10 @@ class ArtifactNotFoundError(PersistableError, FileNotFoundError):
 
 class InputFileError(PersistableError, FileNotFoundError):
     """A ``File`` or ``Directory`` param names something missing, unreadable or of the wrong kind."""
+
+
+class AmbiguousArtifactError(PersistableError, LookupError):
+    """An artifact reference (``payload_name/key-prefix``) matches several artifacts."""
 
 
 class CorruptArtifactError(PersistableError, OSError):

@@ -232,7 +232,7 @@ def test_sigkill_during_generate_and_persist_on_s3(
 
 
 def test_clean_staging_removes_only_dead_writers_of_this_host(tmp_path: Path) -> None:
-    """clean_staging() removes staging folders of dead pids on this host once old enough, never those of live pids or other hosts."""
+    """clean_staging() removes staging folders of dead pids on this host at once (or once older than max_age), never those of live pids or other hosts."""
     from persistable import LocalStore
     from persistable.store._local import _host_tag
 
@@ -254,8 +254,8 @@ def test_clean_staging_removes_only_dead_writers_of_this_host(tmp_path: Path) ->
     for name in names.values():
         (staging / name).mkdir(parents=True)
         (staging / name / "payload.npy").write_bytes(b"partial")
-    assert store.clean_staging() == []  # younger than stale_staging_age (1 hour)
-    assert store.clean_staging(max_age=0) == [names["dead"]]
+    assert store.clean_staging(max_age=3600) == []  # younger than the age asked for
+    assert store.clean_staging() == [names["dead"]]  # a dead writer's folder goes at once
     assert sorted(p.name for p in staging.iterdir()) == sorted(
         names[k] for k in ("alive", "other_host", "foreign")
     )

@@ -22,7 +22,12 @@ import pytest
 from numpy.typing import NDArray
 
 from persistable import LocalStore, MemoryStore, NpyFileIO, Persistable, PersistableParams, Store
-from persistable.exceptions import CorruptArtifactError, QuarantineWarning, UnsupportedSchemeError
+from persistable.exceptions import (
+    CorruptArtifactError,
+    MissingPayloadClassError,
+    QuarantineWarning,
+    UnsupportedSchemeError,
+)
 from persistable.store import make_store
 
 CAUGHT: dict[str, int] = {}
@@ -223,10 +228,10 @@ def test_invalid_metadata_json_is_caught_and_quarantined(store: Store) -> None:
     )
 
 
-def test_pickle_of_a_class_that_moved_is_caught_and_quarantined(
+def test_pickle_of_a_class_that_moved_names_the_class_and_stays(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pickle whose class no longer exists raises CorruptArtifactError naming the file and the cause; load_generate() quarantines and regenerates."""
+    """A pickle whose class cannot be imported raises MissingPayloadClassError naming the class and the file; the intact artifact is never quarantined."""
     module_name = f"moving_module_{abs(hash(str(tmp_path)))}"
     (tmp_path / f"{module_name}.py").write_text(
         textwrap.dedent(
@@ -256,14 +261,16 @@ def test_pickle_of_a_class_that_moved_is_caught_and_quarantined(
     del sys.modules[module_name]
     importlib.invalidate_caches()
     fresh = Holder(store, RampParams(n=4), payload_name="holder")
-    with pytest.raises(
-        CorruptArtifactError,
-        match=rf"PickleFileIO could not read .*payload\.pkl \(ModuleNotFoundError: No module named '{module_name}'\)",
-    ):
-        fresh.load()
-    _caught("pickle of a moved class")
-    Holder.moved = True
-    assert_quarantined_and_regenerated(fresh, {"payload.pkl": pickled}, lambda p: p == {"n": 4})
+    for call in (fresh.load, fresh.load_generate):
+        with pytest.raises(
+            MissingPayloadClassError,
+            match=rf"Cannot load .*payload\.pkl: The pickled payload refers to {module_name}\.Moving, "
+            r"which cannot be imported here .*left where it is",
+        ):
+            call()
+    assert read(store, f"{item.artifact_dir}/payload.pkl") == pickled
+    assert store.list_dir(".persistable/quarantine") == []
+    fresh.verify()  # intact
 
 
 def test_future_metadata_scheme_is_refused_and_never_overwritten(store: Store) -> None:

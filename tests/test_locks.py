@@ -23,7 +23,8 @@ from reliability_worker import PAYLOAD_NAME, blob, digest, expected_payload
 
 from persistable import LocalStore, MemoryStore
 from persistable.exceptions import LockTimeoutError
-from persistable.store._lease import Lease, MemoryLeaseFiles, lease_lock
+from persistable.store._lease import Lease, lease_lock
+from persistable.store._memory import MemoryLeaseFiles
 
 WORKER = Path(__file__).resolve().parent / "reliability_worker.py"
 N_PROCESSES = 8

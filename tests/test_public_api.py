@@ -41,6 +41,7 @@ EXPECTED_ALL = [
 ]
 
 EXPECTED_EXCEPTIONS = [
+    "AmbiguousArtifactError",
     "ArtifactNotFoundError",
     "CodeChangedWarning",
     "CorruptArtifactError",
@@ -57,8 +58,10 @@ EXPECTED_EXCEPTIONS = [
     "LockTimeoutError",
     "MapError",
     "MissingDependencyError",
+    "MissingPayloadClassError",
     "NoPayloadError",
     "PayloadError",
+    "PayloadLoadError",
     "PayloadSerializationError",
     "PersistableDefinitionError",
     "PersistableError",
@@ -72,6 +75,7 @@ EXPECTED_EXCEPTIONS = [
     "StoreConfigurationError",
     "StoreError",
     "UnhashableParamError",
+    "UnknownFileIOError",
     "UnsupportedSchemeError",
     "UntrustedPayloadError",
 ]

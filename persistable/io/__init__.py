@@ -1,7 +1,9 @@
-"""FileIOs: the contract and the built-in serializers (pickle is the default).
+"""FileIOs: the contract, the built-in serializers (pickle is the default) and the registry by name.
 
 The science serializers (Parquet, CSV, HDF5, OME-TIFF, PNG/JPEG, zarr) live one per module and
-import their library on first use, failing with an install hint when it is absent.
+import their library on first use, failing with an install hint when it is absent. Every
+FileIO is registered by its ``name`` (``_registry.py``), so an artifact loads with the
+FileIO its ``metadata.json`` names.
 
 ``DictEncodable`` and ``PayloadTypeT`` are here because 1.x code imports them from here.
 """
@@ -21,6 +23,7 @@ from persistable.io._folder import FolderFileIO, FolderLocation
 from persistable.io._hdf5 import Hdf5FileIO
 from persistable.io._image import ImageFileIO, JpegFileIO, PngFileIO, image_file_io
 from persistable.io._parquet import ParquetFileIO
+from persistable.io._registry import ENTRY_POINT_GROUP, file_io_for, file_io_names, register_file_io
 from persistable.io._tiff import OmeTiffFileIO
 from persistable.io._zarr import ZarrFileIO
 
@@ -28,6 +31,7 @@ __all__ = [
     "BytesFileIO",
     "CsvFileIO",
     "DictEncodable",
+    "ENTRY_POINT_GROUP",
     "FileIO",
     "FolderFileIO",
     "FolderLocation",
@@ -45,5 +49,8 @@ __all__ = [
     "PngFileIO",
     "TextFileIO",
     "ZarrFileIO",
+    "file_io_for",
+    "file_io_names",
     "image_file_io",
+    "register_file_io",
 ]

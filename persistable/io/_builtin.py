@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-from persistable.exceptions import PayloadSerializationError
+from persistable.exceptions import MissingPayloadClassError, PayloadSerializationError
 from persistable.io._base import FileIO, PayloadT
 
 if TYPE_CHECKING:
@@ -60,8 +61,29 @@ class PickleFileIO(FileIO[PayloadT]):
             ) from error
 
     def load(self, stream: IO[bytes]) -> PayloadT:
-        result: PayloadT = pickle.load(stream)  # noqa: S301 - trusted stores only, see docs/security
+        result: PayloadT = _NamingUnpickler(stream).load()
         return result
+
+
+class _NamingUnpickler(pickle.Unpickler):
+    """An unpickler whose failure to find a class names it (the class, not the file, is missing)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError) as error:
+            # A multiprocessing worker runs the main script as __mp_main__ (and while it
+            # does, __main__ is still the worker's own): the script's classes are there.
+            alias = sys.modules.get("__mp_main__") if module == "__main__" else None
+            if alias is not None and hasattr(alias, name):
+                return getattr(alias, name)
+            raise MissingPayloadClassError(
+                f"The pickled payload refers to {module}.{name}, which cannot be imported here "
+                f"({type(error).__name__}: {error}); import the module that defines it before "
+                "loading (a class defined in a script is pickled as __main__.<name>: move it into "
+                "a module both sides import), or persist with a typed FileIO (NpyFileIO, "
+                "JsonFileIO...)."
+            ) from error
 
 
 class JsonFileIO(FileIO[Any]):

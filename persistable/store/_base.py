@@ -40,9 +40,11 @@ INTERNAL_DIR = ".persistable"
 class Transaction(ABC):
     """The files of one artifact being written; nothing is visible before :meth:`commit`."""
 
-    def __init__(self, store: Store, artifact_dir: str) -> None:
+    def __init__(self, store: Store, artifact_dir: str, *, replace: bool = False) -> None:
         self.store = store
         self.artifact_dir = artifact_dir
+        #: Whether :meth:`commit` replaces a committed artifact instead of keeping it.
+        self.replace = replace
 
     @abstractmethod
     def open_write(self, name: str) -> IO[bytes]:
@@ -62,7 +64,9 @@ class Transaction(ABC):
         """Write ``metadata.json`` last and make the artifact visible at once.
 
         Returns False, and discards this copy, when another writer committed the same
-        artifact first (the first committer wins).
+        artifact first (the first committer wins), unless the transaction was begun with
+        ``replace=True``: then the committed artifact is replaced (the caller holds the
+        key's lock).
         """
 
     @abstractmethod
@@ -112,8 +116,8 @@ class Store(ABC):
         """Names of the immediate children of the folder ``path`` (empty if absent)."""
 
     @abstractmethod
-    def begin(self, artifact_dir: str) -> Transaction:
-        """Start writing the artifact folder ``artifact_dir``."""
+    def begin(self, artifact_dir: str, *, replace: bool = False) -> Transaction:
+        """Start writing the artifact folder ``artifact_dir`` (``replace``: see :meth:`Transaction.commit`)."""
 
     @abstractmethod
     def move_dir(self, src: str, dst: str) -> None:
@@ -131,6 +135,16 @@ class Store(ABC):
         destination = f"{INTERNAL_DIR}/quarantine/{artifact_dir}.{random_hex(4)}"
         self.move_dir(artifact_dir, destination)
         return destination
+
+    def delete_artifact(self, payload_name: str, key: str) -> bool:
+        """Remove an artifact folder, ``metadata.json`` first; False if it held no artifact.
+
+        Callers hold the key's lock (:meth:`persistable.artifact.Artifact.delete`).
+        """
+        self.check_writable()
+        existed = self.has_artifact(payload_name, key)
+        self.remove_dir(self.artifact_dir(payload_name, key))
+        return existed
 
     def local_path(self, path: str) -> Path | None:
         """A local filesystem path for ``path`` when the store is on local disk, else None."""

@@ -44,8 +44,10 @@ from persistable.exceptions import (
     StoreError,
 )
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
+from persistable.store._holders import pid_alive
+from persistable.store._lease_files import LeaseFiles
 
-__all__ = ["FsspecStore"]
+__all__ = ["FsspecLeaseFiles", "FsspecStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -429,9 +431,9 @@ class FsspecStore(Store):
             self._call("write into", self.fs.rm_file, probe)
         _WRITABLE.add(token)
 
-    def begin(self, artifact_dir: str) -> Transaction:
+    def begin(self, artifact_dir: str, *, replace: bool = False) -> Transaction:
         self.check_writable()
-        return _FsspecTransaction(self, artifact_dir)
+        return _FsspecTransaction(self, artifact_dir, replace=replace)
 
     def _copy(self, src: str, dst: str) -> None:
         self._call("copy within", self.fs.copy, self._full(src), self._full(dst))
@@ -451,6 +453,17 @@ class FsspecStore(Store):
     def remove_dir(self, path: str) -> None:
         for relative in self._find(path):
             self._remove(relative)
+
+    def delete_artifact(self, payload_name: str, key: str) -> bool:
+        """Delete ``metadata.json`` first (the artifact is gone at once), then its other files."""
+        self.check_writable()
+        folder = self.artifact_dir(payload_name, key)
+        marker = f"{folder}/{METADATA_FILE}"
+        existed = self.exists(marker)
+        if existed:
+            self._call("delete from", self.fs.rm_file, self._full(marker))
+        self.remove_dir(folder)
+        return existed
 
     def put_exclusive(self, path: str, data: bytes) -> bool:
         """Create the file ``path`` with a conditional put; False if it already exists.
@@ -483,7 +496,7 @@ class FsspecStore(Store):
     @contextlib.contextmanager
     def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
         """Hold the per-key generation lease (see ``persistable.store._lease``)."""
-        from persistable.store._lease import FsspecLeaseFiles, lease_lock
+        from persistable.store._lease import lease_lock
 
         files = FsspecLeaseFiles(self)
         with lease_lock(
@@ -517,22 +530,14 @@ def _is_abandoned(owner: dict[str, Any], ttl: float) -> bool:
     if not isinstance(stamp, int | float) or time.time() - stamp > ttl:
         return True
     pid = owner.get("pid")
-    return owner.get("host") == hostname() and isinstance(pid, int) and not _process_alive(pid)
-
-
-def _process_alive(pid: int) -> bool:
-    # One definition for locks, leases and claims (it is careful on Windows, where
-    # os.kill(pid, 0) would end the process).
-    from persistable.store._locks import pid_alive
-
-    return pid_alive(pid)
+    return owner.get("host") == hostname() and isinstance(pid, int) and not pid_alive(pid)
 
 
 class _FsspecTransaction(Transaction):
     store: FsspecStore
 
-    def __init__(self, store: FsspecStore, artifact_dir: str) -> None:
-        super().__init__(store, artifact_dir)
+    def __init__(self, store: FsspecStore, artifact_dir: str, *, replace: bool = False) -> None:
+        super().__init__(store, artifact_dir, replace=replace)
         self.txid = random_hex()
         self.claim_path = f"{_CLAIMS}/{artifact_dir}.json"
         self.marker = f"{artifact_dir}/{METADATA_FILE}"
@@ -558,6 +563,13 @@ class _FsspecTransaction(Transaction):
         while True:
             if self.store.put_exclusive(self.claim_path, self._claim_bytes()):
                 self._last_refresh = time.monotonic()
+                if self.replace and self.store.exists(self.marker):
+                    # Replacing (under the key's lease): the old artifact goes first,
+                    # metadata.json before its files, then this one is written anew.
+                    payload_name, _, key = self.artifact_dir.rpartition("/")
+                    self.store.delete_artifact(payload_name, key)
+                    self.state = "owner"
+                    return
                 if self.store.exists(self.marker):  # committed before we claimed it
                     self.store._remove(self.claim_path)
                     self.state = "lost"
@@ -575,7 +587,7 @@ class _FsspecTransaction(Transaction):
                     for relative in leftovers:
                         self.store._remove(relative)
                 return
-            if self.store.exists(self.marker):
+            if self.store.exists(self.marker) and not self.replace:
                 self.state = "lost"
                 return
             claim = self._read_claim()
@@ -678,3 +690,37 @@ class _FsspecTransaction(Transaction):
                 self.store._remove(self.claim_path)
         else:
             self.state = "done"
+
+
+class FsspecLeaseFiles(LeaseFiles):
+    """Lease objects of an :class:`~persistable.store.FsspecStore` (S3: ``If-None-Match: *``).
+
+    The create-if-absent is the store's own ``put_exclusive``, the primitive that also
+    commits ``metadata.json``.
+    """
+
+    def __init__(self, store: FsspecStore) -> None:
+        self.store = store
+
+    def _full(self, path: str) -> str:
+        return f"{self.store.root}/{path}"
+
+    def create(self, path: str, data: bytes) -> bool:
+        return self.store.put_exclusive(path, data)
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            return self.store.read_bytes(path)
+        except FileNotFoundError:
+            return None
+
+    def overwrite(self, path: str, data: bytes) -> None:
+        self.store.fs.pipe_file(self._full(path), data)
+
+    def list_names(self, folder: str) -> list[str]:
+        self.store.fs.invalidate_cache(self._full(folder))
+        return self.store.list_dir(folder)
+
+    def delete(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.store.fs.rm_file(self._full(path))

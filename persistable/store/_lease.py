@@ -40,24 +40,18 @@ import random
 import re
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from persistable.exceptions import LockTimeoutError
 from persistable.store._base import INTERNAL_DIR
-from persistable.store._locks import describe_holder, holder_record
-
-if TYPE_CHECKING:
-    from persistable.store._fsspec import FsspecStore
-    from persistable.store._memory import MemoryStore
+from persistable.store._holders import describe_holder, holder_is_dead, holder_record
+from persistable.store._lease_files import LeaseFiles
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
-    "FsspecLeaseFiles",
     "Lease",
     "LeaseFiles",
-    "MemoryLeaseFiles",
     "lease_lock",
 ]
 
@@ -66,99 +60,6 @@ logger = logging.getLogger(__name__)
 #: Default lease time; the holder renews every third of it.
 DEFAULT_LEASE_SECONDS = 60.0
 _GENERATION = re.compile(r"^(\d{8,})\.json$")
-
-
-class LeaseFiles(ABC):
-    """The five object operations a lease needs, on paths relative to the store root."""
-
-    @abstractmethod
-    def create(self, path: str, data: bytes) -> bool:
-        """Write ``path`` only if it does not exist (atomically); False if it exists."""
-
-    @abstractmethod
-    def read(self, path: str) -> bytes | None:
-        """The content of ``path``, or None if it does not exist."""
-
-    @abstractmethod
-    def overwrite(self, path: str, data: bytes) -> None:
-        """Replace the content of ``path`` (only ever used by the lease's owner)."""
-
-    @abstractmethod
-    def list_names(self, folder: str) -> list[str]:
-        """Names of the objects directly in ``folder`` (fresh, never from a cache)."""
-
-    @abstractmethod
-    def delete(self, path: str) -> None:
-        """Delete ``path``; no error if it is gone."""
-
-
-class MemoryLeaseFiles(LeaseFiles):
-    """Lease objects inside a :class:`~persistable.store.MemoryStore` (threads of one process)."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-
-    def create(self, path: str, data: bytes) -> bool:
-        with self.store._lock:
-            if path in self.store.files:
-                return False
-            self.store.files[path] = data
-            return True
-
-    def read(self, path: str) -> bytes | None:
-        with self.store._lock:
-            return self.store.files.get(path)
-
-    def overwrite(self, path: str, data: bytes) -> None:
-        with self.store._lock:
-            self.store.files[path] = data
-
-    def list_names(self, folder: str) -> list[str]:
-        prefix = f"{folder}/"
-        with self.store._lock:
-            return sorted(
-                p[len(prefix) :]
-                for p in self.store.files
-                if p.startswith(prefix) and "/" not in p[len(prefix) :]
-            )
-
-    def delete(self, path: str) -> None:
-        with self.store._lock:
-            self.store.files.pop(path, None)
-
-
-class FsspecLeaseFiles(LeaseFiles):
-    """Lease objects of an :class:`~persistable.store.FsspecStore` (S3: ``If-None-Match: *``).
-
-    The create-if-absent is the store's own ``put_exclusive``, the primitive that also
-    commits ``metadata.json``.
-    """
-
-    def __init__(self, store: FsspecStore) -> None:
-        self.store = store
-
-    def _full(self, path: str) -> str:
-        return f"{self.store.root}/{path}"
-
-    def create(self, path: str, data: bytes) -> bool:
-        return self.store.put_exclusive(path, data)
-
-    def read(self, path: str) -> bytes | None:
-        try:
-            return self.store.read_bytes(path)
-        except FileNotFoundError:
-            return None
-
-    def overwrite(self, path: str, data: bytes) -> None:
-        self.store.fs.pipe_file(self._full(path), data)
-
-    def list_names(self, folder: str) -> list[str]:
-        self.store.fs.invalidate_cache(self._full(folder))
-        return self.store.list_dir(folder)
-
-    def delete(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.store.fs.rm_file(self._full(path))
 
 
 def _now() -> float:
@@ -258,7 +159,10 @@ def _is_live(record: dict[str, Any] | None, now: float) -> bool:
     if record is None or record.get("released"):
         return False
     expires = record.get("expires_epoch")
-    return isinstance(expires, (int, float)) and expires > now
+    if not isinstance(expires, (int, float)) or expires <= now:
+        return False
+    # A holder on this host whose process is gone will never renew: take over at once.
+    return not holder_is_dead(record)
 
 
 def key_of(folder: str) -> str:

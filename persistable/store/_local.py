@@ -14,6 +14,8 @@ from typing import IO
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
+from persistable.store._holders import pid_alive
+from persistable.store._shared import access_denied
 
 __all__ = ["LocalStore"]
 
@@ -26,9 +28,6 @@ def _rmtree(path: Path, ignore_errors: bool = False) -> None:
     import shutil  # ~4 ms to import; only needed to clean up
 
     shutil.rmtree(path, ignore_errors=ignore_errors)
-
-
-_last_staging_scan: dict[Path, float] = {}
 
 
 class LocalStore(Store):
@@ -45,8 +44,9 @@ class LocalStore(Store):
     """
 
     #: Staging folders of dead processes on this host older than this are removed by
-    #: the next writer (seconds); folders of other hosts are never removed automatically.
-    stale_staging_age: float = 3600.0
+    #: the next writer (seconds; 0: at once); folders of other hosts are never removed
+    #: automatically.
+    stale_staging_age: float = 0.0
 
     def __init__(
         self, root: str | os.PathLike[str], *, read_only: bool = False, trusted: bool = True
@@ -104,17 +104,18 @@ class LocalStore(Store):
                 "user; choose a writable data_dir or fix the folder's permissions."
             )
 
-    def begin(self, artifact_dir: str) -> Transaction:
+    def begin(self, artifact_dir: str, *, replace: bool = False) -> Transaction:
         self.check_writable()
         self._path(artifact_dir)  # refuse paths that leave the store before writing anything
-        # A scan per write would cost a directory listing on every artifact: scan at most
-        # once per minute per store folder and process (every time when the age is 0).
-        now = time.monotonic()
-        last = _last_staging_scan.get(self.root)
-        if last is None or now - last >= min(60.0, self.stale_staging_age):
-            _last_staging_scan[self.root] = now
-            self.clean_staging()
-        return _LocalTransaction(self, artifact_dir)
+        # One listing of the (short) staging folder per write: leftovers of a writer
+        # that died are removed by the next write, not an hour later.
+        self.clean_staging()
+        try:
+            return _LocalTransaction(self, artifact_dir, replace=replace)
+        except PermissionError as error:
+            raise access_denied(
+                self.root / _STAGING, "create a staging folder in", error
+            ) from error
 
     def clean_staging(self, max_age: float | None = None) -> list[str]:
         """Remove staging folders left by dead processes of this host; returns their names.
@@ -124,8 +125,6 @@ class LocalStore(Store):
         seconds (default :attr:`stale_staging_age`). Folders of other hosts (shared
         network folders) are left alone: their owner may still be writing.
         """
-        from persistable.store._locks import pid_alive
-
         limit = self.stale_staging_age if max_age is None else max_age
         folder = self.root / _STAGING
         host = _host_tag()
@@ -156,12 +155,28 @@ class LocalStore(Store):
     def remove_dir(self, path: str) -> None:
         _rmtree(self._path(path), ignore_errors=True)
 
+    def delete_artifact(self, payload_name: str, key: str) -> bool:
+        """Rename the folder into the staging area at once (readers see it go whole), then remove it."""
+        self.check_writable()
+        folder = self._path(self.artifact_dir(payload_name, key))
+        existed = (folder / METADATA_FILE).is_file()
+        trash = self.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
+        try:
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, trash)
+        except FileNotFoundError:
+            return False
+        except PermissionError as error:
+            raise access_denied(folder, "delete", error) from error
+        _rmtree(trash, ignore_errors=True)
+        return existed
+
     @contextlib.contextmanager
     def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
         from persistable.store._locks import local_lock
 
         self._path(self.artifact_dir(payload_name, key))  # names stay inside the store
-        with local_lock(self, payload_name, key, timeout):
+        with local_lock(self.root, self.url, payload_name, key, timeout):
             yield
 
 
@@ -172,8 +187,8 @@ def _host_tag() -> str:
 class _LocalTransaction(Transaction):
     store: LocalStore
 
-    def __init__(self, store: LocalStore, artifact_dir: str) -> None:
-        super().__init__(store, artifact_dir)
+    def __init__(self, store: LocalStore, artifact_dir: str, *, replace: bool = False) -> None:
+        super().__init__(store, artifact_dir, replace=replace)
         # uuid-pid-host: lets a later writer tell a dead writer's leftovers (clean_staging).
         self.staging = store.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
         self.staging.mkdir(parents=True)
@@ -191,6 +206,13 @@ class _LocalTransaction(Transaction):
     def commit(self, metadata: bytes) -> bool:
         (self.staging / METADATA_FILE).write_bytes(metadata)
         final = self.store.root / self.artifact_dir
+        try:
+            return self._commit(final)
+        except PermissionError as error:
+            self.abort()
+            raise access_denied(final.parent, "commit an artifact into", error) from error
+
+    def _commit(self, final: Path) -> bool:
         for _ in range(3):
             try:
                 os.rename(self.staging, final)
@@ -202,6 +224,9 @@ class _LocalTransaction(Transaction):
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
                 if (final / METADATA_FILE).is_file():
+                    if self.replace:
+                        self._replace(final)
+                        return True
                     self.abort()  # someone committed first: theirs wins
                     return False
                 # A folder without metadata.json is not an artifact: set it aside, retry.
@@ -211,6 +236,21 @@ class _LocalTransaction(Transaction):
                 return True
         self.abort()
         return False
+
+    def _replace(self, final: Path) -> None:
+        """Put the staged folder in place of the committed one (the caller holds the lock)."""
+        from persistable.store._exchange import exchange
+
+        if exchange(self.staging, final):
+            # One atomic swap: readers see the old artifact or the new one, never neither.
+            self._done = True
+            _rmtree(self.staging, ignore_errors=True)  # now holds the old artifact
+            return
+        old = self.store.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
+        os.rename(final, old)
+        os.rename(self.staging, final)
+        self._done = True
+        _rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
         if not self._done:

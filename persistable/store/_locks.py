@@ -8,12 +8,19 @@ itself. The holder writes its record (host, pid, since) into the locked file, so
 a waiter that times out can say whom it waited for. ``flock`` is used directly rather
 than through filelock: it costs one open and one system call per acquire, which
 matters when thousands of small artifacts are generated.
+
+Lock files do not accumulate: the holder unlinks its file before unlocking it. A
+waiter that had opened the same file then holds a lock on a name that no longer
+exists, so after every acquire it checks that the path still names the inode it
+locked, and starts again otherwise (the usual flock-and-unlink protocol). Files are
+created with mode 0666 less the umask, so a group-shared folder (``umask 002``)
+gives every member of the group the right to lock them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -21,56 +28,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from persistable._ids import hostname, random_hex
+from persistable._ids import random_hex
 from persistable.exceptions import LockTimeoutError
 from persistable.store._base import INTERNAL_DIR
+from persistable.store._holders import describe_holder, holder_record
+from persistable.store._shared import access_denied
 
 if sys.platform != "win32":
     import fcntl
 
-if TYPE_CHECKING:
-    from persistable.store._local import LocalStore
-
-__all__ = ["describe_holder", "holder_record", "local_lock", "pid_alive"]
+__all__ = ["local_lock"]
 
 logger = logging.getLogger(__name__)
-
-#: Identifies this process in lock and lease records (unique even across pid reuse).
-PROCESS_ID = random_hex()
-
-
-def holder_record() -> dict[str, Any]:
-    """Who is taking a lock now: owner id, host, pid and the UTC time."""
-    return {
-        "owner": PROCESS_ID,
-        "host": hostname(),
-        "pid": os.getpid(),
-        "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def describe_holder(record: dict[str, Any] | None) -> str:
-    """``"host 'h', pid 12, since 2026-...Z"`` for messages, or a phrase when unknown."""
-    if not record:
-        return "an unknown holder (no holder record)"
-    return f"host {record.get('host')!r}, pid {record.get('pid')}, since {record.get('since')} UTC"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this host (True when it cannot be told)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists but belongs to another user, or no way to tell: assume alive
-    return True
 
 
 def _read_holder(path: Path) -> dict[str, Any] | None:
@@ -83,14 +54,16 @@ def _read_holder(path: Path) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def local_lock(
-    store: LocalStore, payload_name: str, key: str, timeout: float | None
+    root: Path, url: str, payload_name: str, key: str, timeout: float | None
 ) -> Iterator[None]:
     """Hold the lock of one key while the block runs; other processes asking for it wait.
 
     Parameters
     ----------
-    store
-        The local store.
+    root
+        The local store's folder.
+    url
+        The store's location, for messages.
     payload_name, key
         The artifact the lock is for (never a store-wide lock).
     timeout
@@ -100,33 +73,78 @@ def local_lock(
     ------
     LockTimeoutError
         The lock was not free within ``timeout``; the message names the holder.
+    StoreAccessDeniedError
+        The lock file or its folder cannot be created or opened by this user.
     """
-    folder = store.root / INTERNAL_DIR / "locks" / payload_name
+    folder = root / INTERNAL_DIR / "locks" / payload_name
     if sys.platform == "win32":  # pragma: no cover
-        with _filelock_lock(store, folder, payload_name, key, timeout):
+        with _filelock_lock(url, folder, payload_name, key, timeout):
             yield
         return
     path = folder / f"{key}.lock"
+    deadline = None if timeout is None else time.monotonic() + timeout
+    fd = _acquire_current(path, folder, deadline, payload_name, key, url, timeout)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        _acquire(fd, timeout, lambda: _timeout_error(store, payload_name, key, timeout, fd))
-        try:
-            # Informational only: the kernel's lock is what excludes. The record lives in
-            # the locked file itself, so it costs no extra file; a killed holder's record
-            # is overwritten by the next holder.
-            record = json.dumps(holder_record()).encode("utf-8")
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, record, 0)
-            logger.debug("Locked %s key %s in %s", payload_name, key, store.url)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            logger.debug("Unlocked %s key %s in %s", payload_name, key, store.url)
+        # Informational only: the kernel's lock is what excludes. The record lives in
+        # the locked file itself, so it costs no extra file.
+        record = json.dumps(holder_record()).encode("utf-8")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        logger.debug("Locked %s key %s in %s", payload_name, key, url)
+        yield
     finally:
+        # Unlink while still holding the lock: a waiter that locks the old inode sees
+        # that the name is gone and opens a new file.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        logger.debug("Unlocked %s key %s in %s", payload_name, key, url)
+
+
+def _open(path: Path, folder: Path) -> int:
+    try:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError as error:
+        raise access_denied(path, "create or open the lock file", error) from error
+
+
+def _acquire_current(
+    path: Path,
+    folder: Path,
+    deadline: float | None,
+    payload_name: str,
+    key: str,
+    url: str,
+    timeout: float | None,
+) -> int:
+    """Open and lock the file that ``path`` names now; returns its descriptor."""
+    while True:
+        fd = _open(path, folder)
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            _acquire(
+                fd, left, functools.partial(_timeout_error, url, payload_name, key, timeout, fd)
+            )
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            locked = os.fstat(fd)
+            if current is not None and (current.st_ino, current.st_dev) == (
+                locked.st_ino,
+                locked.st_dev,
+            ):
+                return fd
+            # The previous holder unlinked this file: lock the one the name has now.
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
 
 
@@ -149,14 +167,14 @@ def _acquire(fd: int, timeout: float | None, on_timeout: Callable[[], Exception]
 
 
 def _timeout_error(
-    store: LocalStore, payload_name: str, key: str, timeout: float | None, fd: int
+    url: str, payload_name: str, key: str, timeout: float | None, fd: int
 ) -> LockTimeoutError:
     try:
         record: Any = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
     except (OSError, ValueError):
         record = None
     return LockTimeoutError(
-        f"Waited {timeout} s for the lock of {payload_name!r} key {key} in {store.url!r}, "
+        f"Waited {timeout} s for the lock of {payload_name!r} key {key} in {url!r}, "
         f"held by {describe_holder(record if isinstance(record, dict) else None)}; raise the "
         "timeout, or check that worker (the lock is freed as soon as its process ends)."
     )
@@ -164,7 +182,7 @@ def _timeout_error(
 
 @contextlib.contextmanager
 def _filelock_lock(
-    store: LocalStore, folder: Path, payload_name: str, key: str, timeout: float | None
+    url: str, folder: Path, payload_name: str, key: str, timeout: float | None
 ) -> Iterator[None]:  # pragma: no cover - Windows
     import filelock
 
@@ -176,7 +194,7 @@ def _filelock_lock(
         lock.acquire(poll_interval=0.02)
     except filelock.Timeout as error:
         raise LockTimeoutError(
-            f"Waited {timeout} s for the lock of {payload_name!r} key {key} in {store.url!r}, "
+            f"Waited {timeout} s for the lock of {payload_name!r} key {key} in {url!r}, "
             f"held by {describe_holder(_read_holder(holder_path))}; raise the timeout, or check "
             "that worker (the lock is freed as soon as its process ends)."
         ) from error

@@ -11,8 +11,9 @@ from typing import IO, Any, ClassVar
 
 from persistable.exceptions import StoreConfigurationError
 from persistable.store._base import METADATA_FILE, Store, Transaction
+from persistable.store._lease_files import LeaseFiles
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryLeaseFiles", "MemoryStore"]
 
 
 class MemoryStore(Store):
@@ -61,9 +62,9 @@ class MemoryStore(Store):
             paths = list(self.files)
         return sorted({p[len(prefix) :].split("/", 1)[0] for p in paths if p.startswith(prefix)})
 
-    def begin(self, artifact_dir: str) -> Transaction:
+    def begin(self, artifact_dir: str, *, replace: bool = False) -> Transaction:
         self.check_writable()
-        return _MemoryTransaction(self, artifact_dir)
+        return _MemoryTransaction(self, artifact_dir, replace=replace)
 
     def move_dir(self, src: str, dst: str) -> None:
         prefix = f"{src}/"
@@ -83,7 +84,7 @@ class MemoryStore(Store):
     @contextlib.contextmanager
     def lock(self, payload_name: str, key: str, timeout: float | None = None) -> Iterator[None]:
         """Hold the per-key generation lease, as object stores do (see ``store._lease``)."""
-        from persistable.store._lease import MemoryLeaseFiles, lease_lock
+        from persistable.store._lease import lease_lock
 
         files = MemoryLeaseFiles(self)
         with lease_lock(
@@ -124,8 +125,8 @@ class _WriteBuffer(io.BytesIO):
 class _MemoryTransaction(Transaction):
     store: MemoryStore
 
-    def __init__(self, store: MemoryStore, artifact_dir: str) -> None:
-        super().__init__(store, artifact_dir)
+    def __init__(self, store: MemoryStore, artifact_dir: str, *, replace: bool = False) -> None:
+        super().__init__(store, artifact_dir, replace=replace)
         self.pending: dict[str, bytes] = {}
         self._done = False
 
@@ -137,7 +138,11 @@ class _MemoryTransaction(Transaction):
         with self.store._lock:
             self._done = True
             if marker in self.store.files:
-                return False
+                if not self.replace:
+                    return False
+                prefix = f"{self.artifact_dir}/"
+                for path in [p for p in self.store.files if p.startswith(prefix)]:
+                    del self.store.files[path]
             for name, data in self.pending.items():
                 self.store.files[f"{self.artifact_dir}/{name}"] = data
             self.store.files[marker] = metadata
@@ -146,3 +151,38 @@ class _MemoryTransaction(Transaction):
     def abort(self) -> None:
         self._done = True
         self.pending.clear()
+
+
+class MemoryLeaseFiles(LeaseFiles):
+    """Lease objects inside a :class:`~persistable.store.MemoryStore` (threads of one process)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def create(self, path: str, data: bytes) -> bool:
+        with self.store._lock:
+            if path in self.store.files:
+                return False
+            self.store.files[path] = data
+            return True
+
+    def read(self, path: str) -> bytes | None:
+        with self.store._lock:
+            return self.store.files.get(path)
+
+    def overwrite(self, path: str, data: bytes) -> None:
+        with self.store._lock:
+            self.store.files[path] = data
+
+    def list_names(self, folder: str) -> list[str]:
+        prefix = f"{folder}/"
+        with self.store._lock:
+            return sorted(
+                p[len(prefix) :]
+                for p in self.store.files
+                if p.startswith(prefix) and "/" not in p[len(prefix) :]
+            )
+
+    def delete(self, path: str) -> None:
+        with self.store._lock:
+            self.store.files.pop(path, None)

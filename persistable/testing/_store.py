@@ -216,3 +216,101 @@ class StoreTests:
         missing = _Squares(read_only_store, _SquaresParams(n=6), payload_name="squares")
         with pytest.raises(ReadOnlyStoreError):
             missing.load_generate()
+
+    # -- replace, delete, locks ---------------------------------------------------
+
+    def test_replace_commit_swaps_the_artifact(self, store: Store) -> None:
+        """A transaction begun with replace=True replaces a committed artifact whole."""
+        assert _write(store, "p/k", "old")
+        with store.begin("p/k", replace=True) as transaction:
+            transaction.write_bytes("payload.bin", b"payload new")
+            assert transaction.commit(_metadata("new")) is True
+        assert store.read_metadata("p", "k") == {"tag": "new"}
+        assert store.read_bytes("p/k/payload.bin") == b"payload new"
+        assert store.list_dir("p/k") == sorted(["payload.bin", METADATA_FILE])
+        assert store.list_keys("p") == ["k"]
+
+    def test_delete_artifact_removes_it_whole(self, store: Store) -> None:
+        """delete_artifact removes the folder (metadata.json first); a second delete finds nothing."""
+        assert _write(store, "p/k", "a")
+        assert _write(store, "p/other", "b")
+        assert store.delete_artifact("p", "k") is True
+        assert not store.has_artifact("p", "k")
+        assert store.list_dir("p/k") == []
+        assert store.list_keys("p") == ["other"]
+        assert store.delete_artifact("p", "k") is False
+
+    def test_read_only_store_refuses_delete(self, store: Store, read_only_store: Store) -> None:
+        """delete_artifact on a read-only view raises ReadOnlyStoreError and changes nothing."""
+        assert _write(store, "p/k", "a")
+        with pytest.raises(ReadOnlyStoreError):
+            read_only_store.delete_artifact("p", "k")
+        assert store.has_artifact("p", "k")
+
+    def test_lock_excludes_and_times_out_naming_the_holder(self, store: Store) -> None:
+        """While one thread holds a key's lock another times out with a LockTimeoutError; other keys stay free."""
+        from persistable.exceptions import LockTimeoutError
+
+        held = threading.Event()
+        release = threading.Event()
+
+        def holder() -> None:
+            with store.lock("p", "k", timeout=30):
+                held.set()
+                release.wait(60)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        try:
+            assert held.wait(60)
+            if type(store).lock is not Store.lock:  # the base store has no lock
+                with (
+                    pytest.raises(LockTimeoutError, match=r"'p' key k .*held by"),
+                    store.lock("p", "k", timeout=0.2),
+                ):
+                    pass  # pragma: no cover
+            with store.lock("p", "other", timeout=30):
+                pass
+        finally:
+            release.set()
+            thread.join()
+        with store.lock("p", "k", timeout=30):
+            pass
+
+    def test_locks_leave_no_lock_files_behind(self, store: Store) -> None:
+        """Taking and releasing many keys' locks leaves no lock file per key (at most one lease each)."""
+        for index in range(20):
+            with store.lock("p", f"k{index}", timeout=30):
+                pass
+        locks = f"{INTERNAL_DIR}/locks/p"
+        assert store.list_dir(locks) == []
+
+    def test_artifact_handle_reads_verifies_copies_and_deletes(self, store: Store) -> None:
+        """The Artifact handle and the listing work on this store: read, load, verify, find, copy, delete."""
+        from persistable.artifact import Artifact, find_artifact, list_artifacts
+        from persistable.store import MemoryStore
+
+        made = _Squares(store, _SquaresParams(n=4), payload_name="squares")
+        made.load_generate()
+        artifact = Artifact(store, "squares", made.key)
+        assert artifact.exists()
+        assert artifact.metadata["key"] == made.key
+        assert artifact.payload_io_name == "pickle"
+        assert artifact.read_params() == {"n": 4}
+        assert isinstance(artifact.read_log(), str)
+        assert artifact.load() == [0, 1, 4, 9]
+        artifact.verify()
+        assert artifact.damage() is None
+        assert find_artifact(store, f"squares/{made.key[:8]}") == artifact
+        listing = list_artifacts(store)
+        assert [info.ref for info in listing] == [artifact.ref]
+        assert listing.size == artifact.size > 0
+        copy = MemoryStore(f"copy-{made.key}")
+        try:
+            assert artifact.copy_to(copy) is not None
+            assert Artifact(copy, "squares", made.key).load() == [0, 1, 4, 9]
+        finally:
+            MemoryStore.clear(copy.name)
+        assert artifact.delete(timeout=30) is True
+        assert not artifact.exists()
+        assert list_artifacts(store).artifacts == []

@@ -1,0 +1,169 @@
+"""The internal areas of a store (``.persistable/``): their size, and what is safe to remove.
+
+Leftovers are what no running writer needs: staging folders of dead processes of this
+host, lock files nobody holds, released or expired leases, and (only when asked) the
+quarantine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from persistable.store._base import INTERNAL_DIR, Store
+
+__all__ = ["AREAS", "internal_usage", "remove_leftovers", "empty_quarantine"]
+
+#: The internal areas, as folders of ``.persistable/``.
+AREAS = ("staging", "quarantine", "locks", "leases", "claims")
+
+
+def _files(store: Store, folder: str) -> list[str]:
+    """Relative paths of every file under ``folder`` (recursive, on any store)."""
+    local = store.local_path(folder)
+    if local is not None:
+        found = []
+        for directory, _, names in os.walk(local):
+            for name in names:
+                path = os.path.join(directory, name)
+                found.append(os.path.relpath(path, store.local_path("")).replace(os.sep, "/"))
+        return found
+    result: list[str] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for name in store.list_dir(current):
+            path = f"{current}/{name}"
+            if store.exists(path):
+                result.append(path)
+            else:
+                pending.append(path)
+    return result
+
+
+def _size(store: Store, path: str) -> int:
+    try:
+        return store.size(path)
+    except OSError:
+        return 0
+
+
+def internal_usage(store: Store) -> dict[str, int]:
+    """Bytes used by each internal area (areas that do not exist are left out)."""
+    usage = {}
+    for area in AREAS:
+        files = _files(store, f"{INTERNAL_DIR}/{area}")
+        if files:
+            usage[area] = sum(_size(store, path) for path in files)
+    return usage
+
+
+def empty_quarantine(store: Store, *, dry_run: bool) -> list[str]:
+    """Remove every quarantined artifact folder; returns their names."""
+    folder = f"{INTERNAL_DIR}/quarantine"
+    removed = []
+    for payload_name in store.list_dir(folder):
+        for name in store.list_dir(f"{folder}/{payload_name}"):
+            removed.append(f"{payload_name}/{name}")
+            if not dry_run:
+                store.remove_dir(f"{folder}/{payload_name}/{name}")
+    return removed
+
+
+def remove_leftovers(store: Store, *, dry_run: bool) -> list[str]:
+    """Remove what no live writer needs; returns the paths removed (or to remove)."""
+    removed: list[str] = []
+    clean = getattr(store, "clean_staging", None)
+    if clean is not None:
+        if dry_run:
+            removed += [f"{INTERNAL_DIR}/staging/{name}" for name in _dead_staging(store)]
+        else:
+            removed += [f"{INTERNAL_DIR}/staging/{name}" for name in clean()]
+    removed += _free_lock_files(store, dry_run=dry_run)
+    removed += _dead_leases(store, dry_run=dry_run)
+    return removed
+
+
+def _dead_staging(store: Store) -> list[str]:
+    from persistable.store._holders import pid_alive
+    from persistable.store._local import _host_tag
+
+    found = []
+    for name in store.list_dir(f"{INTERNAL_DIR}/staging"):
+        parts = name.split("-", 2)
+        ours = len(parts) == 3 and parts[2] == _host_tag() and parts[1].isdigit()
+        if ours and not pid_alive(int(parts[1])):
+            found.append(name)
+    return found
+
+
+def _free_lock_files(store: Store, *, dry_run: bool) -> list[str]:
+    """Lock files (of older versions, or of killed holders) that nobody holds now."""
+    root = store.local_path("")
+    if root is None or os.name == "nt":
+        return []
+    import fcntl
+
+    removed = []
+    for path in _files(store, f"{INTERNAL_DIR}/locks"):
+        full = root / path
+        try:
+            fd = os.open(full, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # held: a writer is working
+            removed.append(path)
+            if not dry_run:
+                # Unlinked while locked, as the holders themselves do (see store._locks).
+                os.unlink(full)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _epoch(iso: object) -> float:
+    import datetime as _dt
+
+    if not isinstance(iso, str):
+        return 0.0
+    try:
+        return _dt.datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _dead_leases(store: Store, *, dry_run: bool) -> list[str]:
+    """Lease folders whose newest lease is released or expired for more than an hour."""
+    import json
+
+    removed = []
+    now = time.time()
+    leases = f"{INTERNAL_DIR}/leases"
+    for payload_name in store.list_dir(leases):
+        for key in store.list_dir(f"{leases}/{payload_name}"):
+            folder = f"{leases}/{payload_name}/{key}"
+            names = sorted(store.list_dir(folder))
+            if not names:
+                continue
+            try:
+                record: Any = json.loads(store.read_bytes(f"{folder}/{names[-1]}"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            # Judged by the last renewal (a released lease has expiry 0): an hour of quiet.
+            last = _epoch(record.get("renewed"))
+            expires = record.get("expires_epoch")
+            if isinstance(expires, int | float):
+                last = max(last, expires)
+            if last and now - last > 3600:
+                removed.append(folder)
+                if not dry_run:
+                    store.remove_dir(folder)
+    return removed
