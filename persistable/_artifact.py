@@ -41,8 +41,18 @@ GENERATION_LOG_FILE = "generation.log"
 
 #: Slice size of big writes: small enough to stay in the CPU's last-level cache.
 _SLICE = 1 << 22
+#: Buffers from this size are hashed in a second thread while they are written.
+_HASH_ALONGSIDE_FROM = 16 << 20
 #: fallocate(2) flag: reserve blocks without changing the file's size.
 _FALLOC_FL_KEEP_SIZE = 1
+
+
+@cache
+def _spare_cpu() -> bool:
+    """Whether this process may run on more than one CPU."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    count = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return count > 1
 
 
 @cache
@@ -101,11 +111,42 @@ class HashingWriter(io.RawIOBase):
         # after the write has pulled it into the CPU cache, so RAM is read once, not twice.
         view = view.cast("B")
         _preallocate(self._sink, size)
+        if size >= _HASH_ALONGSIDE_FROM and _spare_cpu():
+            self._write_hashing_alongside(view)
+            return size
         for start in range(0, size, _SLICE):
             piece = view[start : start + _SLICE]
             self._sink.write(piece)
             self.hasher.update(piece)
         return size
+
+    def _write_hashing_alongside(self, view: memoryview) -> None:
+        """Write ``view`` here while another thread hashes it (xxhash releases the GIL).
+
+        The buffer is already in memory and neither side changes it, so the digest is
+        the one of the bytes written; the hash then costs no wall time when a second
+        CPU is free. The thread is joined before this returns, also on errors.
+        """
+        size = view.nbytes
+        hasher = self.hasher
+        failures: list[BaseException] = []
+
+        def hash_all() -> None:
+            try:
+                for start in range(0, size, _SLICE):
+                    hasher.update(view[start : start + _SLICE])
+            except BaseException as error:  # re-raised in the writing thread
+                failures.append(error)
+
+        thread = threading.Thread(target=hash_all, name="persistable-hash", daemon=True)
+        thread.start()
+        try:
+            for start in range(0, size, _SLICE):
+                self._sink.write(view[start : start + _SLICE])
+        finally:
+            thread.join()
+        if failures:
+            raise failures[0]
 
     def flush(self) -> None:
         if not self._sink.closed:
