@@ -6,6 +6,8 @@ call computes and commits the payload under a key hashed from the params and the
 of the tracked upstream persistables; every later call, anywhere, loads it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from persistable._content import Directory, File
 from persistable._persistable import Persistable
 from persistable._sync import SyncReport, sync
@@ -21,8 +23,10 @@ from persistable.io import (
 )
 from persistable.params import PersistableParams, added_later, untracked
 from persistable.run import RunReport, grid, run
-from persistable.steps import step
 from persistable.store import LocalStore, MemoryStore, Store, make_store
+
+if TYPE_CHECKING:
+    from persistable.steps import step
 
 __all__ = [
     "BytesFileIO",
@@ -50,3 +54,13 @@ __all__ = [
     "sync",
     "untracked",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``step`` (and the steps package) loads on first use: ``import persistable`` stays fast.
+    if name == "step":
+        from persistable.steps import step
+
+        globals()["step"] = step
+        return step
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,6 @@ place on a local disk, ``metadata.json`` last on object stores).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +97,9 @@ def write_folder(
                 BULK_ALGORITHM: hasher.hexdigest(),
             }
         return records
+    import shutil  # here, not at the top: both cost a tenth of `import persistable`
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="persistable-folder-") as scratch:
         file_io.save_folder(payload, Path(scratch))
         for relative in _walk(Path(scratch)):
@@ -158,6 +159,9 @@ def read_folder(
         return file_io.load_folder(
             FolderLocation(store, members, fs=fs, url=full(f"{artifact_dir}/{folder_name}"))
         )
+    import shutil
+    import tempfile
+
     scratch = Path(tempfile.mkdtemp(prefix="persistable-folder-"))
     for relative, record in sorted(members.items()):
         target = scratch / relative

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import shutil
-import tempfile
 from typing import IO, Any
 
 from persistable.exceptions import MissingDependencyError
@@ -63,6 +61,8 @@ def _scratch(size: int | None) -> IO[bytes]:
     # which an anonymous or spooled temporary file does not have as a str.
     if size is not None and size <= _SPOOL_BYTES:
         return io.BytesIO()
+    import tempfile  # imported here: it costs a tenth of `import persistable`
+
     return tempfile.NamedTemporaryFile(prefix="persistable-", suffix=".tmp")
 
 
@@ -74,6 +74,8 @@ def seekable_copy(stream: IO[bytes]) -> IO[bytes]:
     copy = _scratch(len(head))
     copy.write(head)
     if len(head) > _SPOOL_BYTES:
+        import shutil
+
         shutil.copyfileobj(stream, copy, 1 << 22)
     copy.seek(0)
     return copy
@@ -99,6 +101,8 @@ class spooled_writer:
             if exc_type is None:
                 self.file.flush()
                 self.file.seek(0)
+                import shutil
+
                 shutil.copyfileobj(self.file, self._sink, 1 << 22)
         finally:
             self.file.close()
