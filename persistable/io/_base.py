@@ -8,8 +8,6 @@ or, as in persistable 1.x, the path pair ``_save(payload, filepath)`` /
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from abc import ABC
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
@@ -91,6 +89,9 @@ class FileIO(ABC, Generic[PayloadT]):
             filepath.parent.mkdir(parents=True, exist_ok=True)
             self._save(payload=payload, filepath=filepath)
             return
+        import shutil  # here, not at the top: both cost a tenth of `import persistable`
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="persistable-") as folder:
             filepath = Path(folder) / f"payload{self.suffix}"
             self._save(payload=payload, filepath=filepath)
@@ -106,6 +107,9 @@ class FileIO(ABC, Generic[PayloadT]):
         """Read a payload back from the binary ``stream`` (a path for a 1.x path-based FileIO)."""
         if isinstance(stream, (str, os.PathLike)):  # 1.x: load(filepath)
             return self._load(filepath=Path(stream))
+        import shutil
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="persistable-") as folder:
             filepath = Path(folder) / f"payload{self.suffix}"
             with filepath.open("wb") as sink:
