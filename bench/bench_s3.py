@@ -172,8 +172,60 @@ def bench_sync(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
     ]
 
 
+def bench_threads_run(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
+    """``n`` small artifacts through ``run(executor="threads")`` vs a raw s3fs put/get loop.
+
+    The raw loop puts (then gets) the same objects one after the other: the four files
+    of each artifact, with the bytes of a real one. Loads go through a pool of 8
+    threads, as the run's generation does.
+    """
+    import concurrent.futures
+
+    run_url = f"{url}/threads"
+    targets = [SmallP(run_url, SmallParams(i=i), storage_options=options) for i in range(n)]
+    started = time.perf_counter()
+    report = persistable.run(targets, executor="threads", max_workers=8, progress=False)
+    run_s = time.perf_counter() - started
+    assert len(report.generated) == n, report
+    root = run_url.removeprefix("s3://")
+    files = {
+        name: fs.cat_file(f"{root}/{targets[0].artifact_dir}/{name}")
+        for name in ("payload.pkl", "params.json", "generation.log", "metadata.json")
+    }
+    raw_root = f"{url.removeprefix('s3://')}/raw-threads"
+    started = time.perf_counter()
+    for i in range(n):
+        for name, content in files.items():
+            fs.pipe_file(f"{raw_root}/{i}/{name}", content)
+    put_s = time.perf_counter() - started
+
+    def load(target: SmallP) -> None:
+        target.reset_payload()
+        target.load()
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(load, targets))
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(n):
+        for name in files:
+            fs.cat_file(f"{raw_root}/{i}/{name}")
+    get_s = time.perf_counter() - started
+    return [
+        Row(
+            f"{n:,} small artifacts, run(executor='threads', 8 workers), first run",
+            run_s,
+            "s",
+            "s3fs pipe_file loop",
+            put_s,
+        ),
+        Row(f"{n:,} small artifacts, load in 8 threads", load_s, "s", "s3fs cat_file loop", get_s),
+    ]
+
+
 def main(argv: list[str]) -> None:
-    """Start a moto_server, run the three benchmarks, print a markdown table."""
+    """Start a moto_server, run the four benchmarks, print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     args = parser.parse_args(argv)
@@ -196,6 +248,8 @@ def main(argv: list[str]) -> None:
         rows += bench_listing(url, options, fs, n_list)
         print(f"sync of {n_sync:,} small artifacts ...", flush=True)
         rows += bench_sync(url, options, fs, n_sync)
+        print(f"run(executor='threads') of {n_sync:,} small artifacts ...", flush=True)
+        rows += bench_threads_run(url, options, fs, n_sync)
     print()
     print("## Stores (S3, loopback moto_server)")
     print()

@@ -1,0 +1,237 @@
+"""Scale: 1,000, 10,000 and 100,000 small artifacts under one payload name.
+
+For each count, in a fresh local store (the scratch folder):
+
+- **first run**: ``load_generate()`` of ``count`` new keys; the cost per artifact of the
+  whole run and of its last 1,000 (which must not grow with the count);
+- **exists()** and **load()** of 1,000 keys picked at random among the committed ones,
+  per call;
+- **listing**: ``store.list_keys(payload_name)`` against ``os.scandir`` of the payload
+  folder (the raw operation), and the runner's skip check, ``persistable.run`` over
+  all ``count`` persistables when every one is committed (resolve, existence checks,
+  report), per node;
+- **disk use**: bytes allocated (``st_blocks`` of files and folders) and files per artifact, against a
+  ``joblib.Memory`` cache of the same 10,000 calls (at 10,000 only).
+
+Run: ``.venv/bin/python bench/bench_scale.py [--quick] [--counts 1000,10000,100000]``.
+The 100,000 run takes minutes and about 2 GB of disk; it is part of ``make bench``,
+never of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import Row, markdown_table, scratch_dir
+
+import persistable
+from persistable import JsonFileIO, LocalStore, Persistable, PersistableParams
+
+PAYLOAD_NAME = "small"
+#: Calls sampled for exists() and load().
+SAMPLE = 1000
+
+
+@dataclass
+class SmallParams(PersistableParams):
+    """One index per artifact."""
+
+    index: int
+
+
+class Small(Persistable[list[float], SmallParams]):
+    """A list of 8 floats from its index (a JSON payload of about 150 bytes)."""
+
+    default_payload_io = JsonFileIO()
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> list[float]:
+        return [self.params.index * 0.5 + i for i in range(8)]
+
+
+def small(store: LocalStore, index: int) -> Small:
+    """The artifact ``index`` of the store."""
+    return Small(store, SmallParams(index), payload_name=PAYLOAD_NAME)
+
+
+def walk_usage(root: Path) -> tuple[int, int]:
+    """Bytes allocated (files and folders) and number of regular files under ``root``."""
+    allocated = files = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    allocated += entry.stat(follow_symlinks=False).st_blocks * 512
+                elif entry.is_file(follow_symlinks=False):
+                    files += 1
+                    allocated += entry.stat(follow_symlinks=False).st_blocks * 512
+    return allocated, files
+
+
+def _timed(func: Any) -> float:
+    started = time.perf_counter()
+    func()
+    return time.perf_counter() - started
+
+
+def bench_count(rows: list[Row], count: int, rng: random.Random) -> None:
+    """First run, exists, load, listing and the skip check at ``count`` artifacts."""
+    with scratch_dir(f"scale-{count}") as folder:
+        store = LocalStore(folder)
+        tail = min(1000, count)
+        started = time.perf_counter()
+        tail_started = started
+        for index in range(count):
+            if index == count - tail:
+                tail_started = time.perf_counter()
+            small(store, index).load_generate()
+        ended = time.perf_counter()
+        first_each = (ended - started) / count
+        tail_each = (ended - tail_started) / tail
+        picks = [rng.randrange(count) for _ in range(SAMPLE)]
+        exists_each = _timed(lambda: [small(store, i).exists() for i in picks]) / SAMPLE
+
+        def load_all() -> None:
+            for index in picks:
+                small(store, index).load()
+
+        load_each = _timed(load_all) / SAMPLE
+        payload_dir = folder / PAYLOAD_NAME
+
+        def scandir() -> int:
+            with os.scandir(payload_dir) as entries:
+                return sum(1 for entry in entries if entry.is_dir())
+
+        raw_list = min(_timed(scandir) for _ in range(3))
+        listed = store.list_keys(PAYLOAD_NAME)
+        if len(listed) != count:
+            raise RuntimeError(f"list_keys found {len(listed)} of {count} artifacts")
+        our_list = min(_timed(lambda: store.list_keys(PAYLOAD_NAME)) for _ in range(3))
+        targets = [small(store, index) for index in range(count)]
+        skip_started = time.perf_counter()
+        report = persistable.run(targets, progress=False)
+        skip_each = (time.perf_counter() - skip_started) / count
+        if len(report.loaded) != count:
+            raise RuntimeError(f"the skip check found {len(report.loaded)} of {count} committed")
+        allocated, files = walk_usage(folder)
+    print(
+        f"  {count:,}: first run {first_each * 1e3:.2f} ms each (last {tail:,}: "
+        f"{tail_each * 1e3:.2f} ms), exists {exists_each * 1e6:.0f} us, load "
+        f"{load_each * 1e6:.0f} us, list_keys {our_list * 1e3:.1f} ms vs scandir "
+        f"{raw_list * 1e3:.1f} ms, skip check {skip_each * 1e6:.0f} us per node, "
+        f"{allocated / count:.0f} bytes and {files / count:.2f} files per artifact",
+        flush=True,
+    )
+    label = f"{count:,} artifacts"
+    rows += [
+        Row(f"{label}: first run, per artifact", first_each, "s"),
+        Row(f"{label}: first run, per artifact of the last {tail:,}", tail_each, "s"),
+        Row(f"{label}: exists(), per call", exists_each, "s"),
+        Row(f"{label}: load(), per call", load_each, "s"),
+        Row(f"{label}: list_keys", our_list, "s", "os.scandir", raw_list),
+        Row(f"{label}: run() skip check (all committed), per node", skip_each, "s"),
+        Row(f"{label}: disk allocated per artifact", allocated / count, "B"),
+        Row(f"{label}: files per artifact (lock files included)", files / count, "files"),
+    ]
+
+
+def bench_joblib_disk(rows: list[Row], count: int) -> None:
+    """Disk use of a joblib.Memory cache of ``count`` calls, next to ours at the same count."""
+    import joblib
+
+    with scratch_dir("scale-joblib") as folder:
+        memory = joblib.Memory(folder, verbose=0)
+        cached = memory.cache(_joblib_payload)
+        for index in range(count):
+            cached(index)
+        allocated, files = walk_usage(folder)
+    print(
+        f"  joblib {count:,}: {allocated / count:.0f} bytes, {files / count:.2f} files per entry",
+        flush=True,
+    )
+    rows += [
+        Row(f"joblib, {count:,} entries: disk allocated per entry", allocated / count, "B"),
+        Row(f"joblib, {count:,} entries: files per entry", files / count, "files"),
+    ]
+
+
+def _joblib_payload(index: int) -> list[float]:
+    return [index * 0.5 + i for i in range(8)]
+
+
+def _flat(rows: list[Row], counts: list[int]) -> Iterator[Row]:
+    """Growth rows: each per-artifact figure at the largest count against the smallest."""
+    if len(counts) < 2:
+        return
+    low, high = f"{counts[0]:,} artifacts", f"{counts[-1]:,} artifacts"
+    by_name = {row.name: row for row in rows}
+    for what, target in (
+        ("first run, per artifact of the last 1,000", 1.5),
+        ("exists(), per call", 1.5),
+        ("load(), per call", 1.5),
+        ("run() skip check (all committed), per node", 1.5),
+    ):
+        small_row = by_name.get(f"{low}: {what}")
+        big_row = by_name.get(f"{high}: {what}")
+        if small_row is not None and big_row is not None:
+            yield Row(
+                f"{what}: {high} vs {low} (flat: <= {target}x)",
+                big_row.value,
+                "s",
+                low,
+                small_row.value,
+                target,
+            )
+
+
+def main() -> None:
+    """Run every count and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1,000 and 3,000 only")
+    parser.add_argument("--counts", default=None, help="comma-separated counts")
+    args = parser.parse_args()
+    counts = (
+        [int(c) for c in args.counts.split(",")]
+        if args.counts
+        else ([1000, 3000] if args.quick else [1000, 10_000, 100_000])
+    )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"bench_scale on {os.cpu_count()} CPUs, load average {load}, counts {counts}")
+    rows: list[Row] = []
+    rng = random.Random(0)
+    for count in counts:
+        bench_count(rows, count, rng)
+    joblib_count = 10_000 if 10_000 in counts else counts[0]
+    bench_joblib_disk(rows, joblib_count)
+    ours = next(
+        (r for r in rows if r.name == f"{joblib_count:,} artifacts: disk allocated per artifact"),
+        None,
+    )
+    theirs = rows[-2]
+    if ours is not None:
+        rows.append(
+            Row(
+                f"{joblib_count:,} artifacts: disk per artifact vs joblib per entry",
+                ours.value,
+                "B",
+                "joblib",
+                theirs.value,
+                1.0,
+            )
+        )
+    rows += list(_flat(rows, counts))
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\nload average after: {load}\n")
+    print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()
