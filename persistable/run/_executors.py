@@ -392,13 +392,15 @@ def _import_distributed() -> Any:
 
 
 def _start_local_cluster(distributed: Any, workers: int) -> Any:
-    """A ``LocalCluster`` of ``workers`` worker processes of one thread each, no dashboard.
+    """A ``LocalCluster`` of ``workers`` worker processes of one thread each.
 
-    (Dask's ``forkserver`` start method was tried: it closes faster, but imports pandas
-    into this process and sets the global forkserver's preloads; starting took as long.)
+    The dashboard, if bokeh is installed, listens on a free port (``:0``): the default
+    port may belong to another cluster. (Dask's ``forkserver`` start method was tried:
+    it closes faster, but imports pandas into this process and sets the global
+    forkserver's preloads; starting took as long.)
     """
     return distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
 
 
