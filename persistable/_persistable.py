@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -239,10 +240,12 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         # (mutation epoch, dependency ids, key) of the payload held in memory.
         self._payload_state: tuple[int, tuple[int, ...], str] | None = None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in _IDENTITY_ATTRIBUTES:
-            _keys.bump_epoch()
+    if not TYPE_CHECKING:  # hidden from type checkers, which then still catch misspelt attributes
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            super().__setattr__(name, value)
+            if name in _IDENTITY_ATTRIBUTES:
+                _keys.bump_epoch()
 
     def _check_dependencies(
         self, dependencies: Dependencies | None
@@ -428,21 +431,27 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         """
         if persist:
             self.store.check_writable()
-        key = self.persist_hash
+        # Everything the artifact records about its identity is computed once, before
+        # user code runs, each key hashed once (chains of any depth stay linear).
+        with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
+            key = self.persist_hash
+            identity = (self.lineage(), self.dependency_keys()) if persist else None
         capture = GenerationLogCapture(self.logger)
-        with capture:
-            self.logger.info("Generating %s (key %s)", self.payload_name, key)
-            started = time.perf_counter()
-            payload = self._generate_payload(**untracked_payload_params)
-            duration = time.perf_counter() - started
-            self._validate_payload(payload)
-            self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
-        self._set_payload(payload, key)
-        # Kept so that a later persist() records the duration and log of this generation.
-        self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
-        if persist:
-            self._persist(key, duration, capture.text())
-        self._post_generate(**untracked_payload_params)
+        # User code may build and change persistables: it sees no memoized keys.
+        with _keys.suspended_key_cache():
+            with capture:
+                self.logger.info("Generating %s (key %s)", self.payload_name, key)
+                started = time.perf_counter()
+                payload = self._generate_payload(**untracked_payload_params)
+                duration = time.perf_counter() - started
+                self._validate_payload(payload)
+                self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
+            self._set_payload(payload, key)
+            # Kept so that a later persist() records the duration and log of this generation.
+            self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
+            if identity is not None:
+                self._persist(key, duration, capture.text(), identity=identity)
+            self._post_generate(**untracked_payload_params)
 
     def persist(self) -> None:
         """Commit the current payload as an artifact (it must have been generated or loaded)."""
@@ -471,7 +480,12 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         duration: float | None,
         log: bytes,
         extra_metadata: dict[str, Any] | None = None,
+        identity: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> bool:
+        if identity is None:
+            with _keys.key_cache():
+                identity = (self.lineage(), self.dependency_keys())
+        lineage, dependency_keys = identity
         payload = cast(PayloadT, self._payload)
         self.payload_io.check(payload)
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
@@ -479,7 +493,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         with self.store.begin(artifact_dir) as transaction:
             self._write_payload(payload, transaction, files)
             for name, data in (
-                (PARAMS_FILE, dump_json(self.lineage())),
+                (PARAMS_FILE, dump_json(lineage)),
                 (GENERATION_LOG_FILE, log),
             ):
                 with HashingWriter(transaction.open_write(name)) as writer:
@@ -492,7 +506,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 persistable_class=type(self),
                 payload_io=self.payload_io.name,
                 payload_file=self.payload_file,
-                dependencies=self.dependency_keys(),
+                dependencies=dependency_keys,
                 files=files,
                 duration_s=duration,
             )
@@ -765,6 +779,9 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 raise  # a read-only store is never changed, not even to set a file aside
         # Checked before the lock so that an unwritable store is left untouched.
         self.store.check_writable()
+        if load_payload:
+            # (The runner orders its nodes itself and calls with load_payload=False.)
+            self._ensure_upstream()
         started = time.monotonic()
         wait = 0.5
         while True:
@@ -789,6 +806,52 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 pass
             wait = min(wait * 2, 8.0)
 
+    def _has_anywhere(self) -> bool:
+        """Whether the artifact is committed in the store or in a fallback store."""
+        key = self.persist_hash
+        return self.store.has_artifact(self.payload_name, key) or any(
+            fallback.has_artifact(self.payload_name, key) for fallback in self.fallback_stores
+        )
+
+    def _ensure_upstream(self) -> None:
+        """Commit the missing upstream artifacts first, in dependency order, one at a time.
+
+        So the user code of every node only ever *loads* its dependencies' payloads (as
+        under ``persistable.run``, serially), and no call stack grows with the depth of
+        the chain. Payloads generated here are released once their consumers are done.
+        """
+        needed: dict[int, Persistable[Any, Any]] = {}
+        frontier: list[Persistable[Any, Any]] = [self]
+        while frontier:
+            upcoming: list[Persistable[Any, Any]] = []
+            for item in frontier:
+                for dependency in item.tracked_persistable_dependencies:
+                    if id(dependency) in needed or dependency._has_anywhere():
+                        continue
+                    needed[id(dependency)] = dependency
+                    upcoming.append(dependency)
+            frontier = upcoming
+        if not needed:
+            return
+        order = [item for item in _keys.dependency_order(self) if id(item) in needed]
+        consumers: dict[int, int] = {}
+        for item in order:
+            for dependency in item.tracked_persistable_dependencies:
+                consumers[id(dependency)] = consumers.get(id(dependency), 0) + 1
+        held_before = {id(item) for item in order if item._has_payload}
+        self.logger.info(
+            "%s needs %d missing upstream artifacts; generating them first",
+            self.payload_name,
+            len(order),
+        )
+        for item in order:
+            item._ensure_committed()
+            for dependency in item.tracked_persistable_dependencies:
+                left = consumers.get(id(dependency), 0) - 1
+                consumers[id(dependency)] = left
+                if left == 0 and id(dependency) in needed and id(dependency) not in held_before:
+                    dependency.reset_payload()  # no consumer left in this chain: free memory
+
     def _generate_locked(
         self, key: str, found: Callable[[], bool], untracked_payload_params: dict[str, Any]
     ) -> str:
@@ -800,10 +863,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
         except CorruptArtifactError as error:
             self._quarantine(error)
-        # User code runs in generate(): it may build and change persistables, so it
-        # sees no memoized keys.
-        with _keys.suspended_key_cache():
-            self.generate(**untracked_payload_params)
+        self.generate(**untracked_payload_params)
         return "generated"
 
     def _quarantine(self, error: CorruptArtifactError) -> None:

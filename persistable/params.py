@@ -511,10 +511,12 @@ class PersistableParams(V1ParamsMethods):
     #: Fields listed here are excluded from the key, like :func:`untracked` fields.
     untracked_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # A payload held in memory is checked against this epoch (persistable._keys).
-        super().__setattr__(name, value)
-        bump_epoch()
+    if not TYPE_CHECKING:  # hidden from type checkers, which then still catch misspelt fields
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # A payload held in memory is checked against this epoch (persistable._keys).
+            super().__setattr__(name, value)
+            bump_epoch()
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical, JSON-able tree of the tracked fields (what is hashed and in ``params.json``)."""

@@ -207,3 +207,40 @@ def test_params_json_holds_lineage_not_the_upstream_tree(memory_store: MemorySto
         "i": 2,
         "source": {"payload_name": "up", "key": up.persist_hash},
     }
+
+
+def test_two_thousand_deep_chain_load_generates_with_the_default_recursion_limit(
+    local_store: Store,
+) -> None:
+    """load_generate() on a 2,000-deep chain generates upstream first, in order, then reloads it all at once."""
+    assert sys.getrecursionlimit() <= 10_000
+    top = _chain(local_store, 2_000)
+    top.load_generate()
+    assert top.payload == sum(index % 3 for index in range(2_000))
+    again = _chain(local_store, 2_000)
+    again.load_generate()
+    assert again.payload == top.payload
+    # params.json does not grow with depth: it names the upstream by key.
+    size = len(local_store.read_bytes(f"{top.artifact_dir}/params.json"))
+    assert size < 300
+
+
+class Recording(Node):
+    """A node whose upstream payloads must already exist when its code runs."""
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        for dependency in self.tracked_persistable_dependencies:
+            assert dependency.exists(), "upstream code ran before its dependency was committed"
+        return super()._generate_payload(**untracked_payload_params)
+
+
+def test_missing_upstream_is_generated_first_and_released(memory_store: MemoryStore) -> None:
+    """Missing upstream artifacts are committed before the node's own code reads them; their payloads are then freed."""
+    first = Recording(memory_store, OneInt(1), None, payload_name="first")
+    second = Recording(memory_store, OneInt(2), [first], payload_name="second")
+    third = Recording(memory_store, OneInt(3), [second], payload_name="third")
+    third.load_generate()
+    assert third.payload == 6
+    assert first.exists()
+    assert second.exists()
+    assert not first._has_payload

@@ -69,7 +69,7 @@ def test_a_node_that_cannot_unpickle_in_a_batch_fails_alone(
     journal.mkdir()
     targets = short_nodes(local_store, journal, 40)
     poisoned = targets[30]
-    poisoned.poison = PoisonOnLoad()
+    poisoned.poison = PoisonOnLoad()  # type: ignore[attr-defined]
     report = run(targets, executor="processes", max_workers=2, progress=False)
     assert [r.payload_name for r in report.failed] == ["n"]
     assert report.failed[0].key == poisoned.persist_hash
@@ -89,7 +89,7 @@ def test_a_node_that_cannot_pickle_in_a_batch_fails_alone(
     journal.mkdir()
     targets = short_nodes(local_store, journal, 40)
     bad = targets[25]
-    bad.lock = threading.Lock()
+    bad.lock = threading.Lock()  # type: ignore[attr-defined]
     report = run(targets, executor="processes", max_workers=2, progress=False)
     assert len(report.failed) == 1
     assert report.failed[0].key == bad.persist_hash
