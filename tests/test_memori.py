@@ -124,7 +124,7 @@ def test_readme_pipeline_shape_and_right_most_precedence() -> None:
 
 
 def test_file_arguments_are_keyed_by_content(tmp_path: Path) -> None:
-    """A str naming an existing file is hashed by content: same content loads, new content re-runs."""
+    """A str naming an existing file is keyed by its content and its spelling: new content re-runs."""
     data = tmp_path / "in.txt"
     data.write_text("one")
     calls: list[str] = []
@@ -141,8 +141,9 @@ def test_file_arguments_are_keyed_by_content(tmp_path: Path) -> None:
     assert len(calls) == 2
     copy = tmp_path / "copy.txt"
     copy.write_text("two")
-    assert stage.run(str(copy)) == {"output": "two"}  # content, not the path
-    assert len(calls) == 2
+    # The path counts too: a function may write its outputs next to its input.
+    assert stage.run(str(copy)) == {"output": "two"}
+    assert len(calls) == 3
 
 
 def test_changed_output_files_rerun_the_stage(
@@ -433,3 +434,20 @@ def test_independent_stages_run_in_parallel_through_the_runner(
     again = Pipeline(definition, executor=executor)
     assert again.run(2, 3)["joined"] == 66
     assert len(funcs.read_journal(journal)) == 4
+
+
+def test_equal_contents_under_two_names_do_not_share_results(tmp_path: Path) -> None:
+    """A stage naming its output after its input gives each input its own output (memori shared them)."""
+
+    def convert(path: str) -> str:
+        out = path + ".out"
+        Path(out).write_text(Path(path).read_text().upper())
+        return out
+
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("same")
+    second.write_text("same")
+    stage = Stage(convert, hash_output=tmp_path / "hashes")
+    assert stage.run(str(first)) == {"output": f"{first}.out"}
+    assert stage.run(str(second)) == {"output": f"{second}.out"}
+    assert Path(f"{second}.out").read_text() == "SAME"

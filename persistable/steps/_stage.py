@@ -1,7 +1,7 @@
 """memori's ``Stage``: a function whose results are a dict of named outputs, memoized as artifacts.
 
 The behaviour memori documents is kept (static args override run args, a ``str`` that
-names an existing file is keyed by its content, outputs that are files are re-hashed
+names an existing file is keyed by its content, and by its spelling, outputs that are files are re-hashed
 on a hit and a change re-runs the stage, ``force_run_stage`` / ``force_skip_stage`` /
 ``force_hash_write``, aliases), its defects are not: each run starts from its own
 arguments, tuples and lists are one encoding, a single output keeps the whole return
@@ -45,7 +45,9 @@ def hashable(function: Callable[..., Any]) -> Callable[..., Any]:
 def _encode_files(value: Any, path: str) -> Any:
     """``value`` with every ``str`` naming an existing file replaced by its content digest, encoded."""
     if isinstance(value, str) and os.path.isfile(value):
-        return {"__type__": "file", "xxh3_128": file_digest(value)}
+        # The spelling counts too: a stage may derive output names from its input's path,
+        # so the same content under another name must not hand back the other's results.
+        return {"__type__": "file", "path": value, "xxh3_128": file_digest(value)}
     if isinstance(value, (list, tuple)):
         return [_encode_files(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if (
