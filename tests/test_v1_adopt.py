@@ -213,3 +213,19 @@ def test_the_golden_v1_md5_values_are_1_3_1_s(tmp_path: Path) -> None:
 
     output = run_v1(TESTS / "v1_golden.py", str(tmp_path / "golden"), cwd=tmp_path)
     assert dict(line.split() for line in output.splitlines()) == GOLDEN_V1_MD5
+
+
+def test_a_read_only_1x_folder_is_loaded_in_place(
+    v1_cache: tuple[Path, list[str]], cache: Path
+) -> None:
+    """In a read-only local store the checked 1.x file is loaded where it is; nothing is written."""
+    before = _snapshot(cache)
+    store = persistable.LocalStore(cache, read_only=True)
+    _, scaled, _ = v1_pipeline.build(store, N)
+    scaled.load_generate()
+    assert v1_pipeline.GENERATED == []
+    with (cache / f"scaled_p({v1_cache[1][1]}).persistable").open("rb") as file:
+        np.testing.assert_array_equal(scaled.payload, pickle.load(file))
+    assert not scaled.exists()
+    assert sorted(path.name for path in cache.iterdir()) == sorted(before)
+    assert _snapshot(cache) == before

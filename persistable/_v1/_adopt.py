@@ -138,10 +138,11 @@ def adopt_v1_cache(persistable: Persistable[Any, Any], key: str) -> tuple[Any] |
 
     None when there is no 1.x file, or when it is refused (with a
     :class:`~persistable.exceptions.PersistableWarning` saying why, the file left in place).
+    In a read-only store the checked payload is returned without committing anything.
     """
     store = persistable.store
     data_dir = store.local_path("")
-    if data_dir is None or store.read_only:
+    if data_dir is None:
         return None
     found = find_v1_payload(persistable, data_dir)
     if found is None:
@@ -158,6 +159,14 @@ def adopt_v1_cache(persistable: Persistable[Any, Any], key: str) -> tuple[Any] |
         warnings.warn(message, PersistableWarning, stacklevel=4)
         persistable.logger.warning(message)
         return None
+    if store.read_only:
+        # A read-only (shared) 1.x folder: the checked file is used where it is.
+        persistable.logger.info(
+            "Loaded %s from the persistable 1.x file %s (read-only store: not adopted)",
+            persistable.payload_name,
+            payload_file.name,
+        )
+        return (payload,)
     import datetime as _dt  # here: `import persistable` does not import datetime
 
     stat = payload_file.stat()
