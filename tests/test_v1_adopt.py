@@ -176,29 +176,43 @@ def test_migrate_v1_refuses_params_that_do_not_give_the_md5(
     assert "give the 1.x md5" in entry.reason
 
 
-def test_the_migrate_v1_entry_point(v1_cache: tuple[Path, list[str]], cache: Path) -> None:
-    """python -m persistable._v1 DATA_DIR --module FILE --adopt prints the report and adopts."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "persistable._v1",
-            str(cache),
-            "--module",
-            str(TESTS / "v1_pipeline.py"),
-            "--adopt",
-        ],
+def test_the_migrate_v1_command(v1_cache: tuple[Path, list[str]], cache: Path) -> None:
+    """persistable migrate-v1 reports (exit 1: one file cannot be adopted), then --adopt adopts."""
+
+    def migrate(*options: str) -> subprocess.CompletedProcess[str]:
+        module = str(TESTS / "v1_pipeline.py")
+        return subprocess.run(
+            [sys.executable, "-m", "persistable", "migrate-v1", str(cache), "-m", module, *options],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    before = _snapshot(cache)
+    dry = migrate("--json")
+    assert dry.returncode == 1, dry.stderr
+    statuses = {
+        entry["payload_name"]: entry["status"] for entry in json.loads(dry.stdout)["entries"]
+    }
+    assert statuses == {"points_p": "adoptable", "scaled_p": "not adoptable"}
+    assert _snapshot(cache) == before
+    adopted = migrate("--adopt")
+    assert adopted.returncode == 1, adopted.stderr
+    assert f"persistable 1.x files in {cache}: 2" in adopted.stdout
+    assert f"points_p({v1_cache[1][0]})" in adopted.stdout.split("not adoptable")[0]
+    assert "ScaledP(data_dir, params, [dependencies]) failed" in adopted.stdout
+    points, _, _ = v1_pipeline.build(cache, N)
+    assert points.metadata["adopted_from"]["md5"] == v1_cache[1][0]
+    missing = subprocess.run(
+        [sys.executable, "-m", "persistable", "migrate-v1", str(cache / "nowhere")],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
-    assert completed.returncode == 0, completed.stderr
-    assert f"persistable 1.x files in {cache}: 2" in completed.stdout
-    assert f"points_p({v1_cache[1][0]})" in completed.stdout.split("not adoptable")[0]
-    assert "ScaledP(data_dir, params, [dependencies]) failed" in completed.stdout
-    points, _, _ = v1_pipeline.build(cache, N)
-    assert points.metadata["adopted_from"]["md5"] == v1_cache[1][0]
+    assert missing.returncode == 2
+    assert "is not a folder" in missing.stderr
 
 
 def test_migrate_v1_wants_a_folder(tmp_path: Path) -> None:
