@@ -25,6 +25,7 @@ __all__ = ["COMMANDS", "EXIT_CODES", "main"]
 COMMANDS: dict[str, str] = {
     "diff": "persistable.cli._diff",
     "du": "persistable.cli._du",
+    "flow": "persistable.cli._flow",
     "gc": "persistable.cli._gc",
     "graph": "persistable.cli._graph",
     "ls": "persistable.cli._ls",

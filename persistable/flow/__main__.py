@@ -1,10 +1,10 @@
-"""``python -m persistable.flow``: the flow command line."""
+"""``python -m persistable.flow ARGS``: the same as ``persistable flow ARGS``."""
 
 from __future__ import annotations
 
 import sys
 
-from persistable.flow._cli import main
+from persistable.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(["flow", *sys.argv[1:]])
