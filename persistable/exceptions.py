@@ -34,6 +34,7 @@ clauses keep working::
     ├── UntrustedPayloadError                  (PermissionError)
     ├── InvalidSampleError                     (ValueError)
     ├── ProcessingError                        (RuntimeError)
+    ├── ManifestError                          (ValueError)
     └── MapError                               (RuntimeError)
 
     RunInterrupted                             (KeyboardInterrupt)
@@ -63,6 +64,7 @@ __all__ = [
     "InvalidSampleError",
     "KeyMismatchError",
     "LockTimeoutError",
+    "ManifestError",
     "MapError",
     "MissingDependencyError",
     "MissingPayloadClassError",
@@ -219,6 +221,10 @@ class UntrustedPayloadError(PersistableError, PermissionError):
 
 class InvalidSampleError(PersistableError, ValueError):
     """A sample has no usable ``id``, or two samples of one ``map`` share an id."""
+
+
+class ManifestError(PersistableError, ValueError):
+    """A dataset manifest lacks a declared column or points at a missing or unreadable file."""
 
 
 class ProcessingError(PersistableError, RuntimeError):

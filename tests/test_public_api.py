@@ -56,6 +56,7 @@ EXPECTED_EXCEPTIONS = [
     "InvalidSampleError",
     "KeyMismatchError",
     "LockTimeoutError",
+    "ManifestError",
     "MapError",
     "MissingDependencyError",
     "MissingPayloadClassError",
@@ -136,6 +137,7 @@ def test_seed_import_of_invalid_payload_error_works() -> None:
         ("InvalidSampleError", ValueError),
         ("ProcessingError", RuntimeError),
         ("MapError", RuntimeError),
+        ("ManifestError", ValueError),
     ],
 )
 def test_errors_subclass_the_builtin_they_resemble(

@@ -135,10 +135,27 @@ def read_folder(
     }
     where = f"{store.url}/{artifact_dir}/{folder_name}"
     local = store.local_path(f"{artifact_dir}/{folder_name}")
+    fs = getattr(store, "fs", None)
+    full = getattr(store, "_full", None)
+    listed: dict[str, int] | None = None
+    if local is None and fs is not None and callable(full):
+        # One listing gives every size (a folder of many chunks is one request, not N).
+        root = str(full(f"{artifact_dir}/{folder_name}")).rstrip("/")
+        found = fs.find(root, detail=True)
+        listed = {
+            str(name)[len(root) + 1 :]: int(info.get("size") or 0)
+            for name, info in found.items()
+            if str(name).startswith(f"{root}/")
+        }
     for relative, record in sorted(members.items()):
         path = f"{artifact_dir}/{folder_name}/{relative}"
         try:
-            size = store.size(path) if local is None else (local / relative).stat().st_size
+            if listed is not None:
+                if relative not in listed:
+                    raise FileNotFoundError(path)
+                size = listed[relative]
+            else:
+                size = store.size(path) if local is None else (local / relative).stat().st_size
         except FileNotFoundError as error:
             raise CorruptArtifactError(
                 f"{where}/{relative} is missing although metadata.json lists it."
@@ -153,8 +170,6 @@ def read_folder(
                 check_file(f"{where}/{relative}", hash_stream(stream), record)
     if local is not None:
         return file_io.load_folder(FolderLocation(store, members, local=local))
-    fs = getattr(store, "fs", None)
-    full = getattr(store, "_full", None)
     if fs is not None and callable(full):
         return file_io.load_folder(
             FolderLocation(store, members, fs=fs, url=full(f"{artifact_dir}/{folder_name}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -61,8 +62,19 @@ def processor_params(processor: Processor) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=256)
+#: inspect.getsource parses the module with ast, which CPython 3.11 does not make
+#: thread-safe ("AST constructor recursion depth mismatch" under threads).
+_source_lock = threading.Lock()
+
+
 def code_fingerprint(cls: type[Processor]) -> str:
+    """The processor's code fingerprint (see :func:`_code_fingerprint`), computed once per class."""
+    with _source_lock:
+        return _code_fingerprint(cls)
+
+
+@functools.lru_cache(maxsize=256)
+def _code_fingerprint(cls: type[Processor]) -> str:
     """A digest of the processor's source (its class and the user classes it derives from).
 
     Lines are right-stripped and blank or comment-only lines dropped, so re-indenting
