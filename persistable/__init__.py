@@ -12,6 +12,7 @@ from persistable._content import Directory, File
 from persistable._persistable import Persistable
 from persistable._sync import SyncReport, sync
 from persistable._version import __version__
+from persistable.datasets import DatasetPersistable, checkout, publish
 from persistable.io import (
     BytesFileIO,
     FileIO,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BytesFileIO",
+    "DatasetPersistable",
     "Directory",
     "File",
     "FileIO",
@@ -47,8 +49,10 @@ __all__ = [
     "TextFileIO",
     "__version__",
     "added_later",
+    "checkout",
     "grid",
     "make_store",
+    "publish",
     "run",
     "step",
     "sync",

@@ -35,6 +35,8 @@ clauses keep working::
     ├── InvalidSampleError                     (ValueError)
     ├── ProcessingError                        (RuntimeError)
     ├── ManifestError                          (ValueError)
+    ├── PublishError                           (RuntimeError)
+    ├── PackageNotFoundError                   (FileNotFoundError)
     └── MapError                               (RuntimeError)
 
     RunInterrupted                             (KeyboardInterrupt)
@@ -69,6 +71,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingPayloadClassError",
     "NoPayloadError",
+    "PackageNotFoundError",
     "PayloadError",
     "PayloadLoadError",
     "PayloadSerializationError",
@@ -76,6 +79,7 @@ __all__ = [
     "PersistableError",
     "PersistableWarning",
     "ProcessingError",
+    "PublishError",
     "QuarantineWarning",
     "ReadOnlyStoreError",
     "RunError",
@@ -225,6 +229,14 @@ class InvalidSampleError(PersistableError, ValueError):
 
 class ManifestError(PersistableError, ValueError):
     """A dataset manifest lacks a declared column or points at a missing or unreadable file."""
+
+
+class PublishError(PersistableError, RuntimeError):
+    """A package cannot be published (no git repository, uncommitted or unpushed code, a bad name)."""
+
+
+class PackageNotFoundError(PersistableError, FileNotFoundError):
+    """No package of that name, or no such version of it, exists in the destination."""
 
 
 class ProcessingError(PersistableError, RuntimeError):

@@ -15,6 +15,7 @@ import persistable.exceptions as exceptions
 #: Changing this list changes the public API: update it on purpose, with the docs.
 EXPECTED_ALL = [
     "BytesFileIO",
+    "DatasetPersistable",
     "Directory",
     "File",
     "FileIO",
@@ -32,8 +33,10 @@ EXPECTED_ALL = [
     "TextFileIO",
     "__version__",
     "added_later",
+    "checkout",
     "grid",
     "make_store",
+    "publish",
     "run",
     "step",
     "sync",
@@ -61,6 +64,7 @@ EXPECTED_EXCEPTIONS = [
     "MissingDependencyError",
     "MissingPayloadClassError",
     "NoPayloadError",
+    "PackageNotFoundError",
     "PayloadError",
     "PayloadLoadError",
     "PayloadSerializationError",
@@ -68,6 +72,7 @@ EXPECTED_EXCEPTIONS = [
     "PersistableError",
     "PersistableWarning",
     "ProcessingError",
+    "PublishError",
     "QuarantineWarning",
     "ReadOnlyStoreError",
     "RunError",
@@ -138,6 +143,8 @@ def test_seed_import_of_invalid_payload_error_works() -> None:
         ("ProcessingError", RuntimeError),
         ("MapError", RuntimeError),
         ("ManifestError", ValueError),
+        ("PublishError", RuntimeError),
+        ("PackageNotFoundError", FileNotFoundError),
     ],
 )
 def test_errors_subclass_the_builtin_they_resemble(
