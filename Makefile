@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/pipeline_select_normalize_project.py
 	$(BIN)/python examples/flow_demo.py
 	$(BIN)/python examples/step_pipeline.py
+	$(BIN)/python examples/databacked_workflow.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

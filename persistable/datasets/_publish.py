@@ -17,7 +17,6 @@ README.md, package.json and metadata.json, so equal contents give one version.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
     from persistable.datasets._dataset import DatasetPersistable
 
-__all__ = ["Package", "checkout", "publish", "versions"]
+__all__ = ["Package", "checkout", "publish", "publish_artifact", "versions"]
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*")
 _UNHASHED = {"README.md", "package.json", METADATA_FILE}
@@ -145,7 +144,7 @@ def _readme(
                 "not fully describe the code."
             )
     lines += [
-        f"- Dataset: {info['dataset']['class']} `{info['dataset']['payload_name']}` key "
+        f"- Dataset: {info['dataset']['class'] or 'a dataset'} `{info['dataset']['payload_name']}` key "
         f"`{info['dataset']['key']}`",
         f"- Files: {info['files']} ({info['bytes']} bytes); created {info['created']}",
         "",
@@ -198,19 +197,84 @@ def publish(
     _check_name(name)
     provenance = _provenance(Path(repository), allow_dirty)
     dataset.load_generate()
-    source = dataset.store
-    key = dataset.persist_hash
-    metadata = source.read_metadata(dataset.payload_name, key)
-    prefix = f"{dataset.payload_file}/"
+    return _publish_committed(
+        dataset.store,
+        dataset.payload_name,
+        dataset.persist_hash,
+        destination,
+        name,
+        provenance=provenance,
+        allow_dirty=allow_dirty,
+        readme=readme,
+        storage_options=storage_options,
+    )
+
+
+def publish_artifact(
+    source: StoreLike,
+    payload_name: str,
+    key: str,
+    destination: StoreLike,
+    name: str,
+    *,
+    allow_dirty: bool = False,
+    readme: str | None = None,
+    repository: str | Path = ".",
+    source_storage_options: dict[str, Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Package:
+    """Publish a committed dataset artifact by store, payload name and key (what the CLI does).
+
+    Raises
+    ------
+    PublishError
+        As :func:`publish`, or the artifact is not a dataset (its payload is no manifest).
+    """
+    _check_name(name)
+    provenance = _provenance(Path(repository), allow_dirty)
+    store = make_store(source, storage_options=source_storage_options)
+    return _publish_committed(
+        store,
+        payload_name,
+        key,
+        destination,
+        name,
+        provenance=provenance,
+        allow_dirty=allow_dirty,
+        readme=readme,
+        storage_options=storage_options,
+    )
+
+
+def _publish_committed(
+    source: Store,
+    payload_name: str,
+    key: str,
+    destination: StoreLike,
+    name: str,
+    *,
+    provenance: GitProvenance | None,
+    allow_dirty: bool,
+    readme: str | None,
+    storage_options: dict[str, Any] | None,
+) -> Package:
+    metadata = source.read_metadata(payload_name, key)
+    if metadata.get("payload_io") != "manifest":
+        raise PublishError(
+            f"{payload_name} key {key} in {source.url!r} is not a dataset (its payload_io is "
+            f"{metadata.get('payload_io')!r}, not 'manifest'); publish a DatasetPersistable."
+        )
+    payload_file = str(metadata.get("payload_file", "payload.dataset"))
+    prefix = f"{payload_file}/"
     members = {
         path[len(prefix) :]: record
         for path, record in metadata.get("files", {}).items()
         if path.startswith(prefix)
     }
-    params = source.read_bytes(f"{dataset.payload_name}/{key}/params.json")
+    params = source.read_bytes(f"{payload_name}/{key}/params.json")
     lineage = dump_json(
         {
-            "payload_name": dataset.payload_name,
+            "payload_name": payload_name,
             "key": key,
             "dependencies": metadata.get("dependencies", {}),
         }
@@ -226,6 +290,8 @@ def publish(
     version_dir = f"{name}/{top_hash}"
     if target.exists(f"{version_dir}/{METADATA_FILE}"):
         return checkout(target, name, top_hash)
+    import datetime as _dt  # here: `import persistable` must not import datetime
+
     info: dict[str, Any] = {
         "name": name,
         "top_hash": top_hash,
@@ -233,8 +299,8 @@ def publish(
         "provenance": None if provenance is None else provenance.to_dict(),
         "allow_dirty": allow_dirty,
         "dataset": {
-            "class": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
-            "payload_name": dataset.payload_name,
+            "class": str((metadata.get("code") or {}).get("class", "")),
+            "payload_name": payload_name,
             "key": key,
         },
         "files": sum(1 for path in members if path.startswith("files/")),
@@ -245,7 +311,7 @@ def publish(
     with target.begin(version_dir) as transaction:
         for relative, record in sorted(members.items()):
             hasher = BulkHasher()
-            path = f"{dataset.payload_name}/{key}/{prefix}{relative}"
+            path = f"{payload_name}/{key}/{prefix}{relative}"
             with (
                 source.open_read(path) as reader,
                 HashingWriter(transaction.open_write(relative)) as writer,

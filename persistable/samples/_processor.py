@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
-import threading
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -62,36 +60,22 @@ def processor_params(processor: Processor) -> dict[str, Any]:
     }
 
 
-#: inspect.getsource parses the module with ast, which CPython 3.11 does not make
-#: thread-safe ("AST constructor recursion depth mismatch" under threads).
-_source_lock = threading.Lock()
-
-
 def code_fingerprint(cls: type[Processor]) -> str:
-    """The processor's code fingerprint (see :func:`_code_fingerprint`), computed once per class."""
-    with _source_lock:
-        return _code_fingerprint(cls)
+    """The digest of the processor's code: ``process`` and the user code it reaches, and ``version``.
+
+    The shared code fingerprint (:mod:`persistable._fingerprint`: syntax trees without
+    comments, docstrings or formatting, the user's own functions, methods and module
+    constants that ``process`` reaches through globals, closures and ``self.``). Code in
+    installed libraries is not covered: bump :attr:`Processor.version` when it matters.
+    """
+    return _code_fingerprint(cls)
 
 
 @functools.lru_cache(maxsize=256)
 def _code_fingerprint(cls: type[Processor]) -> str:
-    """A digest of the processor's source (its class and the user classes it derives from).
+    from persistable._fingerprint import fingerprint
 
-    Lines are right-stripped and blank or comment-only lines dropped, so re-indenting
-    comments or adding blank lines keeps the key. Code the class calls elsewhere is not
-    covered: bump :attr:`Processor.version` when such code changes.
-    """
-    parts: list[str] = [f"version={cls.version!r}"]
-    for klass in cls.__mro__:
-        if klass is Processor or not issubclass(klass, Processor):
-            break
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):
-            logger.debug("No source for %s; its code is not in the cache key", klass.__qualname__)
-            source = f"<no source: {klass.__qualname__}>"
-        lines = (line.rstrip() for line in source.splitlines())
-        parts.append(
-            "\n".join(line for line in lines if line and not line.lstrip().startswith("#"))
-        )
-    return bulk_digest("\n\0\n".join(parts).encode("utf-8"))
+    code = fingerprint(cls.process)
+    if code.unavailable:
+        logger.debug("No source for %s: that code is not in the cache key", code.unavailable)
+    return bulk_digest(f"version={cls.version!r}\n{code.digest}".encode())
