@@ -70,8 +70,6 @@ def seekable_copy(stream: IO[bytes]) -> IO[bytes]:
     """``stream`` itself when it can seek, else its content in a seekable temporary copy."""
     if stream.seekable():
         return stream
-    import shutil
-
     head = stream.read(_SPOOL_BYTES + 1)
     copy = _scratch(len(head))
     copy.write(head)
@@ -99,8 +97,6 @@ class spooled_writer:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if self.file is self._sink:
             return
-        import shutil
-
         try:
             if exc_type is None:
                 self.file.flush()
