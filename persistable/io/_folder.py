@@ -81,9 +81,6 @@ def write_folder(
     file_io: FolderFileIO[Any], payload: Any, transaction: Transaction, folder_name: str
 ) -> dict[str, dict[str, Any]]:
     """Write a folder payload into an artifact being committed; returns the records of its files."""
-    import shutil
-    import tempfile
-
     records: dict[str, dict[str, Any]] = {}
     staging = getattr(transaction, "staging", None)
     if isinstance(staging, Path):
