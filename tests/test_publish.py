@@ -68,7 +68,9 @@ def repository(tmp_path: Path) -> Path:
 
 def _dataset(tmp_path: Path, release: str, store: Any = None, **options: Any) -> Notes:
     return Notes(
-        store if store is not None else tmp_path / "cache", ReleaseParams(release), **options
+        store if store is not None else tmp_path / "cache",
+        ReleaseParams(release, folder=str(tmp_path / "sources")),
+        **options,
     )
 
 
