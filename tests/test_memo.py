@@ -43,10 +43,14 @@ def runs(folder: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
+#: The console script ``pip install`` made, next to this interpreter.
+CONSOLE = Path(sys.executable).with_name("persistable")
+
+
 def memo(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``persistable memo ARGS`` in ``folder``, as a real process."""
+    """``persistable memo ARGS`` in ``folder``, through the installed console script."""
     return subprocess.run(
-        [sys.executable, "-m", "persistable.steps._memo_cli", *args],
+        [str(CONSOLE), "memo", *args],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -209,3 +213,43 @@ def test_usage_errors(work: Path) -> None:
     assert memo(work, "-d", "hashes", "./register.sh").returncode == 2
     assert memo(work, "--", "./register.sh").returncode == 2
     assert memo(work, "-d", "h", "--arg0", "x", "--", "./register.sh").returncode == 2
+
+
+def test_python_m_persistable_memo_and_help(work: Path) -> None:
+    """``python -m persistable memo`` works as the console script does; -h lists the options."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "persistable",
+            "memo",
+            "--data-dir=hashes",
+            "-q",
+            "--",
+            "./register.sh",
+            "in.txt",
+            "o.txt",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == ""  # -q: the command's output is not streamed
+    assert runs(work) == 1
+    helped = memo(work, "-h")
+    assert helped.returncode == 0
+    assert "--outputs" in helped.stdout
+
+
+def test_a_script_that_cannot_be_started_is_one_sentence(work: Path) -> None:
+    """A script without a '#!' line is refused in one sentence, not a traceback; nothing is memoized."""
+    (work / "plain.sh").write_text("echo hi\n")
+    (work / "plain.sh").chmod(0o755)
+    result = memo(work, "-d", "hashes", "--", "./plain.sh")
+    assert result.returncode == 1
+    assert "could not be started" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any((work / "hashes").rglob("metadata.json"))

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "gc": "persistable.cli._gc",
     "graph": "persistable.cli._graph",
     "ls": "persistable.cli._ls",
+    "memo": "persistable.cli._memo",
     "migrate-v1": "persistable.cli._migrate_v1",
     "pull": "persistable.cli._pull",
     "push": "persistable.cli._push",

@@ -223,7 +223,18 @@ def _execute(
     The lines are logged by the calling thread: the generation log records only the
     thread that generates.
     """
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as error:
+        kind = CommandNotFoundError if isinstance(error, FileNotFoundError) else CommandError
+        hint = (
+            " (a script needs a '#!' line and execute permission)"
+            if isinstance(error, PermissionError) or error.errno == 8  # ENOEXEC
+            else ""
+        )
+        raise kind(
+            f"{argv[0]!r} could not be started ({error.strerror}){hint}; nothing was memoized."
+        ) from None
     out: list[bytes] = []
     err: list[bytes] = []
     lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
