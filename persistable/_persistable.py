@@ -53,6 +53,8 @@ from persistable.store import Store, StoreLike, Transaction, make_store
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from persistable._explain import Explanation
+
 __all__ = ["Dependencies", "Persistable", "PersistableParamsT"]
 
 logger = logging.getLogger(__name__)
@@ -415,6 +417,19 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def exists(self) -> bool:
         """Whether a committed artifact exists for the current params."""
         return self.store.has_artifact(self.payload_name, self.persist_hash)
+
+    def explain(self) -> Explanation:
+        """Why :meth:`load_generate` would load or generate.
+
+        When the artifact of the current key exists, says so and where; otherwise compares
+        the current identity with every artifact of the same payload name in the store and
+        reports the nearest one and what differs: params fields (old -> new), upstream keys
+        (followed down to the upstream field or file that changed), code, version, key
+        scheme. Printable; shown as HTML in notebooks.
+        """
+        from persistable._explain import explain
+
+        return explain(self)
 
     @property
     def metadata(self) -> dict[str, Any]:

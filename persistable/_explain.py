@@ -1,0 +1,345 @@
+"""``explain()``: why a persistable would load or generate, and what differs from the nearest artifact.
+
+The current identity (own params, upstream keys, code fingerprint, version, key scheme)
+is compared with the ``params.json`` of every artifact of the same payload name; the
+nearest one (fewest differing fields) is reported with its differences. An upstream
+key that differs is followed down the chain, to the upstream field or file that changed.
+``params.json`` files are immutable once committed, so they are read once per process
+(in threads on object stores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from persistable._hashing import KEY_SCHEME
+
+if TYPE_CHECKING:
+    from persistable._persistable import Persistable
+    from persistable.store import Store
+
+__all__ = ["Difference", "Explanation", "explain"]
+
+_PARAMS_FILE = "params.json"
+_THREADS = 32
+#: params.json contents by (store url, payload name, key): committed artifacts never change.
+_read_cache: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+
+
+def _short(key: Any) -> str:
+    if isinstance(key, str) and key.startswith("k") and "-" in key:
+        prefix, _, digest = key.partition("-")
+        return f"{prefix}-{digest[:12]}…"
+    return _value(key)
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Difference:
+    """One thing that differs between the nearest artifact and the current identity."""
+
+    #: What differs: ``params.alpha``, ``upstream load_raw``, ``code``, ``version``.
+    where: str
+    old: Any
+    new: Any
+    #: A readable account of the change.
+    text: str
+    #: For an upstream whose key changed: what differs in that upstream.
+    details: list[Difference] = field(default_factory=list)
+
+
+@dataclass
+class Explanation:
+    """The answer of :meth:`Persistable.explain`; printable, and shown as HTML in notebooks."""
+
+    class_name: str
+    payload_name: str
+    key: str
+    store_url: str
+    #: Whether the artifact of the current key exists (then it is loaded, not generated).
+    exists: bool
+    location: str | None = None
+    #: How many artifacts of the payload name were compared.
+    compared: int = 0
+    nearest: str | None = None
+    differences: list[Difference] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.exists:
+            return (
+                f"The artifact of {self.class_name} key {_short(self.key)} exists at "
+                f"{self.location}: load_generate() loads it."
+            )
+        if self.nearest is None:
+            return (
+                f"No artifact for {self.class_name} key {_short(self.key)}, and no other "
+                f"{self.payload_name} artifact in {self.store_url!r}: load_generate() generates it."
+            )
+        lines = [
+            f"No artifact for {self.class_name} key {_short(self.key)}; the nearest of "
+            f"{self.compared} existing {self.payload_name} artifacts ({_short(self.nearest)}) "
+            "differs in:"
+        ]
+        stack = [(item, 1) for item in reversed(self.differences)]
+        while stack:
+            item, depth = stack.pop()
+            lines.append("  " * depth + item.text)
+            stack.extend((detail, depth + 1) for detail in reversed(item.details))
+        if not self.differences:
+            lines.append("  nothing that explain() can see (the artifact may be incomplete)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+# -- comparing trees -------------------------------------------------------------------
+
+
+def _comparable(value: Any) -> Any:
+    """A File/Directory encoding without its path: content is what the key covers."""
+    if isinstance(value, dict) and value.get("__type__") in ("file", "directory"):
+        return {name: item for name, item in value.items() if name != "path"}
+    return value
+
+
+def _leaves(tree: Any) -> dict[str, Any]:
+    """Every leaf of a params tree by its dotted path (tagged values are leaves)."""
+    leaves: dict[str, Any] = {}
+    stack: list[tuple[str, Any]] = [("", tree)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict) and value and "__type__" not in value and not _is_link(value):
+            stack.extend((f"{path}.{name}" if path else name, item) for name, item in value.items())
+        else:
+            leaves[path] = _comparable(value)
+    return leaves
+
+
+def _is_link(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"payload_name", "key"}
+
+
+def _distance(old: dict[str, Any], new: dict[str, Any]) -> int:
+    return sum(
+        1 for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT)
+    )
+
+
+_ABSENT: Any = "<absent>"
+
+
+def _describe(path: str, old: Any, new: Any) -> str:
+    if isinstance(new, dict) and new.get("__type__") in ("file", "directory"):
+        shown = new.get("path", "?")
+        if isinstance(old, dict) and old.get("__type__") == new.get("__type__"):
+            return (
+                f"params.{path}: content of {shown} changed (size {old.get('size')} -> "
+                f"{new.get('size')}, xxh3_128 {str(old.get('xxh3_128'))[:12]}… -> "
+                f"{str(new.get('xxh3_128'))[:12]}…)"
+            )
+    return f"params.{path}: {_value(old)} -> {_value(new)}"
+
+
+def _read_params(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
+    cache_key = (store.url, payload_name, key)
+    if cache_key in _read_cache:
+        return _read_cache[cache_key]
+    try:
+        tree = json.loads(store.read_bytes(f"{payload_name}/{key}/{_PARAMS_FILE}"))
+    except (OSError, ValueError):
+        return None  # not committed yet, or unreadable: not a candidate
+    result = tree if isinstance(tree, dict) else None
+    _read_cache[cache_key] = result
+    return result
+
+
+def _read_all(store: Store, payload_name: str, keys: list[str]) -> list[dict[str, Any] | None]:
+    if store.local_path("") is not None or len(keys) < 8:
+        return [_read_params(store, payload_name, key) for key in keys]
+    with ThreadPoolExecutor(_THREADS) as pool:  # one round trip each on object stores
+        return list(pool.map(lambda key: _read_params(store, payload_name, key), keys))
+
+
+# -- the explanation --------------------------------------------------------------------
+
+
+_Follow = tuple["Persistable[Any, Any]", str, Difference]
+
+
+def _roles(
+    persistable: Persistable[Any, Any],
+) -> dict[str, tuple[list[Persistable[Any, Any]], bool]]:
+    """Each dependency role: its members and whether it is a sequence role."""
+    grouped = persistable._by_role(lambda dependency: dependency)
+    return {
+        role: (list(value), True) if isinstance(value, list) else ([value], False)
+        for role, value in grouped.items()
+    }
+
+
+def _compare(
+    current: Persistable[Any, Any], recorded: dict[str, Any]
+) -> tuple[list[Difference], list[_Follow]]:
+    """Differences of own params and upstream links; the upstreams whose key changed."""
+    roles = _roles(current)
+    now = current.lineage()
+    differences: list[Difference] = []
+    follow: list[_Follow] = []
+    old_params = _leaves({name: value for name, value in recorded.items() if name not in roles})
+    new_params = _leaves({name: value for name, value in now.items() if name not in roles})
+    for path in sorted(old_params.keys() | new_params.keys()):
+        old, new = old_params.get(path, _ABSENT), new_params.get(path, _ABSENT)
+        if old != new:
+            shown = _describe(path, old, _find(now, path))
+            differences.append(Difference(f"params.{path}", old, new, shown))
+    for role, (members, many) in sorted(roles.items()):
+        old_link = recorded.get(role)
+        olds = old_link if isinstance(old_link, list) else [old_link]
+        if len(olds) != len(members):
+            text = f"upstream {role}: {len(olds)} -> {len(members)} members"
+            differences.append(Difference(f"upstream {role}", len(olds), len(members), text))
+            continue
+        for index, (old, member) in enumerate(zip(olds, members, strict=True)):
+            old_key = old.get("key") if isinstance(old, dict) else None
+            new_key = member.persist_hash
+            if old_key == new_key:
+                continue
+            label = f"{role}[{index}]" if many else role
+            text = f"upstream {label}: key {_short(old_key)} -> {_short(new_key)}"
+            difference = Difference(f"upstream {label}", old_key, new_key, text)
+            differences.append(difference)
+            if isinstance(old_key, str):
+                follow.append((member, old_key, difference))
+    return differences, follow
+
+
+def _find(tree: dict[str, Any], path: str) -> Any:
+    value: Any = tree
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return value
+        value = value.get(part, _ABSENT)
+    return value
+
+
+def _code_and_version(
+    persistable: Persistable[Any, Any], metadata: dict[str, Any]
+) -> list[Difference]:
+    from persistable._fingerprint import changed_entries
+
+    differences: list[Difference] = []
+    old_version, new_version = metadata.get("version"), persistable.version
+    if old_version != new_version:
+        differences.append(
+            Difference(
+                "version", old_version, new_version, f"version {old_version!r} -> {new_version!r}"
+            )
+        )
+    scheme = metadata.get("key_scheme")
+    if scheme != KEY_SCHEME:
+        differences.append(
+            Difference("key scheme", scheme, KEY_SCHEME, f"key scheme {scheme!r} -> {KEY_SCHEME}")
+        )
+    code = metadata.get("code")
+    if not isinstance(code, dict):
+        return differences
+    functions = code.get("functions")
+    if isinstance(functions, dict):
+        try:
+            current = persistable.code_fingerprint()
+        except Exception:  # nothing to compare with
+            return differences
+        if code.get("fingerprint") != current.digest:
+            changed = changed_entries(functions, current)
+            if changed:
+                counted = " (part of the key)" if persistable.code_changes == "rerun" else ""
+                differences.append(
+                    Difference(
+                        "code",
+                        code.get("fingerprint"),
+                        current.digest,
+                        f"code{counted}: {', '.join(changed)} changed",
+                    )
+                )
+    return differences
+
+
+def explain(persistable: Persistable[Any, Any]) -> Explanation:
+    """Compare the current identity with the artifacts of the same payload name in the store."""
+    from persistable._keys import key_cache
+
+    with key_cache():
+        return _explain(persistable)
+
+
+def _explain(persistable: Persistable[Any, Any]) -> Explanation:
+    name = persistable.payload_name
+    store = persistable.store
+    key = persistable.persist_hash
+    result = Explanation(type(persistable).__name__, name, key, store.url, exists=False)
+    for candidate in (store, *persistable.fallback_stores):
+        if candidate.has_artifact(name, key):
+            result.exists = True
+            relative = candidate.artifact_dir(name, key)
+            local = candidate.local_path(relative)
+            result.location = (
+                str(local) if local is not None else f"{candidate.url.rstrip('/')}/{relative}"
+            )
+            return result
+    keys = [other for other in store.list_dir(name) if other.startswith("k") and other != key]
+    trees = _read_all(store, name, keys)
+    candidates = [
+        (other, tree) for other, tree in zip(keys, trees, strict=True) if tree is not None
+    ]
+    result.compared = len(candidates)
+    if not candidates:
+        return result
+    now = _leaves(persistable.lineage())
+    nearest, recorded = min(
+        candidates, key=lambda item: (_distance(_leaves(item[1]), now), item[0])
+    )
+    result.nearest = nearest
+    differences, follow = _compare(persistable, recorded)
+    try:
+        metadata = store.read_metadata(name, nearest)
+    except (OSError, ValueError):
+        metadata = {}
+    differences += _code_and_version(persistable, metadata)
+    # Down the chain, without recursion: each upstream whose key changed is compared with
+    # the artifact of its old key, and so on until a field or file that changed.
+    while follow:
+        member, old_key, parent = follow.pop()
+        old_tree = _read_params(member.store, member.payload_name, old_key)
+        if old_tree is None:
+            parent.details.append(
+                Difference(
+                    "artifact",
+                    old_key,
+                    None,
+                    f"(the artifact of the old key is not in {member.store.url!r})",
+                )
+            )
+            continue
+        found, deeper = _compare(member, old_tree)
+        if not found:
+            with contextlib.suppress(OSError, ValueError):
+                found = _code_and_version(
+                    member, member.store.read_metadata(member.payload_name, old_key)
+                )
+        parent.details.extend(found)
+        follow.extend(deeper)
+    result.differences = differences
+    return result
