@@ -32,6 +32,8 @@ from persistable.params import register_content_type, register_encoder
 if TYPE_CHECKING:
     import sqlite3
 
+    from typing_extensions import Self
+
     _PathBase = pathlib.Path
 else:
     _PathBase = type(
@@ -59,7 +61,34 @@ class File(_PathBase):
         Fit(data_dir, FitParams(data=File("data/raw.csv")))
 
     A field annotated ``File`` also accepts a ``str`` or ``Path``: it is keyed as a File.
+
+    An fsspec URL (``File("s3://bucket/raw.csv", storage_options={...})``) is keyed by
+    the object's size and checksum as its store reports them (the ETag on S3), without
+    downloading it; ``str()`` and ``os.fspath()`` give the URL back.
     """
+
+    #: The fsspec URL this File names, or None for a local path.
+    url: str | None = None
+    #: Passed to fsspec when the File is a URL.
+    storage_options: dict[str, Any] | None = None
+
+    def __new__(cls, *args: Any, storage_options: dict[str, Any] | None = None) -> Self:
+        url = args[0] if len(args) == 1 and isinstance(args[0], str) and "://" in args[0] else None
+        self = super().__new__(cls, *args)
+        self.url = url
+        self.storage_options = dict(storage_options or {}) if url is not None else None
+        return self
+
+    if sys.version_info >= (3, 12):
+
+        def __init__(self, *args: Any, storage_options: dict[str, Any] | None = None) -> None:
+            super().__init__(*args)
+
+    def __str__(self) -> str:
+        return self.url if self.url is not None else super().__str__()
+
+    def __fspath__(self) -> str:
+        return str(self)
 
 
 class Directory(_PathBase):
@@ -249,8 +278,61 @@ def _read_digest(value: pathlib.Path, where: str, info: os.stat_result) -> str:
         ) from None
 
 
+def _encode_url(value: File, path: str) -> Any:
+    url = str(value.url)
+    try:
+        import fsspec
+    except ImportError:
+        from persistable.exceptions import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"{path} is File({url!r}), a URL, which needs fsspec; install it with "
+            "pip install 'persistable[fsspec]' (or 'persistable[s3]' for s3:// URLs)."
+        ) from None
+    try:
+        filesystem, inner = fsspec.core.url_to_fs(url, **(value.storage_options or {}))
+        info = filesystem.info(inner)
+    except FileNotFoundError:
+        raise InputFileError(
+            f"{path} is the file {url!r}, which does not exist; upload it or correct the URL."
+        ) from None
+    except Exception as error:
+        raise InputFileError(
+            f"{path} is the file {url!r}, which cannot be read ({type(error).__name__}: "
+            f"{error}); check the URL and the storage_options (credentials, endpoint)."
+        ) from None
+    if info.get("type") == "directory":
+        raise InputFileError(f"{path} is File({url!r}), which is a directory; name one object.")
+    checksum = next(
+        (
+            str(info[name]).strip('"')
+            for name in ("ETag", "etag", "md5Hash", "crc32c", "checksum", "sha256", "md5")
+            if info.get(name)
+        ),
+        None,
+    )
+    if checksum is None:  # a filesystem that reports no checksum: hash the content
+        import xxhash
+
+        hasher = xxhash.xxh3_128()
+        with filesystem.open(inner, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+        checksum = f"xxh3_128:{hasher.hexdigest()}"
+    tree: dict[str, Any] = {
+        "__type__": "remote_file",
+        "size": int(info.get("size") or 0),
+        "checksum": checksum,
+    }
+    if _display.get():
+        tree["path"] = url
+    return tree
+
+
 @register_encoder(File)
 def _encode_file(value: File, path: str) -> Any:
+    if value.url is not None:
+        return _encode_url(value, path)
     info = _stat(value, path, "file")
     if stat.S_ISDIR(info.st_mode):
         raise InputFileError(

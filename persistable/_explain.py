@@ -110,7 +110,7 @@ class Explanation:
 
 def _comparable(value: Any) -> Any:
     """A File/Directory encoding without its path: content is what the key covers."""
-    if isinstance(value, dict) and value.get("__type__") in ("file", "directory"):
+    if isinstance(value, dict) and value.get("__type__") in ("file", "directory", "remote_file"):
         return {name: item for name, item in value.items() if name != "path"}
     return value
 
@@ -142,13 +142,14 @@ _ABSENT: Any = "<absent>"
 
 
 def _describe(path: str, old: Any, new: Any) -> str:
-    if isinstance(new, dict) and new.get("__type__") in ("file", "directory"):
+    if isinstance(new, dict) and new.get("__type__") in ("file", "directory", "remote_file"):
         shown = new.get("path", "?")
         if isinstance(old, dict) and old.get("__type__") == new.get("__type__"):
+            digest = "xxh3_128" if "xxh3_128" in new else "checksum"
             return (
                 f"params.{path}: content of {shown} changed (size {old.get('size')} -> "
-                f"{new.get('size')}, xxh3_128 {str(old.get('xxh3_128'))[:12]}… -> "
-                f"{str(new.get('xxh3_128'))[:12]}…)"
+                f"{new.get('size')}, {digest} {str(old.get(digest))[:12]}… -> "
+                f"{str(new.get(digest))[:12]}…)"
             )
     return f"params.{path}: {_value(old)} -> {_value(new)}"
 

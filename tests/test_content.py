@@ -212,3 +212,26 @@ def test_recently_written_file_is_not_remembered(
     FitParams(File(path)).to_dict()
     FitParams(File(path)).to_dict()
     assert len(reads) == 2
+
+
+def test_file_url_is_keyed_by_size_and_checksum(s3_bucket: tuple[str, dict[str, Any]]) -> None:
+    """File("s3://...") is keyed by the object's size and ETag; a rewrite changes it, a missing object is named."""
+    import s3fs
+
+    url, options = s3_bucket
+    filesystem = s3fs.S3FileSystem(**options, skip_instance_cache=True)
+    target = f"{url}/inputs/raw.csv"
+    filesystem.pipe(target, b"1,2\n")
+    value = File(target, storage_options=options)
+    assert str(value) == target
+    assert os.fspath(value) == target
+    first = FitParams(value).to_dict()
+    assert first["data"]["__type__"] == "remote_file"
+    assert first["data"]["size"] == 4
+    assert FitParams(File(target, storage_options=options)).to_dict() == first
+    filesystem.pipe(target, b"3,4\n")
+    assert FitParams(File(target, storage_options=options)).to_dict() != first
+    with pytest.raises(
+        InputFileError, match=r"params\.data is the file 's3://.*nope\.csv', which does not exist"
+    ):
+        FitParams(File(f"{url}/nope.csv", storage_options=options)).to_dict()
