@@ -63,7 +63,8 @@ def bench_first_run(n: int, rounds: int, root: Path) -> list[Row]:
                 func(i)
             times[name].append(time.perf_counter() - started)
     mine, peer = statistics.median(times["ours"]), statistics.median(times["joblib"])
-    return [Row(f"{n:,} first @step calls", mine, "s", "joblib", peer, 1.0)]
+    # The issue sets no target for the first run: it is measured against joblib only.
+    return [Row(f"{n:,} first @step calls", mine, "s", "joblib", peer)]
 
 
 def main(argv: list[str]) -> int:
