@@ -339,3 +339,40 @@ def test_a_claim_of_another_host_is_waited_for_then_taken_over() -> None:
     again = Wave(store, WaveParams(n=8))
     again.load(verify=True)
     assert store.list_dir(".persistable/claims/wave") == []
+
+
+def test_a_writer_whose_claim_was_taken_over_writes_nothing_more() -> None:
+    """A stalled writer (older than claim_ttl) is taken over: it neither commits nor
+    overwrites the new holder's files, at its next write or at its commit."""
+    store = FsspecStore(f"memory://takeover-{uuid.uuid4().hex}", claim_ttl=0.4)
+    stalled = store.begin("p/k")
+    with stalled.open_write("payload.bin") as stream:
+        stream.write(b"stalled writer")
+    time.sleep(0.5)  # the stalled writer's claim is now older than claim_ttl
+    with store.begin("p/k") as winner:
+        with winner.open_write("payload.bin") as stream:
+            stream.write(b"second writer")
+        with stalled.open_write("extra.bin") as late:
+            late.write(b"late bytes")  # the stalled writer notices here and writes nothing
+        assert stalled.commit(b'{"tag": "stalled"}') is False
+        assert winner.commit(b'{"tag": "winner"}') is True
+    assert store.read_metadata("p", "k") == {"tag": "winner"}
+    assert store.read_bytes("p/k/payload.bin") == b"second writer"
+    assert not store.exists("p/k/extra.bin")
+
+
+def test_a_stalled_writer_finds_out_at_its_commit() -> None:
+    """Taken over with its small payload still in memory, the stalled writer's commit
+    returns False without uploading it over the new holder's file."""
+    store = FsspecStore(f"memory://takeover-{uuid.uuid4().hex}", claim_ttl=0.4)
+    stalled = store.begin("p/k")
+    with stalled.open_write("payload.bin") as stream:
+        stream.write(b"stalled writer")
+    time.sleep(0.5)
+    winner = store.begin("p/k")
+    with winner.open_write("payload.bin") as stream:
+        stream.write(b"second writer")
+    assert stalled.commit(b'{"tag": "stalled"}') is False
+    assert winner.commit(b'{"tag": "winner"}') is True
+    assert store.read_metadata("p", "k") == {"tag": "winner"}
+    assert store.read_bytes("p/k/payload.bin") == b"second writer"

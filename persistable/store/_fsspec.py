@@ -18,9 +18,11 @@ Object stores have no rename, so an artifact is committed in place:
    holds the claim.
 
 Residual risk, documented in docs/architecture.md: a writer that stalls for longer than
-``claim_ttl`` between two writes can be taken over while alive; the loser detects it
-before committing, and a torn payload would still be caught by the size check at load
-and the checksums of ``verify()``.
+``claim_ttl`` between two writes can be taken over while alive. It finds out at its next
+write or at its commit (its claim is gone) and from then on writes nothing more into
+the folder, so it neither commits nor overwrites the new holder's files; only a write
+already in flight at the moment of the takeover can still land, and a torn payload is
+caught by the size check at load and the checksums of ``verify()``.
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ class _UploadWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         transaction = self._transaction
         transaction.heartbeat()
+        if transaction.state != "owner":
+            return memoryview(data).nbytes  # lost the claim: the bytes go nowhere
         chunk = bytes(data)
         if self._stream is not None:
             self._stream.write(chunk)
@@ -151,7 +155,11 @@ class _UploadWriter(io.RawIOBase):
             super().close()
         finally:
             store = self._transaction.store
-            if self._stream is not None:
+            if self._stream is not None and self._transaction.state != "owner":
+                discard = getattr(self._stream, "discard", None)
+                if discard is not None:
+                    discard()  # an unfinished multipart upload is dropped, not completed
+            elif self._stream is not None:
                 store._call("upload", self._stream.close, retry=False)
             else:
                 data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
@@ -604,6 +612,29 @@ class _FsspecTransaction(Transaction):
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def _lose(self) -> None:
+        if self.state == "owner":
+            logger.warning(
+                "The commit claim of %s in %s was taken over while writing; "
+                "the other writer's artifact wins",
+                self.artifact_dir,
+                self.store.url,
+            )
+        self.state = "lost"
+        self.pending.clear()
+
+    def _still_owner(self) -> bool:
+        """Ours beyond doubt: refreshed by us less than claim_ttl / 2 ago, or still held."""
+        if self.state != "owner":
+            return False
+        # Nobody may take over a claim refreshed less than claim_ttl / 2 ago.
+        if time.monotonic() - self._last_refresh < self.store.claim_ttl / 2:
+            return True
+        if self._holds_claim():
+            return True
+        self._lose()
+        return False
+
     def _holds_claim(self) -> bool:
         claim = self._read_claim()
         return claim is not None and claim.get("txid") == self.txid
@@ -616,14 +647,18 @@ class _FsspecTransaction(Transaction):
         """Refresh the claim while writing so that others do not think it abandoned."""
         if time.monotonic() - self._last_refresh < self.store.claim_ttl / 4:
             return
+        if not self._holds_claim():
+            # Taken over while we wrote (we were stalled for longer than claim_ttl): the
+            # other writer owns the folder now; nothing more of ours may land in it.
+            self._lose()
+            return
         self._last_refresh = time.monotonic()
-        if self._holds_claim():
-            self.store._call(
-                "write into",
-                self.store.fs.pipe_file,
-                self.store._full(self.claim_path),
-                self._claim_bytes(),
-            )
+        self.store._call(
+            "write into",
+            self.store.fs.pipe_file,
+            self.store._full(self.claim_path),
+            self._claim_bytes(),
+        )
 
     # -- Transaction --------------------------------------------------------------
 
@@ -638,9 +673,11 @@ class _FsspecTransaction(Transaction):
 
     def upload(self, path: str, data: bytes) -> None:
         """Upload a whole file now, or with the other small files just before the commit."""
+        if self.state != "owner":
+            return
         if len(data) < _SMALL_FILE:
             self.pending[self.store._full(path)] = data
-        else:
+        elif self._still_owner():
             self.store._call("write into", self.store.fs.pipe_file, self.store._full(path), data)
 
     def _flush_pending(self) -> None:
@@ -660,16 +697,12 @@ class _FsspecTransaction(Transaction):
             self.state = "done"
             return False
         try:
+            # Checked before the small files go up and again before the marker: a writer
+            # whose claim was taken over never writes into the other writer's folder.
+            if not self._still_owner():
+                return False
             self._flush_pending()
-            # Nobody may take over a claim refreshed less than claim_ttl / 2 ago.
-            fresh = time.monotonic() - self._last_refresh < self.store.claim_ttl / 2
-            if not fresh and not self._holds_claim():
-                logger.warning(
-                    "The commit claim of %s in %s was taken over while writing; "
-                    "the other writer's artifact wins",
-                    self.artifact_dir,
-                    self.store.url,
-                )
+            if not self._still_owner():
                 return False
             committed = self.store.put_exclusive(self.marker, metadata)
             if committed:
