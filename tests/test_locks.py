@@ -275,23 +275,24 @@ def test_lease_is_renewed_while_the_work_runs() -> None:
     done = threading.Event()
 
     def hold() -> None:
-        with lease_lock(files, "blob", "k1-z", timeout=5, seconds=0.3):
+        with lease_lock(files, "blob", "k1-z", timeout=10, seconds=1.0):
             holding.set()
-            done.wait(5)
+            done.wait(15)
 
     thread = threading.Thread(target=hold)
     thread.start()
-    holding.wait(5)
+    holding.wait(10)
     try:
         with (
             pytest.raises(LockTimeoutError),
-            lease_lock(files, "blob", "k1-z", timeout=1.0, seconds=0.3),
+            lease_lock(files, "blob", "k1-z", timeout=3.5, seconds=1.0),
         ):
-            pass  # 1 s is more than three lease times: only renewal keeps it held
+            pass  # 3.5 s is more than three lease times: only renewal keeps it held
+            # (a lease of 1 s: a renewal thread stalled by a loaded machine is not a takeover)
     finally:
         done.set()
         thread.join()
-    with lease_lock(files, "blob", "k1-z", timeout=1.0, seconds=0.3) as lease:
+    with lease_lock(files, "blob", "k1-z", timeout=3.0, seconds=1.0) as lease:
         assert isinstance(lease, Lease)  # released: the next worker gets it at once
     MemoryStore.clear("lease-renew")
 
