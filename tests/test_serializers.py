@@ -323,3 +323,17 @@ def test_missing_library_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "tifffile", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'persistable\[tiff\]'"):
         OmeTiffFileIO(dims="YX").save(np.zeros((2, 2), np.uint8), io.BytesIO())
+
+
+def test_ome_tiff_without_dims_follows_the_array_and_the_file(tmp_path: Path) -> None:
+    """OmeTiffFileIO() (as the registry builds it) writes TCZYX's last dims and loads what the file says."""
+    from persistable.io import file_io_for
+
+    image = _image()
+    made = Fixed(tmp_path, FixedParams("nodims"), payload_io=OmeTiffFileIO())
+    made.load_generate(payload=image)
+    assert _ome(Path(made.artifact_path) / made.payload_file)["DimensionOrder"] == "XYZCT"
+    loaded = file_io_for("ome-tiff").load_path(Path(made.artifact_path) / made.payload_file)
+    assert_same_payload(image, loaded)
+    with pytest.raises(PayloadSerializationError, match="holds 2 to 5"):
+        OmeTiffFileIO().check(np.zeros(3, dtype=np.uint8))

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "ls": "persistable.cli._ls",
     "memo": "persistable.cli._memo",
     "migrate-v1": "persistable.cli._migrate_v1",
+    "publish": "persistable.cli._publish",
     "pull": "persistable.cli._pull",
     "push": "persistable.cli._push",
     "rm": "persistable.cli._rm",

@@ -25,6 +25,7 @@ from persistable.io._registry import ENTRY_POINT_GROUP, file_io_for, file_io_nam
 
 if TYPE_CHECKING:
     from persistable.io._csv import CsvFileIO
+    from persistable.io._directory import DirectoryFileIO, FilesPersistable
     from persistable.io._folder import FolderFileIO, FolderLocation
     from persistable.io._hdf5 import Hdf5FileIO
     from persistable.io._image import ImageFileIO, JpegFileIO, PngFileIO, image_file_io
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 #: persistable`` stays fast; see docs/benchmarks.md, import time).
 _LAZY = {
     "CsvFileIO": "_csv",
+    "DirectoryFileIO": "_directory",
+    "FilesPersistable": "_directory",
     "FolderFileIO": "_folder",
     "FolderLocation": "_folder",
     "Hdf5FileIO": "_hdf5",
@@ -66,8 +69,10 @@ __all__ = [
     "BytesFileIO",
     "CsvFileIO",
     "DictEncodable",
+    "DirectoryFileIO",
     "ENTRY_POINT_GROUP",
     "FileIO",
+    "FilesPersistable",
     "FolderFileIO",
     "FolderLocation",
     "Hdf5FileIO",

@@ -56,6 +56,8 @@ _BUILTIN: dict[str, str] = {
     "parquet": "persistable.io._parquet:ParquetFileIO",
     "ome-tiff": "persistable.io._tiff:OmeTiffFileIO",
     "zarr": "persistable.io._zarr:ZarrFileIO",
+    "directory": "persistable.io._directory:DirectoryFileIO",
+    "manifest": "persistable.datasets._manifest:ManifestFileIO",
     # FileIOs of other subpackages, so that their artifacts load from the store alone.
     "command-zip": "persistable.steps._command:CommandArchiveIO",
     "h5file": "persistable.flow._artifact:H5FileIO",

@@ -56,13 +56,13 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
 
     def __init__(
         self,
-        dims: str = "ZYX",
+        dims: str | None = None,
         channel_names: Sequence[str] | None = None,
         physical_pixel_sizes: Mapping[str, float] | None = None,
         unit: str = "µm",
         compression: str | None = None,
     ) -> None:
-        if (
+        if dims is not None and (
             len(set(dims)) != len(dims)
             or any(axis not in _AXES for axis in dims)
             or not (dims.endswith("YX") or dims.endswith("YXS"))
@@ -72,9 +72,10 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
                 f"OmeTiffFileIO dims must be distinct letters of {_AXES!r} in that order, "
                 f"ending with 'YX' or 'YXS' (got {dims!r}); e.g. 'CZYX' or 'TCZYX'."
             )
-        if channel_names is not None and "C" not in dims:
+        if channel_names is not None and (dims is None or "C" not in dims):
             raise ValueError(
-                f"OmeTiffFileIO got channel_names but dims {dims!r} has no 'C' dimension."
+                f"OmeTiffFileIO got channel_names but dims {dims!r} has no 'C' dimension; "
+                "pass dims, e.g. dims='CZYX'."
             )
         sizes = dict(physical_pixel_sizes or {})
         unknown = sorted(set(sizes) - {"Z", "Y", "X"})
@@ -96,7 +97,14 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
                 f"{type(payload).__module__}.{type(payload).__qualname__}; use PickleFileIO "
                 "for other objects."
             )
-        if payload.ndim != len(self.dims):
+        if self.dims is None:
+            if not 2 <= payload.ndim <= 5:
+                raise PayloadSerializationError(
+                    f"OmeTiffFileIO got an array of {payload.ndim} dimensions (shape "
+                    f"{tuple(payload.shape)}); OME-TIFF holds 2 to 5 (TCZYX): pass dims, or use "
+                    "ZarrFileIO for other arrays."
+                )
+        elif payload.ndim != len(self.dims):
             raise PayloadSerializationError(
                 f"OmeTiffFileIO(dims={self.dims!r}) got an array of {payload.ndim} dimensions "
                 f"(shape {tuple(payload.shape)}); pass dims with one letter per dimension, "
@@ -109,7 +117,7 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
                 "uint8-32, float32/64 and complex64/128); convert it (e.g. .astype('float32')) "
                 "or use ZarrFileIO or NpyFileIO, which keep any numeric dtype."
             )
-        if self.channel_names is not None:
+        if self.channel_names is not None and self.dims is not None:
             channels = payload.shape[self.dims.index("C")]
             if channels != len(self.channel_names):
                 raise PayloadSerializationError(
@@ -117,9 +125,14 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
                     f"with {channels} channels (dims {self.dims!r}, shape {tuple(payload.shape)})."
                 )
 
-    def metadata(self) -> dict[str, Any]:
+    def dims_for(self, ndim: int) -> str:
+        """The dims written for an array of ``ndim`` dimensions (``dims``, or TCZYX's last ``ndim``)."""
+        return self.dims if self.dims is not None else _suggest_dims(ndim)
+
+    def metadata(self, ndim: int | None = None) -> dict[str, Any]:
         """The tifffile ``metadata`` dict written with every image (axes, channels, pixel sizes)."""
-        metadata: dict[str, Any] = {"axes": self.dims}
+        dims = self.dims_for(ndim if ndim is not None else len(self.dims or "ZYX"))
+        metadata: dict[str, Any] = {"axes": dims}
         if self.channel_names is not None:
             metadata["Channel"] = {"Name": list(self.channel_names)}
         for axis, size in sorted(self.physical_pixel_sizes.items()):
@@ -138,15 +151,19 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
         bigtiff = nbytes > 2**32 - 2**25
         options: dict[str, Any] = {
             "ome": True,
-            "metadata": self.metadata(),
+            "metadata": self.metadata(payload.ndim),
             "bigtiff": bigtiff,
             "compression": self.compression,
-            "photometric": "rgb" if self.dims.endswith("S") else "minisblack",
+            "photometric": "rgb" if self.dims_for(payload.ndim).endswith("S") else "minisblack",
         }
         with spooled_writer(stream, nbytes + (1 << 16)) as scratch:
             if _is_dask(payload):
                 tifffile.imwrite(
-                    scratch, _planes(payload, self.dims), shape=shape, dtype=dtype, **options
+                    scratch,
+                    _planes(payload, self.dims_for(payload.ndim)),
+                    shape=shape,
+                    dtype=dtype,
+                    **options,
                 )
             else:
                 tifffile.imwrite(scratch, payload, **options)
@@ -161,6 +178,9 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
         tifffile = require("tifffile", "tiff", "OmeTiffFileIO")
         with tifffile.TiffFile(source) as tiff:
             series = tiff.series[0]
+            if self.dims is None:  # as the file says (tifffile leaves out size-1 axes)
+                loaded: NDArray[Any] = series.asarray()
+                return loaded
             axes = series.get_axes(False)
             array = series.asarray().reshape(series.get_shape(False))
         keep = [index for index, axis in enumerate(axes) if axis in self.dims]
