@@ -35,7 +35,7 @@ def test_unknown_name_is_a_clear_error() -> None:
     """An unregistered name raises UnknownFileIOError listing the known names."""
     with pytest.raises(
         UnknownFileIOError,
-        match=r"No FileIO named .no-such-io. .*known: bytes, command-zip, csv, h5file, hdf5",
+        match=r"No FileIO named .no-such-io. .*known: bytes, command-zip, csv, directory, h5file, hdf5",
     ):
         file_io_for("no-such-io")
 

@@ -295,7 +295,7 @@ def _publish_committed(
     info: dict[str, Any] = {
         "name": name,
         "top_hash": top_hash,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
         "provenance": None if provenance is None else provenance.to_dict(),
         "allow_dirty": allow_dirty,
         "dataset": {
