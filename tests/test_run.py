@@ -421,8 +421,11 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(
     assert child.returncode == 3, err
     assert "(interrupted)" in out
     generated = int(out.split("GENERATED ")[1])
-    # The two running nodes finish; a process pool may also run the one call it had queued.
-    assert generated == 2 if executor == "threads" else generated in (2, 3)
+    # Every node that had started when Ctrl-C came finishes and is committed (a loaded
+    # machine may deliver the signal after a third or fourth node started; a process pool
+    # may also run the one call it had queued); nothing else starts.
+    started = sum(journal_counts(journal).values())
+    assert 2 <= generated == started < 8
     assert f"skipped {8 - generated}: the run was interrupted" in out
     store = LocalStore(tmp_path / "store")
     assert len(store.list_keys("n")) == generated
