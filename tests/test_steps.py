@@ -285,11 +285,11 @@ def test_an_argument_without_encoding_names_the_parameter(local_store: LocalStor
 def test_explain(local_store: LocalStore) -> None:
     """explain() says where the artifact is, or which arguments differ from the nearest one."""
     tot = total.replace(data_dir=local_store)
-    assert "no other _step_funcs.total artifact" in tot.explain([1, 2])
+    assert "no other _step_funcs.total artifact" in str(tot.explain([1, 2]))
     tot([1, 2], offset=1)
-    assert "exists at" in tot.explain([1, 2], offset=1)
-    text = tot.explain([1, 2], offset=7)
-    assert "argument offset: 1 -> 7" in text
+    assert "exists at" in str(tot.explain([1, 2], offset=1))
+    text = str(tot.explain([1, 2], offset=7))
+    assert "params.offset: 1 -> 7" in text
     assert "values" not in text
 
 

@@ -34,7 +34,7 @@ def _check() -> None:
     persistable: Persistable[Any, Any] = lazy
     assert_type(_smooth.key([1.0]), str)
     assert_type(_smooth.exists([1.0], 2.0), bool)
-    assert_type(_smooth.explain([1.0]), str)
+    assert_type(str(_smooth.explain([1.0])), str)
     assert_type(_smooth.delete([1.0]), bool)
     assert_type(_smooth.replace(data_dir="elsewhere")([1.0], 2.0), list[float])
     _smooth("not a list")  # type: ignore[arg-type]

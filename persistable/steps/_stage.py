@@ -362,9 +362,7 @@ class Stage:
             logger.info("Force skip stage: %s", self.stage_name)
             return self._skip(persistable, force_hash_write)
         if logger.isEnabledFor(logging.INFO) and not persistable.exists():
-            from persistable.steps._explain import explain
-
-            logger.info("Running stage %s: %s", self.stage_name, explain(persistable))
+            logger.info("Running stage %s: %s", self.stage_name, persistable.explain())
         persistable.load_generate()
         payload = persistable.payload
         if not persistable.ran:

@@ -10,6 +10,7 @@ import keyword
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
+from persistable._explain import Explanation
 from persistable._fingerprint import CodeFingerprint, fingerprint
 from persistable._persistable import Persistable
 from persistable.io import FileIO
@@ -238,11 +239,9 @@ class Step(Generic[P, R]):
         """Whether an artifact exists for these arguments."""
         return self._bind(args, kwargs).exists()
 
-    def explain(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """Why a call with these arguments would load or compute (a printable text)."""
-        from persistable.steps._explain import explain
-
-        return explain(self._bind(args, kwargs))
+    def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
+        """Why a call with these arguments would load or compute (printable; HTML in notebooks)."""
+        return self._bind(args, kwargs).explain()
 
     def delete(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Delete the artifact of these arguments; False when there was none."""
