@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, markdown_table, median_time, scratch_dir
+from _common import Row, markdown_table, median_time, scratch_dir, time_call
 
 import persistable._content as content
 from persistable import File, JsonFileIO, Persistable, PersistableParams
@@ -89,14 +89,19 @@ def main(argv: list[str]) -> int:
         ignore = SmallIgnore(store, OneInt(1), payload_name="SmallIgnore", payload_io=JsonFileIO())
         warn.load()
         ignore.load()  # fingerprints computed and cached by the first load
-        repeat = 50 if quick else 400
+        # Taking turns, best of each: both loads see the same background load.
+        warn_times: list[float] = []
+        ignore_times: list[float] = []
+        for _ in range(50 if quick else 400):
+            warn_times.append(time_call(warn.load))
+            ignore_times.append(time_call(ignore.load))
         rows.append(
             Row(
-                "cached load, code_changes='warn'",
-                median_time(warn.load, repeat),
+                "cached load, code_changes='warn' (best)",
+                min(warn_times),
                 "s",
                 "'ignore'",
-                median_time(ignore.load, repeat),
+                min(ignore_times),
                 target=1.1,
             )
         )

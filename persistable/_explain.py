@@ -117,6 +117,8 @@ def _comparable(value: Any) -> Any:
 
 def _leaves(tree: Any) -> dict[str, Any]:
     """Every leaf of a params tree by its dotted path (tagged values are leaves)."""
+    if isinstance(tree, dict) and not any(isinstance(value, dict) for value in tree.values()):
+        return dict(tree)  # flat params, the common case: nothing to walk
     leaves: dict[str, Any] = {}
     stack: list[tuple[str, Any]] = [("", tree)]
     while stack:
@@ -133,9 +135,25 @@ def _is_link(value: Any) -> bool:
 
 
 def _distance(old: dict[str, Any], new: dict[str, Any]) -> int:
+    if old == new:
+        return 0
     return sum(
         1 for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT)
     )
+
+
+#: Leaves of each candidate's params.json, by the same key as ``_read_cache``.
+_leaves_cache: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _cached_leaves(
+    store: Store, payload_name: str, key: str, tree: dict[str, Any]
+) -> dict[str, Any]:
+    cache_key = (store.url, payload_name, key)
+    leaves = _leaves_cache.get(cache_key)
+    if leaves is None:
+        leaves = _leaves_cache[cache_key] = _leaves(tree)
+    return leaves
 
 
 _ABSENT: Any = "<absent>"
@@ -310,7 +328,8 @@ def _explain(persistable: Persistable[Any, Any]) -> Explanation:
         return result
     now = _leaves(persistable.lineage())
     nearest, recorded = min(
-        candidates, key=lambda item: (_distance(_leaves(item[1]), now), item[0])
+        candidates,
+        key=lambda item: (_distance(_cached_leaves(store, name, item[0], item[1]), now), item[0]),
     )
     result.nearest = nearest
     differences, follow = _compare(persistable, recorded)
