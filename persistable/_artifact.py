@@ -43,6 +43,8 @@ GENERATION_LOG_FILE = "generation.log"
 _SLICE = 1 << 22
 #: Buffers from this size are hashed in a second thread while they are written.
 _HASH_ALONGSIDE_FROM = 16 << 20
+#: Disk space reserved ahead of a big write (a multiple of _SLICE).
+_RESERVE = 16 * _SLICE
 #: fallocate(2) flag: reserve blocks without changing the file's size.
 _FALLOC_FL_KEEP_SIZE = 1
 
@@ -110,11 +112,14 @@ class HashingWriter(io.RawIOBase):
         # A big buffer is written and hashed slice by slice: each slice is hashed right
         # after the write has pulled it into the CPU cache, so RAM is read once, not twice.
         view = view.cast("B")
-        _preallocate(self._sink, size)
         if size >= _HASH_ALONGSIDE_FROM and _spare_cpu():
             self._write_hashing_alongside(view)
             return size
         for start in range(0, size, _SLICE):
+            if start % _RESERVE == 0:
+                # Reserved a window ahead, never the whole buffer: a writer killed half
+                # way leaves at most one window reserved beyond what it wrote.
+                _preallocate(self._sink, min(_RESERVE, size - start))
             piece = view[start : start + _SLICE]
             self._sink.write(piece)
             self.hasher.update(piece)
@@ -142,6 +147,8 @@ class HashingWriter(io.RawIOBase):
         thread.start()
         try:
             for start in range(0, size, _SLICE):
+                if start % _RESERVE == 0:  # a window ahead, as in write()
+                    _preallocate(self._sink, min(_RESERVE, size - start))
                 self._sink.write(view[start : start + _SLICE])
         finally:
             thread.join()

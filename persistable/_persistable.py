@@ -8,7 +8,6 @@ import functools
 import logging
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
@@ -28,6 +27,7 @@ from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable._v1._persistable import V1PersistableMethods
+from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
 from persistable.exceptions import (
     ArtifactNotFoundError,
@@ -441,9 +441,16 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def generate(self, persist: bool = True, **untracked_payload_params: Any) -> None:
         """Generate the payload, validate it and (by default) persist it.
 
-        Untracked params are passed to :meth:`_generate_payload` and :meth:`_post_generate`
-        and take no part in the key.
+        An explicit ``generate()`` always writes: a stored artifact of the same key is
+        replaced atomically, under the key's lock, with a WARNING (use
+        :meth:`load_generate` to keep an existing one). Untracked params are passed to
+        :meth:`_generate_payload` and :meth:`_post_generate` and take no part in the key.
         """
+        self._generate(untracked_payload_params, persist=persist, replace=True)
+
+    def _generate(
+        self, untracked_payload_params: dict[str, Any], *, persist: bool, replace: bool
+    ) -> None:
         if persist:
             self.store.check_writable()
         # Everything the artifact records about its identity is computed once, before
@@ -465,11 +472,15 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             # Kept so that a later persist() records the duration and log of this generation.
             self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
             if identity is not None:
-                self._persist(key, duration, capture.text(), identity=identity)
+                self._persist(key, duration, capture.text(), identity=identity, replace=replace)
             self._post_generate(**untracked_payload_params)
 
     def persist(self) -> None:
-        """Commit the current payload as an artifact (it must have been generated or loaded)."""
+        """Commit the current payload as an artifact (it must have been generated or loaded).
+
+        Like :meth:`generate`, it replaces a stored artifact of the same key (atomically,
+        under the key's lock, with a WARNING).
+        """
         if not self._has_payload:
             raise NoPayloadError(
                 f"{self.payload_name} has no payload to persist; call generate() first."
@@ -485,9 +496,26 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             )
         generation = getattr(self, "_generation", None)
         if generation is not None and generation[0] == key:
-            self._persist(key, generation[1], generation[2])
+            self._persist(key, generation[1], generation[2], replace=True)
         else:  # a loaded payload, or params changed since: no generation to record
-            self._persist(key, None, b"")
+            self._persist(key, None, b"", replace=True)
+
+    def delete(self) -> bool:
+        """Remove the artifact of the current params from the store; False if there was none.
+
+        Waits for the key's lock (another process may be generating it; see
+        :attr:`lock_timeout`), so an artifact is never half-deleted. The payload held in
+        memory stays.
+
+        Raises
+        ------
+        ReadOnlyStoreError
+            The store cannot be written (nothing is changed).
+        """
+        deleted = self.artifact.delete(timeout=self.lock_timeout)
+        if deleted:
+            self.logger.info("Deleted %s key %s", self.payload_name, self.persist_hash)
+        return deleted
 
     def _persist(
         self,
@@ -496,16 +524,58 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         log: bytes,
         extra_metadata: dict[str, Any] | None = None,
         identity: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        *,
+        replace: bool = False,
     ) -> bool:
+        """Commit the payload held; ``replace``: under the key's lock, replacing what is there.
+
+        Without ``replace`` the first committer wins (the callers hold the key's lock, or
+        adopt a 1.x file).
+        """
         if identity is None:
             with _keys.key_cache():
                 identity = (self.lineage(), self.dependency_keys())
-        lineage, dependency_keys = identity
         payload = cast(PayloadT, self._payload)
         self.payload_io.check(payload)
+        if not replace:
+            return self._commit(
+                key, duration, log, payload, extra_metadata, identity, replace=False
+            )
+        with self.store.lock(self.payload_name, key, timeout=self.lock_timeout):
+            existed = self.store.has_artifact(self.payload_name, key)
+            committed = self._commit(
+                key, duration, log, payload, extra_metadata, identity, replace=True
+            )
+        if existed:
+            self.logger.warning(
+                "Replaced the stored artifact %s key %s in %s (generate() and persist() always "
+                "write; load_generate() keeps an existing artifact)",
+                self.payload_name,
+                key,
+                self.store.url,
+            )
+        return committed
+
+    def _commit(
+        self,
+        key: str,
+        duration: float | None,
+        log: bytes,
+        payload: PayloadT,
+        extra_metadata: dict[str, Any] | None,
+        identity: tuple[dict[str, Any], dict[str, Any]],
+        *,
+        replace: bool,
+    ) -> bool:
+        lineage, dependency_keys = identity
+        with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
+            upstream = [
+                [dependency.payload_name, dependency.persist_hash]
+                for dependency in self.tracked_persistable_dependencies
+            ]
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
-        with self.store.begin(artifact_dir) as transaction:
+        with self.store.begin(artifact_dir, replace=replace) as transaction:
             self._write_payload(payload, transaction, files)
             for name, data in (
                 (PARAMS_FILE, dump_json(lineage)),
@@ -528,6 +598,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             metadata["code"].update(self._code_record())
             if extra_metadata:
                 metadata.update(extra_metadata)
+            # Lineage by payload name and key, so the store alone rebuilds the upstream graph.
+            metadata["upstream"] = upstream
             committed = transaction.commit(dump_json(metadata))
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
@@ -615,8 +687,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 f"The loaded payload of {self.payload_name} (key {key}) failed validation "
                 f"({type(error).__name__}: {error}); it may need to be regenerated."
             )
-            warnings.warn(message, InvalidPayloadWarning, stacklevel=2)
-            self.logger.warning(message)
+            warn_at_caller(message, InvalidPayloadWarning)
+            self.logger.debug(message)
         self._set_payload(payload, key)
         if source is self.store:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
@@ -712,8 +784,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             "code_changes = 'rerun', which puts the code into the key), or set code_changes = "
             "'ignore' to silence this."
         )
-        warnings.warn(message, CodeChangedWarning, stacklevel=6)
-        self.logger.warning(message)
+        warn_at_caller(message, CodeChangedWarning)
+        self.logger.debug(message)
 
     def _check_origin(self, metadata: dict[str, Any], key: str, store: Store) -> None:
         """Warn when another class, or other code, wrote this artifact."""
@@ -740,8 +812,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             "equal params; if they make different payloads, give one of them its own "
             "payload_name= so that their keys differ."
         )
-        warnings.warn(message, ForeignArtifactWarning, stacklevel=6)
-        self.logger.warning(message)
+        warn_at_caller(message, ForeignArtifactWarning)
+        self.logger.debug(message)
         return True
 
     def verify(self) -> None:
@@ -756,13 +828,15 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         """
         self._load_generate(untracked_payload_params, load_payload=True)
 
-    def _ensure_committed(self) -> str:
+    def ensure_committed(self) -> str:
         """Generate and commit the artifact unless it exists, without loading it.
 
         The step each node of ``persistable.run`` takes: the same per-key lock and
         checks as :meth:`load_generate`. Returns ``"loaded"`` or ``"generated"``.
         """
         return self._load_generate({}, load_payload=False)
+
+    _ensure_committed = ensure_committed  # the name the runner and steps used before
 
     def _load_generate(
         self, untracked_payload_params: dict[str, Any], *, load_payload: bool
@@ -878,7 +952,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             self.logger.info("No artifact for %s key %s; generating", self.payload_name, key)
         except CorruptArtifactError as error:
             self._quarantine(error)
-        self.generate(**untracked_payload_params)
+        # Holding the lock already, and nothing is there: no replace, no second lock.
+        self._generate(untracked_payload_params, persist=True, replace=False)
         return "generated"
 
     def _quarantine(self, error: CorruptArtifactError) -> None:
@@ -887,8 +962,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             f"Moved the corrupt artifact {self.payload_name} key {self.persist_hash} to "
             f"{destination!r} in {self.store.url!r} ({error}); regenerating it."
         )
-        warnings.warn(message, QuarantineWarning, stacklevel=3)
-        self.logger.warning(message)
+        warn_at_caller(message, QuarantineWarning)
+        self.logger.debug(message)
 
     @property
     def payload(self) -> PayloadT:
@@ -965,6 +1040,28 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
 
     def _post_generate(self, **untracked_payload_params: Any) -> None:
         """Runs after a generate (and persist)."""
+
+    @property
+    def has_payload(self) -> bool:
+        """Whether a payload is held in memory (generated or loaded)."""
+        return self._has_payload
+
+    def _repr_html_(self) -> str:
+        from persistable.artifact._html import persistable_html
+
+        key = self.persist_hash
+        try:
+            committed = self.store.has_artifact(self.payload_name, key)
+        except OSError:
+            committed = False
+        return persistable_html(
+            type(self).__name__,
+            self.payload_name,
+            key,
+            self.params_tree,
+            committed,
+            str(self._location(key)),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(payload_name={self.payload_name!r}, params={self.params!r}, store={self.store.url!r})"

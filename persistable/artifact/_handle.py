@@ -26,6 +26,7 @@ from persistable._artifact import (
 )
 from persistable._hashing import hash_stream
 from persistable.exceptions import (
+    ArtifactNotFoundError,
     CorruptArtifactError,
     PayloadLoadError,
     UnknownFileIOError,
@@ -284,6 +285,8 @@ class Artifact:
 
         The payload's size is always checked; a download is checked against its
         checksum as it streams; on a local store ``verify=True`` checks the checksum too.
+        When a check fails because the artifact was replaced (or deleted) while it was
+        read, the new one is read (or :class:`ArtifactNotFoundError` raised) instead.
 
         Raises
         ------
@@ -297,6 +300,19 @@ class Artifact:
         UntrustedPayloadError
             The FileIO would run code from an untrusted store.
         """
+        for attempt in range(3):
+            try:
+                return self._load(file_io, verify=verify)
+            except CorruptArtifactError:
+                before = self._metadata
+                self._metadata = None
+                if attempt == 2 or self.metadata == before:
+                    raise
+                logger.debug("%s was replaced while it was read; reading it again", self.ref)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load(self, file_io: FileIO[Any] | None, *, verify: bool) -> Any:
+        """One attempt of :meth:`load`."""
         from persistable.io._folder import FolderFileIO
 
         name = self.payload_file
@@ -354,10 +370,15 @@ class Artifact:
                 f"Cannot load {where}: {error} The file matches its checksum, so the artifact "
                 "is left where it is."
             ) from error
+        except FileNotFoundError as error:
+            # Gone since its size was checked: replaced or deleted meanwhile (load() looks
+            # at metadata.json again), or damage if metadata.json still lists it.
+            raise CorruptArtifactError(f"{where} disappeared while it was read.") from error
         except Exception as error:
             # Checksums decide: an intact file that the FileIO cannot read is not damage.
-            if not checked:
-                self._verify_file(name, record)
+            self._verify_file(name, record)
+            if self._changed():
+                raise CorruptArtifactError(f"{where} was replaced while it was read.") from error
             raise PayloadLoadError(
                 f"{type(reader).__name__} could not read {where} ({type(error).__name__}: "
                 f"{error}), although the file matches its checksum; the artifact is left in "
@@ -374,15 +395,30 @@ class Artifact:
             return read_folder(reader, self.store, self.dir, name, self.files, verify=verify)
         except (CorruptArtifactError, PayloadLoadError):
             raise
+        except FileNotFoundError as error:
+            raise CorruptArtifactError(
+                f"{self.store.url}/{self.dir}/{name} lost files while it was read."
+            ) from error
         except Exception as error:
-            if not verify:  # checksums decide whether this is damage
-                for path, record in sorted(members.items()):
-                    self._verify_file(path, record)
+            for path, record in sorted(members.items()):  # checksums decide what is damage
+                self._verify_file(path, record)
+            if self._changed():
+                raise CorruptArtifactError(
+                    f"{self.store.url}/{self.dir}/{name} was replaced while it was read."
+                ) from error
             raise PayloadLoadError(
                 f"{type(reader).__name__} could not open {self.store.url}/{self.dir}/{name} "
                 f"({type(error).__name__}: {error}), although its files match their checksums; "
                 "the artifact is left in place."
             ) from error
+
+    def _changed(self) -> bool:
+        """Whether ``metadata.json`` differs from the one read (the artifact was replaced)."""
+        try:
+            raw = self.store.read_metadata(self.payload_name, self.key)
+        except (ArtifactNotFoundError, CorruptArtifactError):
+            return True
+        return raw != self._metadata
 
     # -- changes --------------------------------------------------------------------
 

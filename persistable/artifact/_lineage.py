@@ -22,7 +22,7 @@ from persistable.store._base import Store
 __all__ = ["LineageGraph", "lineage"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class LineageGraph:
     """Nodes (``payload_name/key``) and edges (downstream -> upstream) of a lineage.
 
@@ -172,6 +172,10 @@ class LineageGraph:
 
     def _repr_html_(self) -> str:
         return self.to_svg()
+
+    def __repr__(self) -> str:
+        roots = ", ".join(self.label(root) for root in self.roots)
+        return f"<LineageGraph of {roots}: {len(self.nodes)} artifacts in {self.store.url!r}>"
 
     def __str__(self) -> str:
         return self.to_text()

@@ -15,6 +15,14 @@ One module per subcommand, registered in one place:
 2. Add ``"<name>": "persistable.cli._<name>"`` to :data:`persistable.cli._main.COMMANDS`.
 3. Test it through a real subprocess (see ``tests/test_cli.py``).
 
+A command line that already has its own parser (argparse) is registered the same way,
+with a module holding one line::
+
+    command = delegate_command("memo", "persistable.steps._memo_cli:main", "Memoize a command.")
+
+(:func:`persistable.cli._common.delegate_command` passes every argument through and
+exits with the function's return value.)
+
 Errors raised as :class:`persistable.exceptions.PersistableError` are printed as one
 line (``persistable: error: ...``) with the exit codes of :mod:`persistable.cli._main`.
 """

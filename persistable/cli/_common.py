@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 __all__ = [
+    "delegate_command",
     "emit_json",
     "exit_code_for",
     "json_option",
@@ -124,3 +125,29 @@ def exit_code_for(error: BaseException) -> int:
 
     refused = (ReadOnlyStoreError, StoreAccessDeniedError, LockTimeoutError, UntrustedPayloadError)
     return 3 if isinstance(error, refused) else 2
+
+
+def delegate_command(name: str, target: str, help_text: str) -> click.Command:
+    """A subcommand that hands its arguments, untouched, to ``target`` (``"module:function"``).
+
+    For command lines built with another parser (argparse): ``function(argv) -> int`` gets
+    every argument after the subcommand's name (``--help`` included) and its return value
+    is the exit code. The module is imported only when the subcommand runs.
+    """
+
+    @click.command(
+        name,
+        help=help_text,
+        short_help=help_text.split(". ")[0].rstrip("."),
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    )
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    def delegated(arguments: tuple[str, ...]) -> None:
+        import importlib
+
+        module_name, _, function_name = target.partition(":")
+        function = getattr(importlib.import_module(module_name), function_name)
+        raise SystemExit(function(list(arguments)))
+
+    return delegated

@@ -40,8 +40,8 @@ def command(
     from persistable.artifact._format import format_size
 
     opened = open_store(store, storage_option, read_only=False)
-    artifacts = [find_artifact(opened, ref) for ref in refs]  # all resolved before any change
     opened.check_writable()
+    artifacts = [find_artifact(opened, ref) for ref in refs]  # all resolved before any change
     sizes = {artifact.ref: artifact.size for artifact in artifacts}
     deleted = []
     if yes:

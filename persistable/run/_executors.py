@@ -95,7 +95,7 @@ def execute_node(
     worker = f"{hostname()}:{os.getpid()}"
     payload_name = persistable.payload_name
     key = ""
-    had_payload = persistable._has_payload
+    had_payload = persistable.has_payload
     try:
         with key_cache():  # generate() itself runs without it (see Persistable)
             key = _warm_keys(persistable)
@@ -106,7 +106,7 @@ def execute_node(
                     "differs, install the same versions on every worker."
                 )
             logger.debug("Node %s key %s in %s", payload_name, key, worker)
-            status = persistable._ensure_committed()
+            status = persistable.ensure_committed()
         return NodeOutcome(payload_name, key, status, time.perf_counter() - started, worker)
     except Exception as error:
         return NodeOutcome(
