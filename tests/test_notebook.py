@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 
+#: nbformat.read has no annotations.
+_read: Callable[..., Any] = nbformat.read
 NOTEBOOK = Path(__file__).parents[1] / "examples" / "look_at_artifacts.ipynb"
 
 
 def test_example_notebook_executes_and_renders_html(tmp_path: Path) -> None:
     """Executed with nbclient: no errors, the persistable, the listing and the artifact as HTML tables, the lineage as SVG."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = _read(NOTEBOOK, as_version=4)
     NotebookClient(
         notebook,
         timeout=300,
