@@ -46,7 +46,7 @@ from persistable.exceptions import (
     StoreError,
 )
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
-from persistable.store._holders import pid_alive
+from persistable.store._holders import held_here, pid_alive
 from persistable.store._lease_files import LeaseFiles
 
 __all__ = ["FsspecLeaseFiles", "FsspecStore"]
@@ -507,10 +507,14 @@ class FsspecStore(Store):
         from persistable.store._lease import lease_lock
 
         files = FsspecLeaseFiles(self)
-        with lease_lock(
-            files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
-        ):
-            yield
+        with held_here((self.url, payload_name, key)) as again:
+            if again:  # this thread holds it already (re-entrant)
+                yield
+                return
+            with lease_lock(
+                files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
+            ):
+                yield
 
 
 def _owner_record(txid: str) -> bytes:

@@ -6,12 +6,22 @@ staging clean-up, so that "a dead process on this host" means the same everywher
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from persistable._ids import hostname, random_hex
 
-__all__ = ["PROCESS_ID", "describe_holder", "holder_is_dead", "holder_record", "pid_alive"]
+__all__ = [
+    "PROCESS_ID",
+    "describe_holder",
+    "held_here",
+    "holder_is_dead",
+    "holder_record",
+    "pid_alive",
+]
 
 #: Identifies this process in lock and lease records (unique even across pid reuse).
 PROCESS_ID = random_hex()
@@ -55,3 +65,25 @@ def holder_is_dead(record: dict[str, Any]) -> bool:
     """Whether the record names a process of this host that no longer runs."""
     pid = record.get("pid")
     return record.get("host") == hostname() and isinstance(pid, int) and not pid_alive(pid)
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def held_here(token: tuple[str, str, str]) -> Iterator[bool]:
+    """Yield True when this thread already holds the lock ``token`` (store, name, key).
+
+    Makes the stores' per-key locks re-entrant within a thread: code that holds a key's
+    lock and then calls ``generate()`` (which takes it to replace the artifact) must
+    not wait for itself.
+    """
+    held: set[tuple[str, str, str]] = _held.__dict__.setdefault("tokens", set())
+    if token in held:
+        yield True
+        return
+    held.add(token)
+    try:
+        yield False
+    finally:
+        held.discard(token)

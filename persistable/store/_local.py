@@ -14,7 +14,7 @@ from typing import IO
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
-from persistable.store._holders import pid_alive
+from persistable.store._holders import held_here, pid_alive
 from persistable.store._shared import access_denied
 
 __all__ = ["LocalStore"]
@@ -176,8 +176,12 @@ class LocalStore(Store):
         from persistable.store._locks import local_lock
 
         self._path(self.artifact_dir(payload_name, key))  # names stay inside the store
-        with local_lock(self.root, self.url, payload_name, key, timeout):
-            yield
+        with held_here((self.url, payload_name, key)) as again:
+            if again:  # this thread holds it already (re-entrant)
+                yield
+                return
+            with local_lock(self.root, self.url, payload_name, key, timeout):
+                yield
 
 
 def _host_tag() -> str:

@@ -11,6 +11,7 @@ from typing import IO, Any, ClassVar
 
 from persistable.exceptions import StoreConfigurationError
 from persistable.store._base import METADATA_FILE, Store, Transaction
+from persistable.store._holders import held_here
 from persistable.store._lease_files import LeaseFiles
 
 __all__ = ["MemoryLeaseFiles", "MemoryStore"]
@@ -87,10 +88,14 @@ class MemoryStore(Store):
         from persistable.store._lease import lease_lock
 
         files = MemoryLeaseFiles(self)
-        with lease_lock(
-            files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
-        ):
-            yield
+        with held_here((self.url, payload_name, key)) as again:
+            if again:  # this thread holds it already (re-entrant)
+                yield
+                return
+            with lease_lock(
+                files, payload_name, key, timeout, seconds=self.lease_seconds, url=self.url
+            ):
+                yield
 
     @classmethod
     def clear(cls, name: str | None = None) -> None:
