@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -316,15 +317,23 @@ def test_untracked_field_is_usable_and_absent_from_artifacts(local_or_memory_sto
     assert "n_jobs" not in _read(local_or_memory_store, p, "metadata.json").decode()
 
 
-def test_generate_again_keeps_the_first_commit(local_or_memory_store: Store) -> None:
-    """Generating an existing key again does not overwrite the committed artifact (first committer wins)."""
+def test_generate_again_replaces_the_committed_artifact(
+    local_or_memory_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An explicit generate() (and persist()) of an existing key replaces the artifact, saying so; load_generate() keeps it."""
     p = _points(local_or_memory_store)
     p.generate()
     metadata = _read(local_or_memory_store, p, "metadata.json")
-    p.generate()
-    p.persist()
+    p.load_generate()
     assert _read(local_or_memory_store, p, "metadata.json") == metadata
+    with caplog.at_level(logging.WARNING):
+        p.generate()
+        p.persist()
+    replaced = [r for r in caplog.records if "Replaced the stored artifact" in r.getMessage()]
+    assert len(replaced) == 2
     assert len(p.calls["generate"]) == 2
+    assert local_or_memory_store.list_keys(p.payload_name) == [p.key]
+    p.verify()
 
 
 # -- identity and dependencies --------------------------------------------------------
