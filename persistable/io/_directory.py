@@ -117,12 +117,17 @@ class FilesPersistable(Persistable["Path | str", PersistableParamsT]):
         self._output_dir: Path | None = made
         return made
 
-    def generate(self, persist: bool = True, **untracked_payload_params: Any) -> None:
-        """Generate into :attr:`output_dir`, persist, then point the payload at the committed folder."""
+    def _generate(
+        self, untracked_payload_params: dict[str, Any], *, persist: bool, replace: bool
+    ) -> None:
+        """Generate into :attr:`output_dir`, persist, then point the payload at the committed folder.
+
+        The one generation step behind both :meth:`generate` and :meth:`load_generate`.
+        """
         import shutil
 
         try:
-            super().generate(persist=persist, **untracked_payload_params)
+            super()._generate(untracked_payload_params, persist=persist, replace=replace)
             if persist:
                 self.reset_payload()  # the scratch folder goes; the artifact's folder stays
         finally:
