@@ -90,22 +90,28 @@ _ON_PATH = 1
 _DONE = 2
 
 
+def _tracked(persistable: Persistable[Any, Any]) -> list[Persistable[Any, Any]]:
+    return list(getattr(persistable, "tracked_persistable_dependencies", ()))
+
+
 def dependency_order(
-    root: Persistable[Any, Any], known: Callable[[Persistable[Any, Any]], bool] | None = None
+    root: Persistable[Any, Any],
+    known: Callable[[Persistable[Any, Any]], bool] | None = None,
+    dependencies: Callable[[Persistable[Any, Any]], list[Persistable[Any, Any]]] = _tracked,
 ) -> list[Persistable[Any, Any]]:
     """``root`` and every persistable it tracks, transitively, each once, dependencies first.
 
     The walk does not descend into persistables for which ``known`` is true (they are
-    not listed either). Raises :class:`DependencyError` naming the loop on a cycle.
+    not listed either). ``dependencies`` gives the children of a node (the runner's
+    version also checks their types). Raises :class:`DependencyError` naming the loop
+    on a cycle.
     """
     if known is not None and known(root):
         return []
     state: dict[int, int] = {id(root): _ON_PATH}
     order: list[Persistable[Any, Any]] = []
     path = [root]
-    stack: list[Iterator[Persistable[Any, Any]]] = [
-        iter(list(root.tracked_persistable_dependencies))
-    ]
+    stack: list[Iterator[Persistable[Any, Any]]] = [iter(dependencies(root))]
     while stack:
         child = next(stack[-1], None)
         if child is None:
@@ -129,7 +135,7 @@ def dependency_order(
             continue
         state[id(child)] = _ON_PATH
         path.append(child)
-        stack.append(iter(list(getattr(child, "tracked_persistable_dependencies", ()))))
+        stack.append(iter(dependencies(child)))
     return order
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from persistable._keys import dependency_order, describe
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import DependencyError
 
@@ -22,16 +23,9 @@ __all__ = ["Graph", "Node", "describe", "iter_persistables", "resolve"]
 
 logger = logging.getLogger(__name__)
 
-_ON_PATH = 1
-_DONE = 2
 #: Existence checks on remote stores run in threads from this many nodes of one level.
 _PARALLEL_CHECKS_FROM = 8
 _CHECK_THREADS = 16
-
-
-def describe(persistable: Persistable[Any, Any]) -> str:
-    """A short human label of a persistable that needs no key (usable inside cycles)."""
-    return f"{type(persistable).__name__}({persistable.payload_name!r}, params={persistable.params!r:.60})"
 
 
 @dataclass(eq=False)
@@ -94,34 +88,14 @@ def _dependencies(persistable: Persistable[Any, Any]) -> list[Persistable[Any, A
 
 def _post_order(targets: list[Persistable[Any, Any]]) -> list[Persistable[Any, Any]]:
     """Every persistable reachable from ``targets``, dependencies first; raises on cycles."""
-    state: dict[int, int] = {}
+    listed: set[int] = set()
     order: list[Persistable[Any, Any]] = []
     for root in targets:
-        if id(root) in state:
-            continue
-        state[id(root)] = _ON_PATH
-        path = [root]
-        stack: list[Iterator[Persistable[Any, Any]]] = [iter(_dependencies(root))]
-        while stack:
-            child = next(stack[-1], None)
-            if child is None:
-                stack.pop()
-                done = path.pop()
-                state[id(done)] = _DONE
-                order.append(done)
-                continue
-            seen = state.get(id(child))
-            if seen == _ON_PATH:
-                start = next(i for i, item in enumerate(path) if item is child)
-                cycle = " -> ".join(describe(item) for item in [*path[start:], child])
-                raise DependencyError(
-                    f"The tracked dependencies form a cycle: {cycle}; a persistable cannot "
-                    "depend on itself, remove the dependency that closes the loop."
-                )
-            if seen is None:
-                state[id(child)] = _ON_PATH
-                path.append(child)
-                stack.append(iter(_dependencies(child)))
+        walk = dependency_order(
+            root, known=lambda item: id(item) in listed, dependencies=_dependencies
+        )
+        listed.update(id(item) for item in walk)
+        order.extend(walk)
     return order
 
 
