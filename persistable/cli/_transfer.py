@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from persistable.cli._common import emit_json, parse_storage_options
+from persistable.cli._common import emit_json, parse_storage_options, storage_options_option
 
 
 def transfer(
@@ -69,3 +69,35 @@ def transfer_options(function: click.decorators.FC) -> click.decorators.FC:
     ):
         function = decorator(function)
     return function
+
+
+def transfer_command(name: str, *, remote: str, example: str) -> click.Command:
+    """The ``push`` or ``pull`` command: FROM TO; ``-o`` options belong to the ``remote`` side."""
+
+    def run(
+        source: str,
+        destination: str,
+        payload_names: tuple[str, ...],
+        dry_run: bool,
+        as_json: bool,
+        storage_option: tuple[str, ...],
+    ) -> None:
+        transfer(
+            source,
+            destination,
+            payload_names=payload_names,
+            source_options=storage_option if remote == "FROM" else (),
+            destination_options=storage_option if remote == "TO" else (),
+            dry_run=dry_run,
+            as_json=as_json,
+        )
+
+    run.__doc__ = (
+        f"Copy the artifacts of FROM that TO lacks (e.g. {example}).\n\n"
+        "Every file is checked against its checksum while it is copied and metadata.json\n"
+        f"goes last, so an interrupted {name} leaves no partial artifact.\n"
+    )
+    decorated = storage_options_option(help_for=remote)(transfer_options(run))
+    decorated = click.argument("destination", metavar="TO")(decorated)
+    decorated = click.argument("source", metavar="FROM")(decorated)
+    return click.command(name)(decorated)
