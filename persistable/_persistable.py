@@ -26,6 +26,7 @@ from persistable._fingerprint import CodeFingerprint, changed_entries, persistab
 from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
+from persistable._mutability import holds_mutable_params
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
@@ -241,6 +242,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self._has_payload = False
         # (mutation epoch, dependency ids, key) of the payload held in memory.
         self._payload_state: tuple[int, tuple[int, ...], str] | None = None
+        # Whether no params value here or upstream can change in place (None: not checked).
+        self._params_frozen: bool | None = None
 
     if not TYPE_CHECKING:  # hidden from type checkers, which then still catch misspelt attributes
 
@@ -990,7 +993,13 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         epoch, dependencies, key = state
         now = tuple(map(id, self.tracked_persistable_dependencies))
         if epoch == _keys.current_epoch() and dependencies == now:
-            return True  # nothing assigned anywhere since: no key to hash again
+            if self._params_frozen is None:
+                self._params_frozen = not holds_mutable_params(self)
+            if self._params_frozen:
+                return True  # nothing assigned anywhere since: no key to hash again
+            # A list, dict, array... in the params can change in place: hash again.
+        else:
+            self._params_frozen = None  # something was assigned: the values may differ now
         if self.persist_hash != key:
             return False
         self._payload_state = (_keys.current_epoch(), now, key)
@@ -1000,6 +1009,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self._payload = payload
         self._has_payload = True
         self._generation = None
+        self._params_frozen = None
         if key is not None:
             self._payload_state = (
                 _keys.current_epoch(),

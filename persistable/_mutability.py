@@ -1,0 +1,73 @@
+"""Whether the params of a persistable can change without an assignment.
+
+A payload held in memory is handed out without hashing its key again as long as no
+params field was *assigned* since it was made (the mutation epoch of
+:mod:`persistable._keys`). That shortcut is only sound when no params value can change
+in place: a list that is appended to, a dict, a numpy array or a plain dataclass
+changes the key without any assignment. For such params the key is hashed again on
+every access instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import uuid
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from persistable._keys import dependency_order
+
+if TYPE_CHECKING:
+    from persistable._persistable import Persistable
+
+__all__ = ["holds_mutable_params"]
+
+#: Values of these types cannot change in place (``File``/``Directory`` are paths).
+_ATOMS: tuple[type, ...] = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    enum.Enum,
+    PurePath,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    decimal.Decimal,
+    fractions.Fraction,
+    uuid.UUID,
+    range,
+)
+
+
+def _mutable(value: Any) -> bool:
+    from persistable.params import PersistableParams
+
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _ATOMS):
+            continue
+        if isinstance(item, (tuple, frozenset)):
+            stack.extend(item)
+            continue
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            # Assigning a field of params bumps the epoch; a frozen dataclass cannot change.
+            frozen = type(item).__dataclass_params__.frozen  # type: ignore[attr-defined]
+            if frozen or isinstance(item, PersistableParams):
+                stack.extend(getattr(item, field.name) for field in dataclasses.fields(item))
+                continue
+        return True
+    return False
+
+
+def holds_mutable_params(persistable: Persistable[Any, Any]) -> bool:
+    """Whether a params value of ``persistable`` or of its tracked upstream can change in place."""
+    return any(_mutable(item.params) for item in dependency_order(persistable))
