@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "BENCH_DIR",
+    "TMPFS",
     "WORK_DIR",
     "Row",
     "best_of_interleaved",
@@ -132,10 +133,14 @@ def median_time(
     return statistics.median(times)
 
 
+#: A RAM-backed folder for the tmpfs rows (None where the machine has none).
+TMPFS: Path | None = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+
+
 @contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    """A fresh folder under :data:`WORK_DIR`, removed afterwards."""
-    path = WORK_DIR / f"{prefix}-{uuid.uuid4().hex[:8]}"
+def scratch_dir(prefix: str, base: Path | None = None) -> Iterator[Path]:
+    """A fresh folder under :data:`WORK_DIR` (or ``base``), removed afterwards."""
+    path = (WORK_DIR if base is None else base / WORK_DIR.name) / f"{prefix}-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
     try:
         yield path

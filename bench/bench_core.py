@@ -13,17 +13,27 @@ alike, and medians are reported. Run it with ``make bench`` or::
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _common import (
     BENCH_DIR,
+    TMPFS,
     WORK_DIR,
     Row,
     best_of_interleaved,
@@ -100,11 +110,14 @@ def _alternate(
     return statistics.median(a), statistics.median(b)
 
 
-def bench_big_array(mib: int, reps: int) -> list[Row]:
+def bench_big_array(mib: int, reps: int, base: Path | None = None, where: str = "") -> list[Row]:
     """Persist (with checksum), load and memory-mapped load of one big float64 array."""
     array = np.random.default_rng(0).standard_normal(mib * (1 << 20) // 8)
-    print(f"big array: {array.nbytes / (1 << 20):.0f} MiB float64, {reps} repetitions", flush=True)
-    with scratch_dir("big") as root:
+    print(
+        f"big array{where}: {array.nbytes / (1 << 20):.0f} MiB float64, {reps} repetitions",
+        flush=True,
+    )
+    with scratch_dir("big", base) as root:
         raw_path = root / "raw.npy"
         ours = BigArray(root / "store", BigParams(mib=mib))
         ours.generate(persist=False, array=array)
@@ -152,7 +165,7 @@ def bench_big_array(mib: int, reps: int) -> list[Row]:
         if mapped.payload[-1] != array[-1]:
             raise RuntimeError("the memory-mapped array differs from the persisted one")
         mapped.reset_payload()
-    size = f"{mib} MiB"
+    size = f"{mib} MiB{where}"
     return [
         Row(f"persist {size} (with checksum)", persist, "s", "np.save", save, 1.1),
         Row(f"load {size}", load, "s", "np.load", np_load, 1.05),
@@ -160,8 +173,13 @@ def bench_big_array(mib: int, reps: int) -> list[Row]:
     ]
 
 
-def bench_small_artifacts(n: int, reps: int) -> list[Row]:
-    """``n`` small artifacts: first runs and cached loads against joblib and persistable 1.3.1."""
+def bench_small_artifacts(
+    n: int, reps: int, base: Path | None = None, where: str = ""
+) -> list[Row]:
+    """``n`` small artifacts: first runs and cached loads against joblib and persistable 1.3.1.
+
+    ``base`` puts the scratch folders of every contender there (``/dev/shm`` for tmpfs).
+    """
     worker = str(BENCH_DIR / "_small_artifacts.py")
     contenders = {
         "persistable": [sys.executable, worker, "--impl", "persistable"],
@@ -175,8 +193,11 @@ def bench_small_artifacts(n: int, reps: int) -> list[Row]:
         contenders[PEER] = [peer, worker, "--impl", "persistable"]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the peer env must not see this checkout
+    if base is not None:
+        env["PERSISTABLE_BENCH_SCRATCH"] = str(base)
     print(
-        f"small artifacts: {n} per run, {reps} repetitions of {', '.join(contenders)}", flush=True
+        f"small artifacts{where}: {n} per run, {reps} repetitions of {', '.join(contenders)}",
+        flush=True,
     )
     first: dict[str, list[float]] = {name: [] for name in contenders}
     cached: dict[str, list[float]] = {name: [] for name in contenders}
@@ -189,7 +210,7 @@ def bench_small_artifacts(n: int, reps: int) -> list[Row]:
             cached[name].append(result["cached"])
     f = {name: statistics.median(values) for name, values in first.items()}
     c = {name: statistics.median(values) for name, values in cached.items()}
-    label = f"{n:,} small artifacts"
+    label = f"{n:,} small artifacts{where}"
     rows = [Row(f"{label}, first run", f["persistable"], "s", "joblib", f["joblib"], 1.0)]
     if PEER in c:
         rows.append(Row(f"{label}, cached", c["persistable"], "s", "1.3.1", c[PEER], 1.0))
@@ -250,6 +271,103 @@ def bench_import(repeat: int) -> list[Row]:
     ]
 
 
+def bench_cli_help(repeat: int) -> list[Row]:
+    """Wall time of ``persistable --help`` (the console script), best of ``repeat``."""
+    script = Path(sys.executable).with_name("persistable")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "persistable"]
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([*command, "--help"], check=True, capture_output=True, cwd=WORK_DIR)
+        times.append(time.perf_counter() - started)
+    bare = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True)
+        bare.append(time.perf_counter() - started)
+    return [
+        Row("persistable --help, wall time", min(times), "s", target=0.3),
+        Row("python -c pass (for reference)", min(bare), "s"),
+    ]
+
+
+def _profile_block(title: str, profile: cProfile.Profile, top: int) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    body = [line for line in out.getvalue().splitlines() if line.strip()]
+    keep = [line for line in body if "function calls" in line or re.match(r"\s*(ncalls|\d)", line)]
+    return "\n".join([f"```text profile: {title}", *keep, "```"])
+
+
+def profile_small(n: int, base: Path | None) -> str:
+    """cProfile of ``n`` first runs and ``n`` cached loads, top functions by own time."""
+    sys.path.insert(0, str(BENCH_DIR))
+    from _small_artifacts import _persistable_runs
+
+    with scratch_dir("profile", base) as root:
+        run_first, run_cached = _persistable_runs(root, n)
+        warm_first, _ = _persistable_runs(root / "warm", 1)
+        warm_first()
+        blocks = []
+        for title, func in ((f"{n:,} first runs", run_first), (f"{n:,} cached loads", run_cached)):
+            profile = cProfile.Profile()
+            profile.enable()
+            func()
+            profile.disable()
+            blocks.append(_profile_block(title, profile, 14))
+    return "\n\n".join(blocks)
+
+
+_SYSCALL = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]")
+
+
+def _count_phases(log: Path) -> dict[str, Counter[str]]:
+    phases: dict[str, Counter[str]] = {}
+    current: Counter[str] | None = None
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            if "persistable-bench-phase-" in line:
+                name = line.split("persistable-bench-phase-", 1)[1].split('"', 1)[0]
+                current = phases.setdefault(name, Counter())
+                continue
+            match = _SYSCALL.match(line)
+            if current is not None and match and "resumed>" not in line:
+                current[match.group(1)] += 1
+    return phases
+
+
+def bench_syscalls(n: int, base: Path | None) -> tuple[list[Row], str]:
+    """System calls per first run and per cached load (``strace -f``), ours against joblib."""
+    strace = shutil.which("strace")
+    if strace is None:
+        print("WARNING: no strace on this machine; the syscall counts are left out", flush=True)
+        return [], ""
+    counts: dict[str, dict[str, Counter[str]]] = {}
+    env = dict(os.environ)
+    if base is not None:
+        env["PERSISTABLE_BENCH_SCRATCH"] = str(base)
+    with tempfile.TemporaryDirectory() as folder:
+        for impl in ("persistable", "joblib"):
+            log = Path(folder) / f"{impl}.strace"
+            command = [strace, "-f", "-qq", "-o", str(log), sys.executable]
+            command += [str(BENCH_DIR / "_syscalls.py"), "--impl", impl, "--n", str(n)]
+            subprocess.run(command, check=True, capture_output=True, env=env, cwd=BENCH_DIR)
+            counts[impl] = _count_phases(log)
+    rows = []
+    lines = [f"```text syscalls per artifact ({n} artifacts, strace -f)"]
+    for phase in ("first", "cached"):
+        ours = sum(counts["persistable"][phase].values()) / n
+        theirs = sum(counts["joblib"][phase].values()) / n
+        rows.append(Row(f"system calls per artifact, {phase}", ours, "", "joblib", theirs))
+        for impl in ("persistable", "joblib"):
+            top = counts[impl][phase].most_common()
+            listed = ", ".join(f"{name} {count / n:g}" for name, count in top)
+            lines.append(f"{impl}, {phase}: {listed}")
+    lines.append("```")
+    return rows, "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the core benchmarks and print their table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -259,26 +377,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=None, help="repetitions (9 big, 5 small)")
     parser.add_argument(
         "--only",
-        default="big,small,import",
-        help="comma-separated parts to run: big, small, import (default all)",
+        default="big,small,import,cli,profile",
+        help="comma-separated parts to run: big, small, import, cli, profile (default all)",
     )
     args = parser.parse_args(argv)
     mib = args.mib or (16 if args.quick else 256)
     n = args.n or (100 if args.quick else 1000)
-    reps = args.reps or (3 if args.quick else 5)
+    reps = args.reps or 3
     big_reps = args.reps or (3 if args.quick else 9)  # cheap, and disk writes spread widely
     print(f"## bench_core (scratch folder {WORK_DIR}, Python {sys.version.split()[0]})", flush=True)
     print(f"{os.cpu_count()} CPUs, load average {_load()} at the start", flush=True)
     parts = set(args.only.split(","))
     rows: list[Row] = []
+    extra: list[str] = []
+    tmpfs = ", tmpfs"
     if "big" in parts:
         rows += bench_big_array(mib, big_reps)
+        if TMPFS is not None:
+            rows += bench_big_array(mib, big_reps, TMPFS, tmpfs)
     if "small" in parts:
         rows += bench_small_artifacts(n, reps)
+        if TMPFS is not None:
+            rows += bench_small_artifacts(n, reps, TMPFS, tmpfs)
     if "import" in parts:
         rows += bench_import(5 if args.quick else 15)
+    if "cli" in parts:
+        rows += bench_cli_help(3 if args.quick else 7)
+    if "profile" in parts:
+        print("profile and syscall counts of small artifacts (tmpfs) ...", flush=True)
+        syscall_rows, syscalls = bench_syscalls(50 if args.quick else 200, TMPFS)
+        rows += syscall_rows
+        extra += [syscalls, profile_small(n, TMPFS)]
     print()
     print(markdown_table(rows))
+    for block in extra:
+        if block:
+            print()
+            print(block)
     print(f"\nload average {_load()} at the end (other work on the machine widens the spread)")
     missed = [row.name for row in rows if row.met is False]
     print(f"\n{len(missed)} target(s) not met" + (f": {', '.join(missed)}" if missed else ""))

@@ -229,7 +229,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     args = parser.parse_args(argv)
-    mib, repeat, n_list, n_sync = (16, 3, 1_000, 100) if args.quick else (64, 5, 10_000, 1_000)
+    mib, repeat, n_list, n_sync = (16, 3, 1_000, 100) if args.quick else (64, 5, 5_000, 1_000)
     import s3fs
 
     with moto_server() as endpoint:
