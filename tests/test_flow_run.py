@@ -243,6 +243,10 @@ def test_chunk_size_auto_on_a_contiguous_dataset(tmp_path: Path) -> None:
             r"key 'b': unknown key",
         ),
         ("stages: [a]\n", r"key 'flow': missing"),
+        (
+            "flow: {source: raw/events, stages: [a], drop: [tmp*]}\na: {classname: Scratch}\n",
+            r"key 'flow\.drop\[0\]': 'tmp\*' is a pattern .*; write the exact path of a dataset",
+        ),
     ],
 )
 def test_bad_configs_name_file_key_and_fix(

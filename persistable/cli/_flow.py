@@ -2,7 +2,9 @@
 
 h5flow's options: ``-c`` takes one or more configs (``-c a.yaml b.yaml`` as in h5flow,
 or ``-c a.yaml -c b.yaml``), run in sequence; the output appears at ``-o`` only when
-complete and is committed to ``--data-dir``. Exit codes: 0 done, 1 a stage failed
+complete and is committed to ``--data-dir``. ``--drop`` removes exact object paths
+from the final output only (each config's own ``flow.drop`` applies to that config's
+output, so the later configs no longer see them). Exit codes: 0 done, 1 a stage failed
 (rerun to continue), 2 bad input, 130 interrupted (rerun to continue).
 """
 
@@ -53,7 +55,13 @@ import click
 @click.option(
     "-e", "--end", "--end_position", "end", type=int, default=None, help="Row after the last one."
 )
-@click.option("-d", "--drop", multiple=True, help="Object to leave out of the output (repeatable).")
+@click.option(
+    "-d",
+    "--drop",
+    multiple=True,
+    help="Exact path of an object to leave out of the final output (repeatable); "
+    "every config can still read it.",
+)
 @click.option("--nompi", is_flag=True, help="Run without MPI (or set H5FLOW_NOMPI).")
 @click.option(
     "-z",

@@ -22,17 +22,57 @@ logger = logging.getLogger(__name__)
 resources: dict[str, Any] = {}
 
 
-class H5FlowStage:
+class _FlowObject:
+    """What stages, generators and resources share: version, resume flag, data manager, ranks."""
+
+    #: Enters the key of the flow's output: change it when the class's results change.
+    class_version: ClassVar[str] = "0.0.0"
+    #: False when the object keeps state across chunks that later chunks or ``finish``
+    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
+    resumable: ClassVar[bool] = True
+
+    classname: str
+    data_manager: H5FlowDataManager
+    comm: SerialComm
+    rank: int
+    size: int
+    params: dict[str, Any]
+
+    def _bind(
+        self, classname: str, data_manager: H5FlowDataManager, params: dict[str, Any]
+    ) -> None:
+        self.classname = classname
+        self.data_manager = data_manager
+        self.comm = data_manager.comm
+        self.rank = self.comm.rank
+        self.size = self.comm.size
+        self.params = params
+
+
+class _Positioned(_FlowObject):
+    """Generators and resources also get the input file and the loop's start and end."""
+
+    def __init__(
+        self,
+        classname: str,
+        data_manager: H5FlowDataManager,
+        input_filename: str | None = None,
+        start_position: int | None = None,
+        end_position: int | None = None,
+        **params: Any,
+    ) -> None:
+        self._bind(classname, data_manager, params)
+        self.input_filename = input_filename
+        self.start_position = start_position
+        self.end_position = end_position
+
+
+class H5FlowStage(_FlowObject):
     """One step of the loop: ``run(source_name, source_slice, cache)`` once per chunk.
 
     Attributes: ``name`` (block name), ``classname``, ``class_version``,
     ``data_manager``, ``requires`` (list of requirement dicts), ``comm``, ``rank``, ``size``.
     """
-
-    class_version: ClassVar[str] = "0.0.0"
-    #: False when the object keeps state across chunks that later chunks or ``finish``
-    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
-    resumable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -43,13 +83,8 @@ class H5FlowStage:
         **params: Any,
     ) -> None:
         self.name = name
-        self.classname = classname
-        self.data_manager = data_manager
         self.requires = requires if requires is not None else []
-        self.comm: SerialComm = data_manager.comm
-        self.rank = self.comm.rank
-        self.size = self.comm.size
-        self.params = params
+        self._bind(classname, data_manager, params)
 
     def init(self, source_name: str) -> None:
         """Called once before the loop: create datasets and write metadata here."""
@@ -61,7 +96,7 @@ class H5FlowStage:
         """Called once after the loop."""
 
 
-class H5FlowGenerator:
+class H5FlowGenerator(_Positioned):
     """Produces the slices of the loop; ``next()`` returns :attr:`EMPTY` when done.
 
     Every rank calls ``next()`` in step; the loop ends when all ranks return EMPTY.
@@ -70,10 +105,6 @@ class H5FlowGenerator:
     """
 
     EMPTY: ClassVar[slice] = slice(-1, -1)
-    class_version: ClassVar[str] = "0.0.0"
-    #: False when the object keeps state across chunks that later chunks or ``finish``
-    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
-    resumable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -85,16 +116,10 @@ class H5FlowGenerator:
         end_position: int | None = None,
         **params: Any,
     ) -> None:
-        self.classname = classname
         self.dset_name = dset_name
-        self.data_manager = data_manager
-        self.input_filename = input_filename
-        self.start_position = start_position
-        self.end_position = end_position
-        self.comm: SerialComm = data_manager.comm
-        self.rank = self.comm.rank
-        self.size = self.comm.size
-        self.params = params
+        super().__init__(
+            classname, data_manager, input_filename, start_position, end_position, **params
+        )
 
     def __iter__(self) -> H5FlowGenerator:
         return self
@@ -116,32 +141,8 @@ class H5FlowGenerator:
         """Called once after the loop."""
 
 
-class H5FlowResource:
+class H5FlowResource(_Positioned):
     """A shared object for stages, in ``resources[classname]`` (``init``/``finish`` hooks)."""
-
-    class_version: ClassVar[str] = "0.0.0"
-    #: False when the object keeps state across chunks that later chunks or ``finish``
-    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
-    resumable: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        classname: str,
-        data_manager: H5FlowDataManager,
-        input_filename: str | None = None,
-        start_position: int | None = None,
-        end_position: int | None = None,
-        **params: Any,
-    ) -> None:
-        self.classname = classname
-        self.data_manager = data_manager
-        self.input_filename = input_filename
-        self.start_position = start_position
-        self.end_position = end_position
-        self.comm: SerialComm = data_manager.comm
-        self.rank = self.comm.rank
-        self.size = self.comm.size
-        self.params = params
 
     def init(self, source_name: str) -> None:
         """Called once before the generator's ``init``."""

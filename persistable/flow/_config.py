@@ -15,7 +15,7 @@ from typing import Any
 from persistable.exceptions import MissingDependencyError
 from persistable.flow._errors import FlowConfigError
 
-__all__ = ["BlockConfig", "FlowConfig", "Requirement", "load_config"]
+__all__ = ["BlockConfig", "FlowConfig", "Requirement", "drop_name_problem", "load_config"]
 
 FLOW_KEYS = frozenset({"source", "stages", "drop"})
 BLOCK_KEYS = frozenset({"classname", "path", "dset_name", "params", "requires"})
@@ -160,6 +160,37 @@ def _requirements(file: Path, where: str, raw: Any) -> tuple[Requirement, ...]:
     return tuple(out)
 
 
+def _optional_str(file: Path, where: str, value: Any, expected: str, fix: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _fail(file, where, f"expected {expected}, got {value!r}", fix)
+    return value
+
+
+def _names(file: Path, where: str, raw: Any, kind: str, fix: str) -> list[str]:
+    names = raw or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _fail(file, where, f"expected a list of {kind} names, got {raw!r}", fix)
+    return names
+
+
+#: How to write a drop name (the end of every drop-name error).
+DROP_FIX = "write the exact path of a dataset or group, such as hits/tmp"
+
+
+def drop_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a drop entry (drop matches exact object paths), or None."""
+    parts = name.strip("/").split("/")
+    if not name.strip("/"):
+        return "is empty"
+    if name != name.strip():
+        return "has spaces at its ends"
+    if any(c in name for c in "*?[]"):
+        return "is a pattern (drop matches exact object paths, not patterns or substrings)"
+    if any(p in ("", ".", "..") for p in parts):
+        return "has an empty, '.' or '..' part"
+    return None
+
+
 def _block(file: Path, name: str, raw: Any, allowed: frozenset[str]) -> BlockConfig:
     block = _check_keys(file, name, raw, allowed)
     classname = block.get("classname")
@@ -169,22 +200,6 @@ def _block(file: Path, name: str, raw: Any, allowed: frozenset[str]) -> BlockCon
             f"{name}.classname",
             f"expected a class name, got {classname!r}",
             "add classname: <YourStage>",
-        )
-    path = block.get("path")
-    if path is not None and not isinstance(path, str):
-        raise _fail(
-            file,
-            f"{name}.path",
-            f"expected an import path, got {path!r}",
-            "write path: package.module",
-        )
-    dset_name = block.get("dset_name")
-    if dset_name is not None and not isinstance(dset_name, str):
-        raise _fail(
-            file,
-            f"{name}.dset_name",
-            f"expected a dataset name, got {dset_name!r}",
-            "write dset_name: group/name",
         )
     params = block.get("params") or {}
     if not isinstance(params, dict):
@@ -197,8 +212,16 @@ def _block(file: Path, name: str, raw: Any, allowed: frozenset[str]) -> BlockCon
     return BlockConfig(
         name=name,
         classname=classname,
-        path=path,
-        dset_name=dset_name,
+        path=_optional_str(
+            file, f"{name}.path", block.get("path"), "an import path", "write path: package.module"
+        ),
+        dset_name=_optional_str(
+            file,
+            f"{name}.dset_name",
+            block.get("dset_name"),
+            "a dataset name",
+            "write dset_name: group/name",
+        ),
         params=dict(params),
         requires=_requirements(file, f"{name}.requires", block.get("requires")),
     )
@@ -219,14 +242,7 @@ def load_config(path: str | Path) -> FlowConfig:
             f"expected a dataset path or a generator block name, got {source!r}",
             "write source: <dataset>",
         )
-    stage_names = flow.get("stages") or []
-    if not isinstance(stage_names, list) or not all(isinstance(s, str) for s in stage_names):
-        raise _fail(
-            file,
-            "flow.stages",
-            f"expected a list of block names, got {stage_names!r}",
-            "write stages: [a, b]",
-        )
+    stage_names = _names(file, "flow.stages", flow.get("stages"), "block", "write stages: [a, b]")
     seen: set[str] = set()
     for stage in stage_names:
         if stage in seen:
@@ -244,14 +260,11 @@ def load_config(path: str | Path) -> FlowConfig:
                 f"stage {stage!r} of flow.stages has no block",
                 f"add a top-level '{stage}:' block with a classname",
             )
-    drop = flow.get("drop") or []
-    if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
-        raise _fail(
-            file,
-            "flow.drop",
-            f"expected a list of dataset names, got {drop!r}",
-            "write drop: [group/name]",
-        )
+    drop = _names(file, "flow.drop", flow.get("drop"), "dataset", "write drop: [group/name]")
+    for i, name in enumerate(drop):
+        problem = drop_name_problem(name)
+        if problem is not None:
+            raise _fail(file, f"flow.drop[{i}]", f"{name!r} {problem}", DROP_FIX)
     generator = _block(file, source, tree[source], BLOCK_KEYS) if source in tree else None
     if generator is not None and generator.dset_name is None:
         raise _fail(

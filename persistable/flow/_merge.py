@@ -52,7 +52,11 @@ def merge_output(
                 if not any(
                     n == name.strip("/") or n.startswith(name.strip("/") + "/") for n in all_names
                 ):
-                    logger.warning("drop: no object %r in the output; nothing dropped for it", name)
+                    logger.warning(
+                        "drop: the output has no object %r, so nothing was dropped for it "
+                        "(drop names are exact paths, such as hits/tmp)",
+                        name,
+                    )
             # Objects whose subtree must be merged item by item (not copied whole).
             special = removed | (in_names & rep_names)
 

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from persistable._content import file_digest
 from persistable.flow._artifact import FlowOutput, FlowParams
-from persistable.flow._config import FlowConfig, load_config
+from persistable.flow._config import DROP_FIX, FlowConfig, drop_name_problem, load_config
 from persistable.flow._data_manager import H5FlowDataManager
 from persistable.flow._errors import FlowError, FlowInputError
 from persistable.flow._h5 import h5py
@@ -185,6 +185,11 @@ def run_flow(
     from its journal when called again with the same arguments; a finished one is
     taken from the store (``data_dir``, default ``.persistable-flow`` beside the output).
 
+    ``drop`` names objects (exact paths) left out of the final output, whichever config
+    wrote them or whether the input had them; the configs still read them while they
+    run. A config's own ``flow.drop`` applies to that config's output, as in h5flow, so
+    the configs after it no longer see those objects.
+
     Raises
     ------
     FlowConfigError, FlowClassNotFoundError, FlowInputError
@@ -226,6 +231,10 @@ def _run(
 ) -> FlowResult:
     if not config_paths:
         raise FlowError("run_flow needs at least one config file (-c reco.yaml).")
+    for name in drop:
+        problem = drop_name_problem(name)
+        if problem is not None:
+            raise FlowInputError(f"The drop name {name!r} (--drop / drop=) {problem}; {DROP_FIX}.")
     configs = [load_config(p) for p in config_paths]
     resolved = [resolve_classes(c) for c in configs]
     _check_input(input_path, configs[0], output)
