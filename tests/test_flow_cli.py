@@ -94,14 +94,16 @@ def test_drop_applies_to_the_final_output_of_every_config(tmp_path: Path) -> Non
         names: list[str] = []
         f.visit(names.append)
         assert len(f["reco/from_scratch/data"]) == 80  # the second config read scratch/tmp
-    assert "reco/sums/data" in names and "raw/events/data" in names
+    assert "reco/sums/data" in names
+    assert "raw/events/data" in names
     assert not [n for n in names if n.startswith("scratch") or "raw/hits" in n]
     assert "the output has no object 'reco/nothing', so nothing was dropped" in run.stderr
     # without -d the same configs keep everything (another key, another output)
     kept = flow(tmp_path, *args[:-1], "kept.h5")
     assert kept.returncode == 0, kept.stderr
     with h5py.File(tmp_path / "kept.h5") as f:
-        assert "scratch/tmp/data" in f and "raw/events/ref/raw/hits/ref" in f
+        assert "scratch/tmp/data" in f
+        assert "raw/events/ref/raw/hits/ref" in f
     # a pattern or an empty name is refused before anything is written
     for bad, problem in (("scratch/*", "is a pattern"), ("", "is empty"), ("a//b", "has an empty")):
         refused = flow(tmp_path, *args[:-1], "bad.h5", "-d", bad)
