@@ -14,12 +14,16 @@ is the same on Python 3.10 to 3.13. Constants are hashed by their canonical enco
 (``persistable.params``). The per-entry digests are kept (``functions``) so a warning
 can say *what* changed; ``digest`` hashes them all.
 
-Results are cached per function object (and per class for a persistable's root), so
-fingerprinting costs one dictionary lookup after the first time.
+Results are cached per function object (and per class for a persistable's root); a
+cached result is checked on every use: each name the code read must still denote the
+same object (a notebook cell may redefine a helper or rebind a constant). A constant
+changed in place (appending to a module-level list) is not hashed again in the same
+process: rebind the name instead.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
@@ -337,39 +341,105 @@ class _Unit:
 
     digest: str | None
     references: list[tuple[str, Any, bool]]
+    owner: type | None = None
+    #: The lookups its names took (mapping, key, object found): all must still find the
+    #: same object for the unit to hold (a notebook cell may rebind a global).
+    checks: list[tuple[Mapping[str, Any], str, Any]] = field(default_factory=list)
+
+    def is_current(self) -> bool:
+        """Whether every name read still denotes the object it did when the unit was made."""
+        return all(mapping.get(key, _MISSING) is found for mapping, key, found in self.checks)
+
+
+class _ClassAttributes(Mapping[str, Any]):
+    """A class's attributes as looked up by ``self.name`` (through its bases, no descriptors)."""
+
+    def __init__(self, owner: type) -> None:
+        self.owner = owner
+
+    def __getitem__(self, key: str) -> Any:
+        import inspect
+
+        value = inspect.getattr_static(self.owner, key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dir(self.owner))
+
+    def __len__(self) -> int:
+        return len(dir(self.owner))
+
+
+def _lookups(
+    chain: tuple[str, ...],
+    module_globals: Mapping[str, Any],
+    closure: Mapping[str, Any],
+    owner: type | None,
+) -> list[tuple[Mapping[str, Any], str, Any]]:
+    """The lookups that resolving ``chain`` takes, with the object each one finds now."""
+    head, rest = chain[0], chain[1:]
+    if head in ("self", "cls") and owner is not None and rest:
+        attributes = _ClassAttributes(owner)
+        return [(attributes, rest[0], attributes.get(rest[0], _MISSING))]
+    if head in closure:
+        return []  # a closure's values are those of the cells when the unit was made
+    value = module_globals.get(head, _MISSING)
+    lookups = [(module_globals, head, value)]
+    for attribute in rest:
+        if not isinstance(value, types.ModuleType):
+            break
+        namespace = vars(value)
+        value = namespace.get(attribute, _MISSING)
+        lookups.append((namespace, attribute, value))
+    return lookups
 
 
 _units: weakref.WeakKeyDictionary[Any, _Unit] = weakref.WeakKeyDictionary()
 _units_lock = threading.Lock()
 
 
+def _namespaces(obj: Any) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """The module globals ``obj``'s code reads (live) and its closure's values."""
+    if isinstance(obj, type):
+        module = sys.modules.get(obj.__module__)
+        return (vars(module) if module is not None else {}), {}
+    closure_values: dict[str, Any] = {}
+    code = getattr(obj, "__code__", None)
+    closure = getattr(obj, "__closure__", None) or ()
+    if code is not None:
+        for name, cell in zip(code.co_freevars, closure, strict=False):
+            with contextlib.suppress(ValueError):  # an empty cell
+                closure_values[name] = cell.cell_contents
+    return getattr(obj, "__globals__", {}), closure_values
+
+
 def _unit(obj: Any, owner: type | None) -> _Unit:
     cached = _units.get(obj)
-    if cached is not None:
+    if cached is not None and cached.owner is owner and cached.is_current():
         return cached
     tree = _definition(obj)
     references: list[tuple[str, Any, bool]] = []
+    checks: dict[tuple[int, str], tuple[Mapping[str, Any], str, Any]] = {}
     if tree is not None:
-        namespace: dict[str, Any] = {}
-        if isinstance(obj, type):
-            module = sys.modules.get(obj.__module__)
-            namespace.update(vars(module) if module is not None else {})
-        else:
-            namespace.update(getattr(obj, "__globals__", {}))
-            code = getattr(obj, "__code__", None)
-            closure = getattr(obj, "__closure__", None) or ()
-            if code is not None:
-                for name, cell in zip(code.co_freevars, closure, strict=False):
-                    with contextlib.suppress(ValueError):  # an empty cell
-                        namespace[name] = cell.cell_contents
+        module_globals, closure = _namespaces(obj)
+        namespace: Mapping[str, Any] = collections.ChainMap(closure, dict(module_globals))
         seen: set[str] = set()
         for chain in _references(tree):
+            for lookup in _lookups(chain, module_globals, closure, owner):
+                checks.setdefault((id(lookup[0]), lookup[1]), lookup)
             resolved = _resolve(chain, namespace, owner)
             if resolved is None or resolved[0] in seen:
                 continue
             seen.add(resolved[0])
             references.append(resolved)
-    unit = _Unit(_digest(_dump(tree)) if tree is not None else None, references)
+    unit = _Unit(
+        _digest(_dump(tree)) if tree is not None else None,
+        references,
+        owner,
+        list(checks.values()),
+    )
     with _units_lock, contextlib.suppress(TypeError):  # not weak-referenceable: not cached
         _units[obj] = unit
     return unit
@@ -379,7 +449,19 @@ def _qualified(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
-def _walk(root: Any, owner: type | None) -> CodeFingerprint:
+@dataclass
+class _Walk:
+    """A fingerprint and what it was made from, to tell whether it still holds."""
+
+    fingerprint: CodeFingerprint
+    units: list[_Unit]
+
+    def is_current(self) -> bool:
+        return all(unit.is_current() for unit in self.units)
+
+
+def _walk(root: Any, owner: type | None) -> _Walk:
+    units: list[_Unit] = []
     functions: dict[str, str] = {}
     unavailable: list[str] = []
     visited: set[int] = set()
@@ -391,6 +473,7 @@ def _walk(root: Any, owner: type | None) -> CodeFingerprint:
             continue
         visited.add(id(obj))
         unit = _unit(obj, obj_owner)
+        units.append(unit)
         if unit.digest is None:
             unavailable.append(name)
             functions[name] = _UNAVAILABLE
@@ -418,13 +501,14 @@ def _walk(root: Any, owner: type | None) -> CodeFingerprint:
                     functions.setdefault(f"{module}.{reference_name}", digest)
     root_name = _qualified(root)
     ordered = {root_name: functions.pop(root_name)} | dict(sorted(functions.items()))
-    return CodeFingerprint(
+    result = CodeFingerprint(
         # Over the entries' digests, not their module names (each digest holds its own
         # short name): a script's code keys the same run as __main__ or imported.
         digest=_digest(["fingerprint", sorted(ordered.values())]),
         functions=ordered,
         unavailable=tuple(unavailable),
     )
+    return _Walk(result, units)
 
 
 def _owner_class(func: Callable[..., Any]) -> type | None:
@@ -439,30 +523,36 @@ def _owner_class(func: Callable[..., Any]) -> type | None:
     return value if isinstance(value, type) else None
 
 
-_fingerprints: weakref.WeakKeyDictionary[Any, CodeFingerprint] = weakref.WeakKeyDictionary()
+_fingerprints: weakref.WeakKeyDictionary[Any, _Walk] = weakref.WeakKeyDictionary()
 
 
 def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
-    """The fingerprint of ``func`` and of the user code it reaches (cached per function object)."""
+    """The fingerprint of ``func`` and of the user code it reaches.
+
+    Cached per function object, and checked on every call: a name the code reads that
+    now denotes another object (a function or constant redefined in a notebook) makes a
+    new fingerprint. A list or dict constant changed in place is not looked at again
+    (code that keeps state in a global would otherwise never hit its cache).
+    """
     cached = _fingerprints.get(func)
-    if cached is None:
+    if cached is None or not cached.is_current():
         target = _unwrap(func)
         owner = _owner_class(target) if isinstance(target, types.FunctionType) else None
         cached = _walk(target, owner)
         with contextlib.suppress(TypeError):  # not weak-referenceable: not cached
             _fingerprints[func] = cached
-    return cached
+    return cached.fingerprint
 
 
-_class_fingerprints: weakref.WeakKeyDictionary[type, CodeFingerprint] = weakref.WeakKeyDictionary()
+_class_fingerprints: weakref.WeakKeyDictionary[type, _Walk] = weakref.WeakKeyDictionary()
 
 
 def persistable_fingerprint(cls: type) -> CodeFingerprint:
     """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on ``cls``."""
-    cached = _class_fingerprints.get(cls)
-    if cached is None:
-        import inspect
+    import inspect
 
-        method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
+    method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
+    cached = _class_fingerprints.get(cls)
+    if cached is None or cached.units[0] is not _units.get(method) or not cached.is_current():
         cached = _class_fingerprints[cls] = _walk(method, cls)
-    return cached
+    return cached.fingerprint

@@ -4,8 +4,8 @@ A payload held in memory is handed out without hashing its key again as long as 
 params field was *assigned* since it was made (the mutation epoch of
 :mod:`persistable._keys`). That shortcut is only sound when no params value can change
 in place: a list that is appended to, a dict, a numpy array or a plain dataclass
-changes the key without any assignment. For such params the key is hashed again on
-every access instead.
+changes the key without any assignment; so does code that is part of the key and is
+redefined. For such nodes the key is hashed again on every access instead.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import uuid
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from persistable._keys import dependency_order
+from persistable._keys import current_epoch, dependency_order
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
 
-__all__ = ["holds_mutable_params"]
+__all__ = ["key_changes_only_by_assignment"]
 
 #: Values of these types cannot change in place (``File``/``Directory`` are paths).
 _ATOMS: tuple[type, ...] = (
@@ -68,6 +68,25 @@ def _mutable(value: Any) -> bool:
     return False
 
 
-def holds_mutable_params(persistable: Persistable[Any, Any]) -> bool:
-    """Whether a params value of ``persistable`` or of its tracked upstream can change in place."""
-    return any(_mutable(item.params) for item in dependency_order(persistable))
+def key_changes_only_by_assignment(persistable: Persistable[Any, Any]) -> bool:
+    """Whether the key of ``persistable`` can change only by assigning something.
+
+    False when a params value here or upstream can change in place, or when a node's
+    code is part of its key (``code_changes="rerun"``: a notebook may redefine it). The
+    answer is memoized on each node for the current mutation epoch, so asking again costs
+    nothing until something is assigned, and a deep chain is walked once.
+    """
+    epoch = current_epoch()
+
+    def memo(item: Persistable[Any, Any]) -> bool | None:
+        found: tuple[int, bool] | None = getattr(item, "_assignment_keyed", None)
+        return found[1] if found is not None and found[0] == epoch else None
+
+    for item in dependency_order(persistable, lambda item: memo(item) is not None):
+        answer = (
+            getattr(item, "code_changes", None) != "rerun"
+            and not _mutable(item.params)
+            and all(memo(dependency) for dependency in item.tracked_persistable_dependencies)
+        )
+        item._assignment_keyed = (epoch, answer)
+    return bool(memo(persistable))

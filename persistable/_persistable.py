@@ -26,7 +26,7 @@ from persistable._fingerprint import CodeFingerprint, changed_entries, persistab
 from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
-from persistable._mutability import holds_mutable_params
+from persistable._mutability import key_changes_only_by_assignment
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
@@ -242,8 +242,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self._has_payload = False
         # (mutation epoch, dependency ids, key) of the payload held in memory.
         self._payload_state: tuple[int, tuple[int, ...], str] | None = None
-        # Whether no params value here or upstream can change in place (None: not checked).
-        self._params_frozen: bool | None = None
+        # (mutation epoch, whether the key can change only by an assignment): _mutability.py.
+        self._assignment_keyed: tuple[int, bool] | None = None
 
     if not TYPE_CHECKING:  # hidden from type checkers, which then still catch misspelt attributes
 
@@ -992,14 +992,13 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             return True  # set without a key by a subclass: nothing to compare
         epoch, dependencies, key = state
         now = tuple(map(id, self.tracked_persistable_dependencies))
-        if epoch == _keys.current_epoch() and dependencies == now:
-            if self._params_frozen is None:
-                self._params_frozen = not holds_mutable_params(self)
-            if self._params_frozen:
-                return True  # nothing assigned anywhere since: no key to hash again
-            # A list, dict, array... in the params can change in place: hash again.
-        else:
-            self._params_frozen = None  # something was assigned: the values may differ now
+        if (
+            epoch == _keys.current_epoch()
+            and dependencies == now
+            and key_changes_only_by_assignment(self)
+        ):
+            return True  # nothing assigned since; a list or array in the params, or keyed
+            # code, can change without an assignment: then the key is hashed again.
         if self.persist_hash != key:
             return False
         self._payload_state = (_keys.current_epoch(), now, key)
@@ -1009,7 +1008,6 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self._payload = payload
         self._has_payload = True
         self._generation = None
-        self._params_frozen = None
         if key is not None:
             self._payload_state = (
                 _keys.current_epoch(),

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from persistable import MemoryStore, Persistable, PersistableParams
-from persistable._mutability import holds_mutable_params
+from persistable._mutability import key_changes_only_by_assignment
 
 
 @dataclass
@@ -86,8 +86,11 @@ def test_an_upstream_list_changed_in_place_reaches_the_downstream_payload(
 
 def test_immutable_params_keep_the_no_rehash_shortcut(memory_store: MemoryStore) -> None:
     """Params of ints and tuples of str cannot change in place; lists, arrays and plain dataclasses can."""
-    assert not holds_mutable_params(Echo(memory_store, Scalars(), None))
-    assert holds_mutable_params(Total(memory_store, Items([1]), None))
-    assert holds_mutable_params(Scaled(memory_store, Weights(), None))
+    assert key_changes_only_by_assignment(Echo(memory_store, Scalars(), None))
+    assert not key_changes_only_by_assignment(Total(memory_store, Items([1]), None))
+    assert not key_changes_only_by_assignment(Scaled(memory_store, Weights(), None))
     up = Total(memory_store, Items([1]), None, payload_name="up")
-    assert holds_mutable_params(Downstream(memory_store, Scalars(), [up], payload_name="down"))
+    down = Downstream(memory_store, Scalars(), [up], payload_name="down")
+    assert not key_changes_only_by_assignment(down)
+    frozen_up = Echo(memory_store, Scalars(), None, payload_name="frozen_up")
+    assert key_changes_only_by_assignment(Downstream(memory_store, Scalars(), [frozen_up]))

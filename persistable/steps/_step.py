@@ -169,15 +169,15 @@ class Step(Generic[P, R]):
         return self._store
 
     def fingerprint(self) -> CodeFingerprint:
-        """The fingerprint of the function and the user code it reaches (once per step object).
+        """The fingerprint of the function and the user code it reaches.
 
         A step that travels by value (defined in ``__main__`` or a notebook) carries the
         fingerprint computed where it was defined, so a worker process that cannot read
         the notebook's source still computes the same key.
         """
-        if self._fingerprint is None:
-            self._fingerprint = fingerprint(self.function)
-        return self._fingerprint
+        if self._fingerprint is not None:  # carried from the process that defined the step
+            return self._fingerprint
+        return fingerprint(self.function)  # cached, and checked for redefined names
 
     def check_outputs(self, result: Any) -> Any:
         """``result`` as it is persisted: a plain tuple of the declared ``outputs``, checked."""
