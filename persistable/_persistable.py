@@ -27,6 +27,7 @@ from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
 from persistable._mutability import key_changes_only_by_assignment
+from persistable._pristine import use_stored_upstream_payloads
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
@@ -466,6 +467,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         with _keys.suspended_key_cache():
             with capture:
                 self.logger.info("Generating %s (key %s)", self.payload_name, key)
+                use_stored_upstream_payloads(self, self.logger)
                 started = time.perf_counter()
                 payload = self._generate_payload(**untracked_payload_params)
                 duration = time.perf_counter() - started
