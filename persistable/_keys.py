@@ -31,6 +31,7 @@ __all__ = [
     "describe",
     "key_cache",
     "key_cache_active",
+    "key_given_upstream",
     "params_tree",
     "persist_hash",
     "suspended_key_cache",
@@ -62,6 +63,21 @@ def key_cache() -> Iterator[None]:
     token = _key_cache.set({})
     try:
         yield
+    finally:
+        _key_cache.reset(token)
+
+
+def key_given_upstream(
+    persistable: Persistable[Any, Any], upstream: dict[int, tuple[object, str]]
+) -> str:
+    """The key of ``persistable`` hashed again, its dependencies' keys taken from ``upstream``.
+
+    Its own params (and input files) are encoded anew; the upstream keys are not (a
+    chain of any depth costs one node).
+    """
+    token = _key_cache.set(dict(upstream))
+    try:
+        return key_from_tree(persistable.key_tree())
     finally:
         _key_cache.reset(token)
 

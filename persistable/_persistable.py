@@ -41,6 +41,7 @@ from persistable.exceptions import (
     InvalidParamsError,
     InvalidPayloadNameError,
     InvalidPayloadWarning,
+    KeyMismatchError,
     LockTimeoutError,
     NoPayloadError,
     PayloadSerializationError,
@@ -462,6 +463,10 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
             key = self.persist_hash
             identity = (self.lineage(), self.dependency_keys()) if persist else None
+            upstream: dict[int, tuple[object, str]] = {
+                id(dependency): (dependency, dependency.persist_hash)
+                for dependency in self.tracked_persistable_dependencies
+            }
         capture = GenerationLogCapture(self.logger)
         # User code may build and change persistables: it sees no memoized keys.
         with _keys.suspended_key_cache():
@@ -473,12 +478,24 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 duration = time.perf_counter() - started
                 self._validate_payload(payload)
                 self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
+            self._check_inputs_unchanged(key, upstream)
             self._set_payload(payload, key)
             # Kept so that a later persist() records the duration and log of this generation.
             self._generation: tuple[str, float, bytes] | None = (key, duration, capture.text())
             if identity is not None:
                 self._persist(key, duration, capture.text(), identity=identity, replace=replace)
             self._post_generate(**untracked_payload_params)
+
+    def _check_inputs_unchanged(self, key: str, upstream: dict[int, tuple[object, str]]) -> None:
+        """Refuse a payload whose params or input files changed while it was generated."""
+        after = _keys.key_given_upstream(self, upstream)
+        if after != key:
+            raise KeyMismatchError(
+                f"The inputs of {self.payload_name} changed while its payload was generated "
+                f"(key {key} before, {after} after: a params value or an input File/"
+                "Directory was changed meanwhile); nothing was stored. Do not change params "
+                "or input files inside _generate_payload, and run it again once they are final."
+            )
 
     def persist(self) -> None:
         """Commit the current payload as an artifact (it must have been generated or loaded).

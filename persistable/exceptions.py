@@ -208,7 +208,11 @@ class RunError(PersistableError, RuntimeError):
 
 
 class KeyMismatchError(PersistableError, RuntimeError):
-    """A worker computed another key for a node than the process that resolved the run."""
+    """A node's key differs from the key it had a moment before.
+
+    A worker computed another key for a node than the process that resolved the run, or
+    the node's inputs (params, input files) changed while its payload was generated.
+    """
 
 
 class RunInterrupted(KeyboardInterrupt):
