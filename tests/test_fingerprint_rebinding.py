@@ -42,6 +42,17 @@ class Scaled(Persistable[int, Params]):
 
     def _generate_payload(self, **untracked_payload_params: Any) -> int:
         return helper(self.params.x)
+
+
+def make_processor() -> Any:
+    from persistable.samples import Processor
+
+    class Rescale(Processor):
+        def process(self, sample: Any) -> Any:
+            sample.value = helper(sample.value)
+            return sample
+
+    return Rescale
 """
 
 
@@ -96,3 +107,14 @@ def test_a_payload_in_memory_follows_a_code_change(notebook: Any, tmp_path: Path
     assert node.payload == 10
     notebook.SCALE = 4
     assert node.payload == 20
+
+
+def test_a_processor_fingerprint_follows_a_rebound_constant(notebook: Any) -> None:
+    """A samples Processor's cache key changes when a constant its process() reaches is rebound."""
+    from persistable.samples._processor import code_fingerprint
+
+    rescale = notebook.make_processor()
+    before = code_fingerprint(rescale)
+    assert code_fingerprint(rescale) == before
+    notebook.SCALE = 5
+    assert code_fingerprint(rescale) != before

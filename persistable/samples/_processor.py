@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any, ClassVar
 
@@ -68,13 +67,10 @@ def code_fingerprint(cls: type[Processor]) -> str:
     constants that ``process`` reaches through globals, closures and ``self.``). Code in
     installed libraries is not covered: bump :attr:`Processor.version` when it matters.
     """
-    return _code_fingerprint(cls)
-
-
-@functools.lru_cache(maxsize=256)
-def _code_fingerprint(cls: type[Processor]) -> str:
     from persistable._fingerprint import fingerprint
 
+    # Not cached here: fingerprint() caches per function and notices a redefined helper
+    # or a rebound constant (a notebook cell run again), which a cache per class would not.
     code = fingerprint(cls.process)
     if code.unavailable:
         logger.debug("No source for %s: that code is not in the cache key", code.unavailable)
