@@ -422,3 +422,28 @@ def test_changing_a_helper_a_stage_calls_changes_the_key(tmp_path: Path, events:
             run_flow(config, folder / "o.h5", events, nompi=True, data_dir=tmp_path / "store").key
         )
     assert keys[0] != keys[1]
+
+
+def test_the_output_and_the_stored_artifact_are_separate_files(
+    tmp_path: Path, events: Path
+) -> None:
+    """Changing -o afterwards never changes the stored artifact (no shared inode), with or without a drop."""
+    input_bytes = events.read_bytes()
+    for text, name in (
+        (RECO, "drop.yaml"),
+        (RECO.replace("  drop: [scratch/tmp]\n", ""), "keep.yaml"),
+    ):
+        config = write_config(tmp_path, text, name=name)
+        out = tmp_path / f"{name}.h5"
+        first = run_flow(config, out, events, nompi=True, data_dir=tmp_path / "store")
+        [stored] = (tmp_path / "store" / "flow_output" / first.key).glob("payload*")
+        assert stored.stat().st_ino != out.stat().st_ino
+        original = dump(out)
+        with h5py.File(out, "r+") as f:
+            f["reco/sums/data"][0] = -1.0
+        again = run_flow(
+            config, tmp_path / f"{name}.again.h5", events, nompi=True, data_dir=tmp_path / "store"
+        )
+        assert again.status == "from store"
+        assert dump(tmp_path / f"{name}.again.h5") == original
+    assert events.read_bytes() == input_bytes  # rank 0 writes a copy of the input, never the input

@@ -8,9 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from persistable._artifact import file_record
 from persistable._persistable import Persistable
 from persistable.io import FileIO
 from persistable.params import PersistableParams
+from persistable.store import Transaction
 
 __all__ = ["FlowOutput", "FlowParams", "H5FileIO"]
 
@@ -62,3 +64,18 @@ class FlowOutput(Persistable[Path, FlowParams]):
     def _generate_payload(self, **untracked_payload_params: Any) -> Path:
         produced = untracked_payload_params["produced"]
         return Path(produced)
+
+    def _write_payload(
+        self, payload: Path, transaction: Transaction, files: dict[str, dict[str, Any]]
+    ) -> None:
+        """On a local store: a kernel copy into the staging folder, then its checksum.
+
+        This saves the user-space copy of :meth:`H5FileIO.save` (the file can be many GB);
+        the checksum is computed on the staged copy, so it records what was committed.
+        """
+        target = transaction.local_path(self.payload_file)
+        if target is None:
+            super()._write_payload(payload, transaction, files)
+            return
+        shutil.copyfile(payload, target)
+        files[self.payload_file] = file_record(target)

@@ -3,7 +3,8 @@
 The pip ``h5py`` has no parallel HDF5, so no two processes may write one file. Every
 rank therefore keeps its own *replica* holding what the flow wrote (datasets of the
 input are read from the input file, which every rank opens read-only, and are copied
-into the replica only when written: copy-on-write). Each write is an *effect*
+into the replica only when written: copy-on-write; rank 0's replica starts as a byte
+copy of the input instead and becomes the output). Each write is an *effect*
 (``create``, ``resize``, ``write``, ``attrs``, ...); collective calls (``reserve_data``,
 ``write_data``, ``write_ref``) gather every rank's part in rank order and apply the same
 effects on every rank, so all replicas stay identical and each rank can read what any
@@ -15,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,13 +59,16 @@ class H5FlowDataManager:
     Parameters
     ----------
     filepath
-        This rank's replica file (created empty).
+        This rank's replica file (created empty, or as a copy of the input).
     input_filename
         The input file, opened read-only (None for generator-only flows).
     comm
         The communicator (serial when MPI is off).
     compression
         HDF5 compression of new datasets (``"gzip"``, ``"lzf"`` or None).
+    copy_input
+        Start the replica as a byte copy of the input (rank 0 of a flow): the replica is
+        then the whole output, and needs no merge unless objects were deleted or dropped.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class H5FlowDataManager:
         comm: SerialComm | None = None,
         compression: str | None = None,
         drop_list: Sequence[str] = (),
+        *,
+        copy_input: bool = False,
     ) -> None:
         h5py = _h5py()
         self.filepath = str(filepath)
@@ -82,12 +89,18 @@ class H5FlowDataManager:
         self.size = self.comm.size
         self.compression = compression
         self.drop_list = list(drop_list)
-        self.fh = h5py.File(self.filepath, "w")
+        if copy_input and input_filename is not None:
+            shutil.copyfile(input_filename, self.filepath)  # a kernel copy, no HDF5 decoding
+            self.fh = h5py.File(self.filepath, "r+")
+        else:
+            self.fh = h5py.File(self.filepath, "w")
         self._in = None if input_filename is None else h5py.File(self.input_filename, "r")
-        #: Paths of input objects deleted by the flow (absent from reads and the output).
+        #: Paths of objects deleted by the flow (absent from reads and the output).
         self.deleted: set[str] = set()
         self._recording = self.rank == 0
         self._effects: list[Effect] = []
+        self._objects: dict[str, tuple[Any, bool]] = {}
+        self._regions: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"H5FlowDataManager(filepath={self.filepath!r}, input={self.input_filename!r}, rank={self.rank}/{self.size})"
@@ -116,20 +129,39 @@ class H5FlowDataManager:
         path = path.strip("/")
         return any(path == d or path.startswith(d + "/") for d in self.deleted)
 
-    def _locate(self, path: str) -> Any:
-        """The file holding ``path`` (replica first), or None."""
+    def _lookup(self, path: str) -> Any:
+        """The object ``path`` (replica first, then the input), or None."""
+        found = self._find(path)
+        return None if found is None else found[0]
+
+    def _find(self, path: str) -> tuple[Any, bool] | None:
+        """``(object, whether it is in the replica)`` for ``path``, or None.
+
+        Found objects are cached by path (an HDF5 lookup costs about a millisecond);
+        the cache is cleared whenever an object is created, copied or deleted.
+        """
         path = path.strip("/")
+        found = self._objects.get(path)
+        if found is not None:
+            return found
         if path in self.fh:
-            return self.fh
-        if self._in is not None and not self._is_deleted(path) and path in self._in:
-            return self._in
-        return None
+            found = (self.fh[path], True)
+        elif self._in is not None and not self._is_deleted(path) and path in self._in:
+            found = (self._in[path], False)
+        if found is not None:
+            self._objects[path] = found
+        return found
+
+    def _forget(self) -> None:
+        """Drop the lookup caches (an object was created, copied or deleted)."""
+        self._objects.clear()
+        self._regions.clear()
 
     def _obj(self, path: str) -> Any:
-        fh = self._locate(path)
-        if fh is None:
-            raise KeyError(f"{path!r} is neither in the output nor in the input file")
-        return fh[path.strip("/")]
+        found = self._lookup(path)
+        if found is None:
+            raise KeyError(f"{path.strip('/')!r} is neither in the output nor in the input file")
+        return found
 
     # -- effects -------------------------------------------------------------------
 
@@ -150,6 +182,8 @@ class H5FlowDataManager:
     def _apply(self, effect: Effect) -> None:
         kind, path = effect[0], effect[1]
         fh = self.fh
+        if kind in ("group", "dataset", "delete"):
+            self._forget()
         if kind == "group":
             self._require_group(path)
         elif kind == "dataset":
@@ -168,20 +202,19 @@ class H5FlowDataManager:
         elif kind == "attrs":
             self._writable(path, group_if_missing=True)
             for key, value in effect[2].items():
-                fh[path].attrs[key] = value
+                self._obj(path).attrs[key] = value
         elif kind == "resize":
             self._writable(path)
-            dset = fh[path]
+            dset = self._obj(path)
             dset.resize((effect[2], *dset.shape[1:]))
         elif kind == "write":
             self._writable(path)
             sel, data = effect[2], effect[3]
-            fh[path][sel] = data
+            self._obj(path)[sel] = data
         elif kind == "delete":
             if path in fh:
                 del fh[path]
-            if self._in is not None and path in self._in:
-                self.deleted.add(path)
+            self.deleted.add(path)  # hidden in the input; its space is given back by a rewrite
         else:  # pragma: no cover - effects are made by this module only
             raise ValueError(f"unknown effect {kind!r}")
         if self._recording:
@@ -196,6 +229,7 @@ class H5FlowDataManager:
         for part in path.split("/"):
             current = f"{current}/{part}" if current else part
             if current not in self.fh:
+                self._forget()
                 group = self.fh.create_group(current)
                 if self._in is not None and current in self._in and not self._is_deleted(current):
                     for key, value in self._in[current].attrs.items():
@@ -204,13 +238,15 @@ class H5FlowDataManager:
     def _writable(self, path: str, group_if_missing: bool = False) -> None:
         """Make ``path`` exist in the replica (copy-on-write from the input)."""
         path = path.strip("/")
-        if path in self.fh:
+        found = self._find(path)
+        if found is not None and found[1]:
             return
         h5py = _h5py()
         source = None if self._in is None or self._is_deleted(path) else self._in.get(path)
         if isinstance(source, h5py.Dataset):
             parent = path.rsplit("/", 1)[0] if "/" in path else ""
             self._require_group(parent)
+            self._forget()
             source.file.copy(
                 source, self.fh[parent] if parent else self.fh, name=path.rsplit("/", 1)[-1]
             )
@@ -236,7 +272,7 @@ class H5FlowDataManager:
 
     def exists(self, path: str) -> bool:
         """Whether object ``path`` exists (output or input)."""
-        return self._locate(path) is not None
+        return self._lookup(path) is not None
 
     def dset_exists(self, dataset_name: str) -> bool:
         return self.exists(f"{dataset_name}/data")
@@ -274,9 +310,15 @@ class H5FlowDataManager:
         return self._obj(f"{parent_dataset_name}/ref/{child_dataset_name}/ref_region")
 
     def _region_paths(self, dataset_name: str) -> list[str]:
+        base = f"{dataset_name.strip('/')}/ref"
+        cached = self._regions.get(base)
+        if cached is None:
+            cached = self._regions[base] = self._find_region_paths(base)
+        return cached
+
+    def _find_region_paths(self, base: str) -> list[str]:
         h5py = _h5py()
         paths: set[str] = set()
-        base = f"{dataset_name.strip('/')}/ref"
         for fh in (self.fh, self._in):
             if fh is None or base not in fh or (fh is self._in and self._is_deleted(base)):
                 continue

@@ -1,13 +1,15 @@
-"""Assemble a flow's output file: the input's objects, overlaid by the replica's, minus drops.
+"""Assemble a flow's output file from rank 0's replica (a copy of the input plus the writes).
 
-Objects are copied into a new file (``h5py`` object copy keeps dtypes, chunking and
-compression), so dropped datasets are never written and take no space; subtrees
-without dropped or overridden objects are copied whole.
+When nothing was dropped or deleted the replica is the output and is renamed. Otherwise
+its objects are copied into a new file (``h5py`` object copy keeps dtypes, chunking and
+compression), so dropped and deleted datasets take no space (HDF5 does not give back
+the space of a deleted dataset); subtrees without dropped objects are copied whole.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from persistable.flow._data_manager import is_dropped
 from persistable.flow._h5 import h5py
 
-__all__ = ["merge_output"]
+__all__ = ["finish_output", "repack"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,81 +28,60 @@ def _names(fh: Any) -> set[str]:
     return names
 
 
-def merge_output(
-    input_path: str | Path | None,
-    replica_path: str | Path,
-    output_path: str | Path,
-    drop: Iterable[str],
-    deleted: Iterable[str] = (),
+def _warn_unmatched(drop: Iterable[str], names: set[str]) -> None:
+    for name in drop:
+        name = name.strip("/")
+        if not any(n == name or n.startswith(name + "/") for n in names):
+            logger.warning(
+                "drop: the output has no object %r, so nothing was dropped for it "
+                "(drop names are exact paths, such as hits/tmp)",
+                name,
+            )
+
+
+def finish_output(
+    replica_path: Path, output_path: Path, drop: Iterable[str], deleted: Iterable[str]
 ) -> None:
-    """Write ``output_path`` from the input file and the replica (replica objects win)."""
+    """Move rank 0's full replica to ``output_path``, rewriting it when objects must go."""
+    drop, deleted = list(drop), list(deleted)
+    with h5py().File(replica_path, "r") as replica:
+        names = _names(replica)
+    _warn_unmatched(drop, names)
+    if deleted or any(is_dropped(n, drop) for n in names):
+        tmp = output_path.with_name(f".{output_path.name}.tmp")
+        repack(replica_path, tmp, drop)
+        os.replace(tmp, output_path)
+        replica_path.unlink()
+    else:
+        os.replace(replica_path, output_path)
+
+
+def repack(source_path: str | Path, output_path: str | Path, drop: Iterable[str]) -> None:
+    """Write ``output_path`` with the objects of ``source_path`` except the dropped ones."""
     h5 = h5py()
     drop = list(drop)
-    deleted = [d.strip("/") for d in deleted]
+    with h5.File(source_path, "r") as source, h5.File(output_path, "w") as out:
+        removed = {n for n in _names(source) if is_dropped(n, drop)}
 
-    def gone(path: str) -> bool:
-        return is_dropped(path, drop) or any(path == d or path.startswith(d + "/") for d in deleted)
+        def holds_removed(path: str) -> bool:
+            prefix = path + "/"
+            return any(r.startswith(prefix) for r in removed)
 
-    with h5.File(replica_path, "r") as replica, h5.File(output_path, "w") as out:
-        source = h5.File(input_path, "r") if input_path is not None else None
-        try:
-            in_names = _names(source) if source is not None else set()
-            rep_names = _names(replica)
-            all_names = in_names | rep_names
-            removed = {n for n in all_names if gone(n)}
-            for name in drop:
-                if not any(
-                    n == name.strip("/") or n.startswith(name.strip("/") + "/") for n in all_names
-                ):
-                    logger.warning(
-                        "drop: the output has no object %r, so nothing was dropped for it "
-                        "(drop names are exact paths, such as hits/tmp)",
-                        name,
-                    )
-            # Objects whose subtree must be merged item by item (not copied whole).
-            special = removed | (in_names & rep_names)
+        def copy(path: str, obj: Any) -> None:
+            if isinstance(obj, h5.Dataset) or not holds_removed(path):
+                source.copy(obj, out, name=path)  # whole subtrees where nothing goes
+                return
+            group = out.require_group(path)
+            for key, value in obj.attrs.items():
+                group.attrs[key] = value
+            kept = [c for c in sorted(obj.keys()) if f"{path}/{c}" not in removed]
+            for child in kept:
+                copy(f"{path}/{child}", obj[child])
+            if not kept and not len(group.attrs):
+                del out[path]  # held only dropped objects
 
-            def needs_walk(path: str) -> bool:
-                prefix = path + "/"
-                return any(s.startswith(prefix) for s in special)
-
-            def copy_attrs(src: Any, dst: Any) -> None:
-                for key, value in src.attrs.items():
-                    dst.attrs[key] = value
-
-            def merge(path: str) -> None:
-                in_obj = source.get(path) if source is not None and path in in_names else None
-                rep_obj = replica.get(path) if path in rep_names else None
-                if in_obj is not None and isinstance(in_obj, h5.Dataset) and rep_obj is None:
-                    in_obj.file.copy(in_obj, out, name=path)
-                    return
-                if rep_obj is not None and isinstance(rep_obj, h5.Dataset):
-                    replica.copy(rep_obj, out, name=path)
-                    return
-                if not needs_walk(path) and (in_obj is None) != (rep_obj is None):
-                    obj: Any = in_obj if in_obj is not None else rep_obj
-                    obj.file.copy(obj, out, name=path)
-                    return
-                group = out.require_group(path)
-                children: set[str] = set()
-                for obj in (in_obj, rep_obj):
-                    if obj is not None:
-                        copy_attrs(obj, group)
-                        children.update(obj.keys())
-                kept = [c for c in sorted(children) if f"{path}/{c}" not in removed]
-                for child in kept:
-                    merge(f"{path}/{child}")
-                if children and not kept and not len(group.attrs):
-                    del out[path]  # held only dropped objects
-
-            roots: set[str] = set()
-            for fh in (source, replica):
-                if fh is not None:
-                    copy_attrs(fh, out)
-                    roots.update(fh.keys())
-            for root in sorted(roots):
-                if root not in removed:
-                    merge(root)
-        finally:
-            if source is not None:
-                source.close()
+        for key, value in source.attrs.items():
+            out.attrs[key] = value
+        for root in sorted(source.keys()):
+            if root not in removed:
+                copy(root, source[root])

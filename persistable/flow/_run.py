@@ -7,8 +7,9 @@ Steps (every rank runs them; rank 0 alone touches the store and the output path)
    class's ``class_version`` and source fingerprint); if the store has it, copy it to
    ``-o`` and stop;
 3. run each config's loop into per-rank replicas inside a private work folder
-   ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0
-   assembles each config's output there (the next config reads it);
+   ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0's
+   replica starts as a copy of the config's input and becomes its output (the next
+   config reads it), rewritten only when objects were dropped or deleted;
 4. commit the last output to the store, then rename it to ``-o`` (the work folder is
    beside it), remove the work folder.
 """
@@ -38,7 +39,7 @@ from persistable.flow._loop import (
     resolve_classes,
     run_loop,
 )
-from persistable.flow._merge import merge_output
+from persistable.flow._merge import finish_output
 from persistable.flow._mpi import SerialComm, get_comm
 from persistable.store import StoreLike
 
@@ -336,7 +337,9 @@ def _run_configs(
             current_input = merged
             continue
         replica = replica_path(work, index, comm.rank)
-        with H5FlowDataManager(replica, current_input, comm, compression, drops) as dm:
+        with H5FlowDataManager(
+            replica, current_input, comm, compression, drops, copy_input=comm.rank == 0
+        ) as dm:
             report = run_loop(
                 item,
                 dm,
@@ -349,9 +352,7 @@ def _run_configs(
             deleted = sorted(dm.deleted)
         comm.barrier()
         if comm.rank == 0:
-            tmp = merged.with_suffix(".tmp")
-            merge_output(current_input, replica, tmp, drops, deleted)
-            os.replace(tmp, merged)
+            finish_output(replica, merged, drops, deleted)
         comm.barrier()
         replica.unlink(missing_ok=True)
         result.loops.append(report)
