@@ -25,7 +25,7 @@ def main() -> None:
         starts = list(range(0, len(events), chunk))
         mine = {s: calibrate(events[s : s + chunk]["energy"], work) for s in starts[rank::size]}
     parts = comm.gather(mine, root=0)
-    if rank == 0:
+    if rank == 0 and parts is not None:
         results = {s: v for part in parts for s, v in part.items()}
         shutil.copyfile(source, target)
         with h5py.File(target, "a") as f:
