@@ -126,3 +126,17 @@ class Stateful(Scratch):
     """A stage that declares state across chunks: its flow reruns every chunk instead of resuming."""
 
     resumable = False
+
+
+class Accumulate(H5FlowStage):
+    """Keeps a running total across chunks (state) and writes it in finish()."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.total = 0.0
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        self.total += float(np.sum(cache[source_name]["energy"]))
+
+    def finish(self, source_name: str) -> None:
+        self.data_manager.set_attrs("summary", total=self.total)

@@ -447,3 +447,39 @@ def test_the_output_and_the_stored_artifact_are_separate_files(
         assert again.status == "from store"
         assert dump(tmp_path / f"{name}.again.h5") == original
     assert events.read_bytes() == input_bytes  # rank 0 writes a copy of the input, never the input
+
+
+def test_a_stage_keeping_state_across_chunks_makes_the_rerun_start_over(
+    tmp_path: Path, events: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A running total kept in a stage is not journaled: the rerun runs every chunk again, never a wrong total."""
+    stateful = RECO.replace(
+        "stages: [hit_sum, scratch]", "stages: [hit_sum, acc, trouble]"
+    ) + textwrap.dedent(
+        """\
+        acc:
+          classname: Accumulate
+          path: _flow_stages
+        trouble:
+          classname: Trouble
+          path: _flow_stages
+          params: {at_row: 30, action: raise, marker: MARKER}
+        """
+    ).replace("MARKER", str(tmp_path / "raised"))
+    config = write_config(tmp_path, stateful)
+    with pytest.raises(FlowStageError, match="bad row 30"):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    [work] = tmp_path.glob(".out.h5.flow-*")
+    assert (work / "journal-0" / "stateful.txt").read_text() == (
+        "stage acc (Accumulate) changed self.total between chunks"
+    )
+    with caplog.at_level("WARNING", logger="persistable.flow"):
+        rerun = run_flow(
+            config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store"
+        )
+    assert rerun.replayed_steps == 0
+    assert "Not resuming: stage acc (Accumulate) changed self.total between chunks" in caplog.text
+    with h5py.File(events) as f, h5py.File(tmp_path / "out.h5") as g:
+        assert g["summary"].attrs["total"] == pytest.approx(
+            float(np.sum(f["raw/events/data"]["energy"]))
+        )

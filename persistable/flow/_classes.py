@@ -28,7 +28,9 @@ class _FlowObject:
     #: Enters the key of the flow's output: change it when the class's results change.
     class_version: ClassVar[str] = "0.0.0"
     #: False when the object keeps state across chunks that later chunks or ``finish``
-    #: depend on: such state is not journaled, so a flow with one starts over instead of resuming.
+    #: depend on: such state is not journaled, so a flow with one starts over instead of
+    #: resuming. A change of an object's attributes between chunks is also detected
+    #: (``_state``) and has the same effect; False only saves that check.
     resumable: ClassVar[bool] = True
 
     classname: str

@@ -3,7 +3,9 @@
 Rank 0 writes ``step-<n>.pkl`` (the writes the stages made in step ``n``, gathered
 from every rank) through a temporary name and a rename, so a step file exists only
 whole. A rerun replays the finished steps' effects into a fresh replica instead of
-running their stages, then continues with the first unfinished step. The files are
+running their stages, then continues with the first unfinished step; unless
+``stateful.txt`` says a stage or resource changed its attributes during the recorded
+steps (``_state``): then the loop starts over. The files are
 written and read by this package only, inside the flow's private work folder.
 """
 
@@ -21,6 +23,11 @@ from persistable.flow._data_manager import Effect
 __all__ = ["Journal"]
 
 logger = logging.getLogger(__name__)
+
+#: The journal's format: a journal of another format is not replayed.
+FORMAT = 2
+#: The file naming the object whose state changed during the recorded steps.
+STATEFUL = "stateful.txt"
 
 
 class Journal:
@@ -43,22 +50,45 @@ class Journal:
         self.folder.mkdir(parents=True, exist_ok=True)
         if header.exists():
             recorded = json.loads(header.read_text(encoding="utf-8"))
-            if recorded.get("size") != self.size:
+            if recorded.get("format") != FORMAT:
+                logger.warning(
+                    "The journal in %s was written by another version: starting over", self.folder
+                )
+                self.clear()
+            elif recorded.get("size") != self.size:
                 logger.warning(
                     "The journal in %s was written by %s ranks, this run has %s: starting over",
                     self.folder,
                     recorded.get("size"),
                     self.size,
                 )
-                for file in self.folder.glob("step-*.pkl"):
-                    file.unlink()
+                self.clear()
         tmp = header.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"size": self.size}), encoding="utf-8")
+        tmp.write_text(json.dumps({"format": FORMAT, "size": self.size}), encoding="utf-8")
         os.replace(tmp, header)
         done = 0
         while self._step_file(done).exists():
             done += 1
         return done
+
+    def clear(self) -> None:
+        """Forget the finished steps (the loop starts over)."""
+        for file in self.folder.glob("step-*.pkl"):
+            file.unlink()
+        (self.folder / STATEFUL).unlink(missing_ok=True)
+
+    def stateful(self) -> str | None:
+        """Why the finished steps cannot be resumed (an object kept state across them), or None."""
+        try:
+            return (self.folder / STATEFUL).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def mark_stateful(self, reason: str) -> None:
+        """Record that an object's state changed during the recorded steps (rank 0)."""
+        tmp = self.folder / f"{STATEFUL}.tmp"
+        tmp.write_text(reason, encoding="utf-8")
+        os.replace(tmp, self.folder / STATEFUL)
 
     def record(self, step: int, effects: list[Effect]) -> None:
         """Commit the effects of a finished step (rank 0)."""

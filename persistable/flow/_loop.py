@@ -36,6 +36,7 @@ from persistable.flow._errors import (
 from persistable.flow._journal import Journal
 from persistable.flow._modules import H5FlowDatasetLoopGenerator, H5FlowTestStage
 from persistable.flow._refs import dereference_chain
+from persistable.flow._state import StateWatch
 
 __all__ = ["LoopReport", "resolve_classes", "run_loop"]
 
@@ -232,17 +233,27 @@ def run_loop(
         _call(f"stage {stage.name}.init", rank, None, stage.init, source)
     dm.take_effects()  # init runs again on resume: its writes are not journaled
 
-    done = comm.bcast(journal.open() if journal is not None and rank == 0 else 0)
+    opened = (
+        (journal.open(), journal.stateful()) if journal is not None and rank == 0 else (0, None)
+    )
+    done, stateful = comm.bcast(opened)
     blockers = [
         o.classname
         for o in (generator, *stages, *resources.values())
         if not getattr(o, "resumable", True)
     ]
-    if done and blockers:
+    if done and (blockers or stateful):
+        why = f"{', '.join(blockers)} set resumable = False" if blockers else stateful
         logger.warning(
-            "Not resuming: %s set resumable = False; running every chunk again", ", ".join(blockers)
+            "Not resuming: %s (state kept across chunks is not journaled); running every chunk again",
+            why,
         )
         done = 0
+        if journal is not None and rank == 0:
+            journal.clear()
+    watched = [(f"stage {s.name} ({s.classname})", s) for s in stages]
+    watched += [(f"resource {name}", r) for name, r in resources.items()]
+    watch: StateWatch | None = StateWatch(watched) if not blockers else None
     report = LoopReport(replayed=0)
     requirements = [
         [r for item in resolved.stages[: i + 1] for r in item.block.requires]
@@ -286,9 +297,15 @@ def run_loop(
                     cache,
                 )
             effects = dm.take_effects()
-            comm.barrier()  # a step is finished when every rank finished it
+            # a step is finished when every rank finished it (the allgather waits for all)
+            changes = comm.allgather(None if watch is None else watch.changed())
+            change = next((c for c in changes if c is not None), None)
             if journal is not None and rank == 0:
+                if change is not None:
+                    journal.mark_stateful(f"{change} between chunks")
                 journal.record(step, effects)
+            if change is not None:
+                watch = None  # recorded once; no need to digest again
         if chunk != H5FlowGenerator.EMPTY:
             report.chunks += 1
         step += 1
