@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from persistable.flow import H5FlowDataManager, H5FlowResource, H5FlowStage, resources
+from persistable.flow import (
+    H5FlowDataManager,
+    H5FlowDatasetLoopGenerator,
+    H5FlowResource,
+    H5FlowStage,
+    resources,
+)
 
 EVENT_DTYPE = np.dtype([("id", "i8"), ("energy", "f8")])
 HIT_DTYPE = np.dtype([("event", "i8"), ("charge", "f8")])
@@ -140,3 +146,11 @@ class Accumulate(H5FlowStage):
 
     def finish(self, source_name: str) -> None:
         self.data_manager.set_attrs("summary", total=self.total)
+
+
+class Shifting(H5FlowDatasetLoopGenerator):
+    """A generator that is not deterministic across runs: its chunk size is read from a file."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.chunk_size = int(Path(params["size_file"]).read_text())

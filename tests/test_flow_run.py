@@ -483,3 +483,42 @@ def test_a_stage_keeping_state_across_chunks_makes_the_rerun_start_over(
         assert g["summary"].attrs["total"] == pytest.approx(
             float(np.sum(f["raw/events/data"]["energy"]))
         )
+
+
+def test_a_generator_that_changes_between_runs_is_never_replayed(
+    tmp_path: Path, events: Path
+) -> None:
+    """If the rerun's generator gives other slices than the journal's, it stops; the next run starts over."""
+    size_file = tmp_path / "size.txt"
+    size_file.write_text("7")
+    shifting = (
+        RECO.replace(
+            "classname: H5FlowDatasetLoopGenerator", "classname: Shifting\n  path: _flow_stages"
+        )
+        .replace("params: {chunk_size: 7}", f"params: {{size_file: {size_file}}}")
+        .replace("stages: [hit_sum, scratch]", "stages: [hit_sum, scratch, trouble]")
+    ) + textwrap.dedent(
+        """\
+        trouble:
+          classname: Trouble
+          path: _flow_stages
+          params: {at_row: 30, action: raise, marker: MARKER}
+        """
+    ).replace("MARKER", str(tmp_path / "raised"))
+    config = write_config(tmp_path, shifting)
+    store = tmp_path / "store"
+    with pytest.raises(FlowStageError, match="bad row 30"):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=store)
+    size_file.write_text("5")  # the same config now loops in other chunks
+    with pytest.raises(
+        FlowStageError,
+        match=r"Cannot resume: generator raw/events \(Shifting\) gave rows 0:5 at step 0 on rank 0, "
+        r"the interrupted run gave 0:7; its next\(\) is not deterministic",
+    ):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=store)
+    assert not (tmp_path / "out.h5").exists()
+    again = run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=store)
+    assert again.replayed_steps == 0
+    clean = write_config(tmp_path, shifting.replace("at_row: 30", "at_row: 999"), name="clean.yaml")
+    run_flow(clean, tmp_path / "clean.h5", events, nompi=True, data_dir=tmp_path / "store2")
+    assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")

@@ -1,7 +1,7 @@
 """The resume journal: the effects of every finished loop step, one file per step.
 
 Rank 0 writes ``step-<n>.pkl`` (the writes the stages made in step ``n``, gathered
-from every rank) through a temporary name and a rename, so a step file exists only
+from every rank, and the slice each rank's generator gave) through a temporary name and a rename, so a step file exists only
 whole. A rerun replays the finished steps' effects into a fresh replica instead of
 running their stages, then continues with the first unfinished step; unless
 ``stateful.txt`` says a stage or resource changed its attributes during the recorded
@@ -90,16 +90,16 @@ class Journal:
         tmp.write_text(reason, encoding="utf-8")
         os.replace(tmp, self.folder / STATEFUL)
 
-    def record(self, step: int, effects: list[Effect]) -> None:
-        """Commit the effects of a finished step (rank 0)."""
+    def record(self, step: int, effects: list[Effect], slices: list[Any]) -> None:
+        """Commit a finished step (rank 0): its effects and the slice each rank looped over."""
         target = self._step_file(step)
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         with tmp.open("wb") as stream:
-            pickle.dump(effects, stream, protocol=5)
+            pickle.dump((slices, effects), stream, protocol=5)
         os.replace(tmp, target)
 
-    def load(self, step: int) -> list[Effect]:
-        """The effects of a finished step."""
+    def load(self, step: int) -> tuple[list[Any], list[Effect]]:
+        """The slices (one per rank) and the effects of a finished step."""
         with self._step_file(step).open("rb") as stream:
-            effects: list[Any] = pickle.load(stream)  # noqa: S301 - written by this package in its own work folder
-        return effects
+            slices, effects = pickle.load(stream)  # noqa: S301 - written by this package in its own work folder
+        return slices, effects

@@ -269,8 +269,20 @@ def run_loop(
             except StopIteration:
                 break
         dm.take_effects()  # the generator's writes are made again on resume
-        if step < done:
-            dm.apply(journal.load(step) if journal is not None else [])
+        if step < done and journal is not None:
+            slices, effects = journal.load(step)
+            if slices[rank] != chunk:
+                reason = (
+                    f"generator {gen_block.name} ({gen_block.classname}) gave rows "
+                    f"{chunk.start}:{chunk.stop} at step {step} on rank {rank}, the interrupted "
+                    f"run gave {slices[rank].start}:{slices[rank].stop}"
+                )
+                journal.mark_stateful(reason)
+                raise FlowStageError(
+                    f"Cannot resume: {reason}; its next() is not deterministic, so the finished "
+                    "chunks cannot be replayed. Run the same command again: it starts over."
+                )
+            dm.apply(effects)
             report.replayed += 1
         else:
             cache: dict[str, Any] = {}
@@ -298,12 +310,12 @@ def run_loop(
                 )
             effects = dm.take_effects()
             # a step is finished when every rank finished it (the allgather waits for all)
-            changes = comm.allgather(None if watch is None else watch.changed())
-            change = next((c for c in changes if c is not None), None)
+            gathered = comm.allgather((None if watch is None else watch.changed(), chunk))
+            change = next((c for c, _ in gathered if c is not None), None)
             if journal is not None and rank == 0:
                 if change is not None:
                     journal.mark_stateful(f"{change} between chunks")
-                journal.record(step, effects)
+                journal.record(step, effects, [s for _, s in gathered])
             if change is not None:
                 watch = None  # recorded once; no need to digest again
         if chunk != H5FlowGenerator.EMPTY:
