@@ -103,7 +103,8 @@ class H5FlowGenerator(_Positioned):
 
     Every rank calls ``next()`` in step; the loop ends when all ranks return EMPTY.
     On resume, ``next()`` is called again for the finished chunks (with their stage
-    work skipped), so it must be deterministic and cheap.
+    work skipped), so it must be deterministic and cheap (a slice other than the
+    journal's stops the run, and the next run starts over).
     """
 
     EMPTY: ClassVar[slice] = slice(-1, -1)
