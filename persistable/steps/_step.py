@@ -10,12 +10,14 @@ import keyword
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
+from persistable import _keys
 from persistable._explain import Explanation
 from persistable._fingerprint import CodeFingerprint, fingerprint
 from persistable._persistable import Persistable
 from persistable.io import FileIO
 from persistable.params import encode_value
 from persistable.steps._binding import BoundCall, StepParams, bind_call, plain_parameters
+from persistable.steps._call_keys import CallKeys, memo_entry
 from persistable.steps._errors import StepDefinitionError, StepOutputError
 from persistable.steps._identity import CODE_CHANGES, CodeChanges, default_payload_name
 from persistable.store import Store, StoreLike, make_store
@@ -48,6 +50,33 @@ class StepPersistable(Persistable[R, StepParams]):
         )
         self.step = step
         self.code_changes = step.code_changes  # type: ignore[misc]  # per step, not per class
+        # (mutation epoch, key) set by the step for a call whose key it remembers.
+        self._known_key: tuple[int, str] | None = None
+
+    @classmethod
+    def _like(cls, prototype: StepPersistable[R], params: StepParams) -> StepPersistable[R]:
+        """What ``__init__`` makes for ``params`` (no dependencies), copied from ``prototype``.
+
+        Everything ``__init__`` sets besides the params is the step's (store, names,
+        FileIO, logger), so a copy of a prototype's state with these params is the same
+        object for a fraction of the cost; tests/test_steps_fast.py pins that equality.
+        """
+        clone = cls.__new__(cls)
+        state = {
+            name: value.copy() if type(value) in (list, dict) else value
+            for name, value in prototype.__dict__.items()
+        }
+        state["params"] = params
+        clone.__dict__.update(state)
+        return clone
+
+    @property
+    def persist_hash(self) -> str:
+        """The key (remembered by the step for plain arguments, else hashed)."""
+        known = self._known_key
+        if known is not None and known[0] == _keys.current_epoch():
+            return known[1]  # nothing was assigned anywhere since the step looked it up
+        return super().persist_hash
 
     def code_fingerprint(self) -> CodeFingerprint:  # type: ignore[override]
         """The fingerprint of the step's function and the user code it reaches."""
@@ -157,6 +186,8 @@ class Step(Generic[P, R]):
         self.verbose = verbose
         self._store: Store | None = None
         self._fingerprint: CodeFingerprint | None = None
+        self._prototype: StepPersistable[R] | None = None
+        self._call_keys = CallKeys()
         functools.update_wrapper(self, function)
 
     # -- pieces used by StepPersistable ------------------------------------------------
@@ -223,21 +254,59 @@ class Step(Generic[P, R]):
             untracked_names=self.untracked,
             plain=self._plain,
         )
-        return StepPersistable(self, call)
+        if call.dependencies:
+            return StepPersistable(self, call)
+        prototype = self._prototype
+        if prototype is None or not self._current(prototype):
+            prototype = self._prototype = StepPersistable(self, BoundCall(StepParams()))
+        return StepPersistable._like(prototype, call.params)
+
+    def _current(self, prototype: StepPersistable[R]) -> bool:
+        """Whether ``prototype`` still has this step's options (an option may be assigned)."""
+        return (
+            prototype.store is self.store
+            and prototype.payload_name == self.payload_name
+            and prototype.code_changes == self.code_changes
+            and prototype.verbose == self.verbose
+            and (self.payload_io is None or prototype.payload_io is self.payload_io)
+        )
+
+    def _keyed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepPersistable[R]:
+        """``_bind``, with the key of plain arguments remembered from an earlier call."""
+        persistable = self._bind(args, kwargs)
+        if persistable.tracked_persistable_dependencies:
+            return persistable
+        entry = memo_entry(persistable.params)
+        if entry is None:
+            return persistable
+        version = self.version
+        identity = (
+            self.payload_name,
+            type(version),
+            version,
+            self.code_changes,
+            self.fingerprint().digest if self.code_changes == "rerun" else None,
+        )
+        key = self._call_keys.get(identity, entry)
+        if key is None:
+            key = persistable.persist_hash
+            self._call_keys.put(identity, entry, key)
+        persistable._known_key = (_keys.current_epoch(), key)
+        return persistable
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Load the result of these arguments, or compute and persist it."""
-        persistable = self._bind(args, kwargs)
+        persistable = self._keyed(args, kwargs)
         persistable.load_generate()
         return persistable.value
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """The key of these arguments (nothing is computed)."""
-        return self._bind(args, kwargs).persist_hash
+        return self._keyed(args, kwargs).persist_hash
 
     def exists(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Whether an artifact exists for these arguments."""
-        return self._bind(args, kwargs).exists()
+        return self._keyed(args, kwargs).exists()
 
     def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
         """Why a call with these arguments would load or compute (printable; HTML in notebooks)."""

@@ -86,10 +86,12 @@ def local_lock(
     fd = _acquire_current(path, folder, deadline, payload_name, key, url, timeout)
     try:
         # Informational only: the kernel's lock is what excludes. The record lives in
-        # the locked file itself, so it costs no extra file.
+        # the locked file itself, so it costs no extra file. Written, then cut to its
+        # length: a truncation to zero makes ext4 flush the file when it is closed
+        # (auto_da_alloc), which cost ~2 ms per lock, most of a small first run.
         record = json.dumps(holder_record()).encode("utf-8")
-        os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
+        os.ftruncate(fd, len(record))
         logger.debug("Locked %s key %s in %s", payload_name, key, url)
         yield
     finally:
