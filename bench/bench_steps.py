@@ -2,6 +2,8 @@
 
 Both cache the same small function (two small arguments, a short list result) in a
 fresh local folder, in this one process, measured alternately so load changes hit both.
+The load average is printed before and after (figures: docs/benchmarks.md, "Steps").
+``--profile`` prints where a cached call and a first call spend their time (cProfile).
 """
 
 from __future__ import annotations
@@ -67,14 +69,44 @@ def bench_first_run(n: int, rounds: int, root: Path) -> list[Row]:
     return [Row(f"{n:,} first @step calls", mine, "s", "joblib", peer)]
 
 
+def profile(calls: int, root: Path, top: int = 25) -> None:
+    """cProfile of ``calls`` cached calls and of ``calls`` first calls, by own time."""
+    import cProfile
+    import pstats
+
+    ours = step(data_dir=root / "profiled", payload_name="small")(small)
+    ours(7)
+    for label, arguments in (("cached calls", [7] * calls), ("first calls", range(calls))):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for x in arguments:
+            ours(x)
+        profiler.disable()
+        print(f"## {calls} {label}")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the script")
+    parser.add_argument("--profile", action="store_true", help="print cProfile tables instead")
     args = parser.parse_args(argv)
     calls, rounds, n = (200, 3, 100) if args.quick else (2000, 7, 1000)
+    before = _load()
     with scratch_dir("steps") as root:
+        if args.profile:
+            profile(min(calls, 1000), root)
+            return 0
         rows = bench_cached(calls, rounds, root) + bench_first_run(n, max(3, rounds // 2), root)
     print(markdown_table(rows))
+    print(f"\nload average before: {before}; after: {_load()}")
     return 0
 
 

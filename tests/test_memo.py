@@ -143,6 +143,25 @@ def test_the_cli_memoizes_and_streams(work: Path) -> None:
     LocalStore(work / "hashes")  # a valid store folder
 
 
+def test_the_cli_reruns_when_a_dependency_script_changes(work: Path) -> None:
+    """`persistable memo -c helper.sh`: an edited helper runs the command again; the old one is memoized."""
+    args = ["-d", "hashes", "-o", "out.txt", "-c", "helper.sh", "--", "./register.sh", "in.txt"]
+    args.append("out.txt")
+    assert memo(work, *args).returncode == 0
+    (work / "helper.sh").write_text("helper_tag() { echo v2; }\n")
+    changed = memo(work, *args)
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout == "registering in.txt\n"  # it ran (and streamed) again
+    assert (work / "out.txt").read_text() == "v2:image"
+    assert runs(work) == 2
+    (work / "helper.sh").write_text("helper_tag() { echo v1; }\n")
+    back = memo(work, *args)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout == ""  # memoized: the v1 output is restored, not recomputed
+    assert (work / "out.txt").read_text() == "v1:image"
+    assert runs(work) == 2
+
+
 def test_a_failing_command_is_reported_and_never_memoized(work: Path, tmp_path: Path) -> None:
     """A non-zero exit code is the CLI's exit code and is not memoized: the next call runs again."""
     (work / "fail.sh").write_text("#!/bin/sh\necho run >> runs.txt\necho broken >&2\nexit 3\n")

@@ -287,6 +287,7 @@ def test_explain(local_store: LocalStore) -> None:
     tot = total.replace(data_dir=local_store)
     assert "no other _step_funcs.total artifact" in str(tot.explain([1, 2]))
     tot([1, 2], offset=1)
+    assert "The artifact of step total() key" in str(tot.explain([1, 2], offset=1))
     assert "exists at" in str(tot.explain([1, 2], offset=1))
     text = str(tot.explain([1, 2], offset=7))
     assert "params.offset: 1 -> 7" in text

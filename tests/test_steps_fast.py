@@ -33,6 +33,8 @@ def test_a_copied_call_equals_a_constructed_one(local_store: LocalStore, payload
     """
     echo_step = step(data_dir=local_store, payload_name="echo", payload_io=payload_io)(echo)
     echo_step(5)  # builds the prototype
+    assert echo_step._prototype is not None
+    prototype = echo_step._prototype[1]
     for args in [(5,), (6, "u"), ("text",), ([1, 2],)]:
         call = bind_call(
             echo_step.signature,
@@ -50,8 +52,9 @@ def test_a_copied_call_equals_a_constructed_one(local_store: LocalStore, payload
         assert copied.persist_hash == built.persist_hash
         assert (
             copied.tracked_persistable_dependencies
-            is not echo_step._prototype.__dict__["tracked_persistable_dependencies"]
+            is not prototype.__dict__["tracked_persistable_dependencies"]
         )
+    assert echo_step._prototype[1] is prototype  # built once, not per call
 
 
 def test_remembered_keys_equal_hashed_keys_and_tell_atoms_apart(local_store: LocalStore) -> None:
@@ -108,6 +111,10 @@ def test_changing_a_step_option_forgets_remembered_keys(local_store: LocalStore)
     echo_step.code_changes = "ignore"
     assert echo_step.key(7) == echo_step.bind(7).persist_hash
     assert echo_step._bind((7,), {}).code_changes == "ignore"
+    echo_step.payload_io = JsonFileIO()
+    assert isinstance(echo_step._bind((7,), {}).payload_io, JsonFileIO)
+    echo_step.payload_io = None
+    assert type(echo_step._bind((7,), {}).payload_io).__name__ == "PickleFileIO"
 
 
 def test_a_remembered_key_is_dropped_once_anything_is_assigned(local_store: LocalStore) -> None:

@@ -78,6 +78,9 @@ def _as_dependency(
 
 Plain = tuple[tuple[str, ...], frozenset[str], dict[str, Any]]
 
+#: Types whose values are never dependencies (checked first: most arguments are these).
+_ATOMS = frozenset({type(None), bool, int, float, str})
+
 
 def plain_parameters(
     signature: inspect.Signature,
@@ -145,7 +148,7 @@ def bind_call(
     dependencies: dict[str, Persistable[Any, Any] | list[Persistable[Any, Any]]] = {}
     tracked: list[str] = []
     for name, value in list(arguments.items()):
-        dependency = _as_dependency(value, name, step_name)
+        dependency = None if type(value) in _ATOMS else _as_dependency(value, name, step_name)
         if dependency is not None:
             if name in untracked_names:
                 raise DependencyError(

@@ -186,7 +186,7 @@ class Step(Generic[P, R]):
         self.verbose = verbose
         self._store: Store | None = None
         self._fingerprint: CodeFingerprint | None = None
-        self._prototype: StepPersistable[R] | None = None
+        self._prototype: tuple[tuple[Any, ...], StepPersistable[R]] | None = None
         self._call_keys = CallKeys()
         functools.update_wrapper(self, function)
 
@@ -256,20 +256,12 @@ class Step(Generic[P, R]):
         )
         if call.dependencies:
             return StepPersistable(self, call)
-        prototype = self._prototype
-        if prototype is None or not self._current(prototype):
-            prototype = self._prototype = StepPersistable(self, BoundCall(StepParams()))
-        return StepPersistable._like(prototype, call.params)
-
-    def _current(self, prototype: StepPersistable[R]) -> bool:
-        """Whether ``prototype`` still has this step's options (an option may be assigned)."""
-        return (
-            prototype.store is self.store
-            and prototype.payload_name == self.payload_name
-            and prototype.code_changes == self.code_changes
-            and prototype.verbose == self.verbose
-            and (self.payload_io is None or prototype.payload_io is self.payload_io)
-        )
+        # The options a prototype copies; it is rebuilt when one of them is assigned.
+        options = (self.store, self.payload_name, self.payload_io, self.code_changes, self.verbose)
+        held = self._prototype
+        if held is None or held[0] != options:
+            held = self._prototype = (options, StepPersistable(self, BoundCall(StepParams())))
+        return StepPersistable._like(held[1], call.params)
 
     def _keyed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepPersistable[R]:
         """``_bind``, with the key of plain arguments remembered from an earlier call."""
@@ -310,7 +302,9 @@ class Step(Generic[P, R]):
 
     def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
         """Why a call with these arguments would load or compute (printable; HTML in notebooks)."""
-        return self._bind(args, kwargs).explain()
+        explanation = self._bind(args, kwargs).explain()
+        explanation.class_name = f"step {self.name}()"  # not the class every step shares
+        return explanation
 
     def delete(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Delete the artifact of these arguments; False when there was none."""
