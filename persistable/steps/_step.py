@@ -290,6 +290,10 @@ class Step(Generic[P, R]):
         """Load the result of these arguments, or compute and persist it."""
         persistable = self._keyed(args, kwargs)
         persistable.load_generate()
+        if persistable._has_payload:
+            # Just loaded or computed for this call's key; nothing can have reassigned this
+            # private object since, so the payload property's key re-check is skipped.
+            return cast(R, self.wrap_outputs(persistable._payload))
         return persistable.value
 
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
