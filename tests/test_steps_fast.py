@@ -35,7 +35,7 @@ def test_a_copied_call_equals_a_constructed_one(local_store: LocalStore, payload
     echo_step(5)  # builds the prototype
     assert echo_step._prototype is not None
     prototype = echo_step._prototype[1]
-    for args in [(5,), (6, "u"), ("text",), ([1, 2],)]:
+    for args in [(5,), (6, "u"), ("text",), ([1, 2],), ({"a": [1]},)]:
         call = bind_call(
             echo_step.signature,
             args,
@@ -139,3 +139,12 @@ def test_the_memo_identity_covers_the_whole_key_tree(local_store: LocalStore) ->
     assert tree["dependencies"] == {}
     assert tree["code"] == echo_step.fingerprint().digest
     assert set(echo_step.replace(code_changes="warn").bind(1).key_tree()) == set(tree) - {"code"}
+
+
+def test_step_params_of_equals_the_constructor() -> None:
+    """``StepParams.of`` (no epoch bumps) gives the object the dataclass constructor gives."""
+    made = StepParams(arguments={"v": 1}, tracked=("v",), step_name="echo")
+    fast = StepParams.of({"v": 1}, ("v",), "echo")
+    assert fast == made
+    assert fast.__dict__ == made.__dict__
+    assert fast.to_dict() == made.to_dict() == {"v": 1}

@@ -30,6 +30,18 @@ class StepParams(PersistableParams):
     #: The step's name, for error messages.
     step_name: str = untracked(default="step")
 
+    @classmethod
+    def of(cls, arguments: dict[str, Any], tracked: tuple[str, ...], step_name: str) -> StepParams:
+        """The same object as the constructor makes, without its per-field epoch bumps.
+
+        The dataclass ``__init__`` assigns each field through ``__setattr__``, which bumps
+        the mutation epoch (a payload in memory could be stale); a new object has no
+        payload anywhere yet, so this sets its fields in one go (a step call makes one).
+        """
+        params = cls.__new__(cls)
+        params.__dict__.update(arguments=arguments, tracked=tracked, step_name=step_name)
+        return params
+
     def to_dict(self) -> dict[str, Any]:
         arguments = self.arguments
         try:
@@ -159,5 +171,5 @@ def bind_call(
             del arguments[name]  # held once, by the persistable's dependencies
         elif name not in untracked_names:
             tracked.append(name)
-    params = StepParams(arguments=arguments, tracked=tuple(tracked), step_name=step_name)
+    params = StepParams.of(arguments, tuple(tracked), step_name)
     return BoundCall(params=params, dependencies=dependencies)

@@ -54,18 +54,21 @@ class StepPersistable(Persistable[R, StepParams]):
         self._known_key: tuple[int, str] | None = None
 
     @classmethod
-    def _like(cls, prototype: StepPersistable[R], params: StepParams) -> StepPersistable[R]:
+    def _like(
+        cls, prototype: StepPersistable[R], containers: tuple[str, ...], params: StepParams
+    ) -> StepPersistable[R]:
         """What ``__init__`` makes for ``params`` (no dependencies), copied from ``prototype``.
 
         Everything ``__init__`` sets besides the params is the step's (store, names,
         FileIO, logger), so a copy of a prototype's state with these params is the same
-        object for a fraction of the cost; tests/test_steps_fast.py pins that equality.
+        object for a fraction of the cost; ``containers`` names the prototype's list and
+        dict attributes, which each copy gets its own of. tests/test_steps_fast.py pins
+        that the copy equals what ``__init__`` builds.
         """
         clone = cls.__new__(cls)
-        state = {
-            name: value.copy() if type(value) in (list, dict) else value
-            for name, value in prototype.__dict__.items()
-        }
+        state = prototype.__dict__.copy()
+        for name in containers:
+            state[name] = state[name].copy()
         state["params"] = params
         clone.__dict__.update(state)
         return clone
@@ -186,7 +189,8 @@ class Step(Generic[P, R]):
         self.verbose = verbose
         self._store: Store | None = None
         self._fingerprint: CodeFingerprint | None = None
-        self._prototype: tuple[tuple[Any, ...], StepPersistable[R]] | None = None
+        # (the options it copies, the prototype, its list and dict attributes)
+        self._prototype: tuple[tuple[Any, ...], StepPersistable[R], tuple[str, ...]] | None = None
         self._call_keys = CallKeys()
         functools.update_wrapper(self, function)
 
@@ -260,8 +264,14 @@ class Step(Generic[P, R]):
         options = (self.store, self.payload_name, self.payload_io, self.code_changes, self.verbose)
         held = self._prototype
         if held is None or held[0] != options:
-            held = self._prototype = (options, StepPersistable(self, BoundCall(StepParams())))
-        return StepPersistable._like(held[1], call.params)
+            prototype = StepPersistable(self, BoundCall(StepParams()))
+            containers = tuple(
+                name
+                for name, value in prototype.__dict__.items()
+                if isinstance(value, (list, dict, set))
+            )
+            held = self._prototype = (options, prototype, containers)
+        return StepPersistable._like(held[1], held[2], call.params)
 
     def _keyed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StepPersistable[R]:
         """``_bind``, with the key of plain arguments remembered from an earlier call."""
@@ -283,7 +293,10 @@ class Step(Generic[P, R]):
         if key is None:
             key = persistable.persist_hash
             self._call_keys.put(identity, entry, key)
-        persistable._known_key = (_keys.current_epoch(), key)
+        persistable.__dict__["_known_key"] = (
+            _keys.current_epoch(),
+            key,
+        )  # not an identity attribute
         return persistable
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
