@@ -15,6 +15,7 @@ from typing import IO, Any, cast
 
 from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream
 from persistable._ids import hostname
+from persistable._parsing import PARSE_LOCK
 from persistable._version import __version__
 from persistable.exceptions import CorruptArtifactError
 
@@ -251,9 +252,6 @@ def dump_json(tree: Any) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-_fingerprint_lock = threading.Lock()
-
-
 @cache
 def code_fingerprint(cls: type) -> str | None:
     """SHA-256 of the class's source code, or None when it has none (REPL, compiled)."""
@@ -261,7 +259,7 @@ def code_fingerprint(cls: type) -> str | None:
 
     # getsource parses the module with ast.parse, which CPython 3.11 does not support in
     # two threads at once ("AST constructor recursion depth mismatch"): one at a time.
-    with _fingerprint_lock:
+    with PARSE_LOCK:  # shared with the code fingerprint's parses
         try:
             source = inspect.getsource(cls)
         except (OSError, TypeError, SyntaxError, SystemError):

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from persistable._hashing import canonical_json
+from persistable._parsing import PARSE_LOCK
 
 if TYPE_CHECKING:
     import ast
@@ -150,7 +151,6 @@ def _is_user_code(obj: Any) -> bool:
 
 # -- normalised syntax trees -------------------------------------------------------------
 
-_parse_lock = threading.Lock()
 
 #: Fields that carry no meaning for what the code does.
 _SKIPPED_FIELDS = frozenset({"type_comment", "kind", "type_ignores"})
@@ -231,7 +231,7 @@ def _definition(obj: Any) -> ast.AST | None:
     import inspect
     import textwrap
 
-    with _parse_lock:  # CPython 3.11's parser is not safe in two threads at once
+    with PARSE_LOCK:  # CPython 3.11's parser is not safe in two threads at once
         try:
             source = textwrap.dedent(inspect.getsource(obj))
         except (OSError, TypeError, SyntaxError, SystemError):

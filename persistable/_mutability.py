@@ -11,11 +11,8 @@ redefined. For such nodes the key is hashed again on every access instead.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
 import enum
-import fractions
-import uuid
+import sys
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -37,23 +34,35 @@ _ATOMS: tuple[type, ...] = (
     bytes,
     enum.Enum,
     PurePath,
-    datetime.date,
-    datetime.time,
-    datetime.timedelta,
-    decimal.Decimal,
-    fractions.Fraction,
-    uuid.UUID,
     range,
 )
+#: Immutable types of modules that ``import persistable`` does not load: a value can
+#: only be one of them once its module is imported, so they are looked up, not imported.
+_LAZY_ATOMS = {
+    "datetime": ("date", "time", "timedelta"),
+    "decimal": ("Decimal",),
+    "fractions": ("Fraction",),
+    "uuid": ("UUID",),
+}
+
+
+def _atoms() -> tuple[type, ...]:
+    found = list(_ATOMS)
+    for module_name, names in _LAZY_ATOMS.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.extend(getattr(module, name) for name in names)
+    return tuple(found)
 
 
 def _mutable(value: Any) -> bool:
     from persistable.params import PersistableParams
 
+    atoms = _atoms()
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, _ATOMS):
+        if isinstance(item, atoms):
             continue
         if isinstance(item, (tuple, frozenset)):
             stack.extend(item)
