@@ -209,6 +209,7 @@ def test_a_manifest_over_100_mapped_samples_on_s3(s3_bucket: tuple[str, dict[str
     back = roundtrip(PngFileIO(), _png_array(fs.cat_file(path)))
     assert int(back[0, 0]) == 7 + 5
     assert len(loaded.files) == 100
+    assert loaded.associates(7) == {"image_path": [path]}  # each row is its sample's files
     fs.rm_file(f"{staging}/cell050.png")
     with pytest.raises(ManifestError, match=r"Row 50 .* column 'image_path'"):
         MappedDataset(url, ReleaseParams("again"), storage_options=options).load_generate(rows=rows)

@@ -3,7 +3,8 @@
 The folder (``payload.dataset/``) holds::
 
     manifest.parquet   the DataFrame, file paths rewritten relative to this folder
-    files.parquet      one row per (row, column) file: path, source, size, checksum, metadata
+    files.parquet      one row per (row, column) file: path, source, size, checksum, metadata,
+                       its sample and the sample's other files (``associates``)
     dataset.json       the declared columns, so that loading needs no configuration
     files/<xx>/<checksum>/<name>   each distinct file once (deduplicated by checksum)
 
@@ -23,6 +24,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from persistable._hashing import BULK_ALGORITHM, BulkHasher
+from persistable.datasets._associates import ASSOCIATES, SAMPLE, link, sample_keys
 from persistable.exceptions import ManifestError, PayloadSerializationError
 from persistable.io._folder import FolderFileIO, FolderLocation
 from persistable.io._optional import require
@@ -40,6 +42,8 @@ _WORKERS = 8
 MANIFEST_FILE = "manifest.parquet"
 FILES_TABLE = "files.parquet"
 DATASET_FILE = "dataset.json"
+#: Columns of ``files.parquet`` that a metadata column cannot be named.
+_RESERVED = ("row", "column", "path", "source", "size", BULK_ALGORITHM, SAMPLE, ASSOCIATES)
 
 
 def _is_url(text: str) -> bool:
@@ -60,6 +64,9 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
         Columns whose cells are local paths or fsspec URLs of files (None/NaN for none).
     metadata_columns
         Columns kept beside each file in ``files.parquet``; they must exist.
+    sample_column
+        Column naming the sample each row came from: the files of rows with one value
+        are linked (``associates``). None: each row is its own sample.
     storage_options
         fsspec options for URLs in the manifest (e.g. an S3 endpoint).
     owner
@@ -74,11 +81,19 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
         filepath_columns: Sequence[str] = (),
         metadata_columns: Sequence[str] = (),
         *,
+        sample_column: str | None = None,
         storage_options: dict[str, Any] | None = None,
         owner: str = "the dataset",
     ) -> None:
         self.filepath_columns = list(filepath_columns)
         self.metadata_columns = list(metadata_columns)
+        reserved = [column for column in self.metadata_columns if column in _RESERVED]
+        if reserved:
+            raise ManifestError(
+                f"The metadata column {reserved[0]!r} of {owner} has the name of a column of "
+                f"files.parquet ({', '.join(_RESERVED)}); rename it in the manifest."
+            )
+        self.sample_column = sample_column
         self.storage_options = dict(storage_options or {})
         self.owner = owner
         self._probed: dict[str, int | Exception | None] = {}
@@ -101,6 +116,7 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
                 f"(it has {list(map(str, payload.columns))}); add it or remove it from "
                 "filepath_columns / metadata_columns."
             )
+        sample_keys(payload, self.sample_column, self.owner)
         sources: list[tuple[int, str, str]] = []
         for column in self.filepath_columns:
             for row, value in enumerate(payload[column].tolist()):
@@ -251,6 +267,7 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
             rows.append(record)
         if scratch.exists():
             scratch.unlink()
+        link(rows, sample_keys(payload, self.sample_column, self.owner))
         manifest.to_parquet(folder / MANIFEST_FILE, engine="pyarrow")
         columns = [
             "row",
@@ -260,11 +277,14 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
             "size",
             BULK_ALGORITHM,
             *self.metadata_columns,
+            SAMPLE,
+            ASSOCIATES,
         ]
         pandas.DataFrame(rows, columns=columns).to_parquet(folder / FILES_TABLE, engine="pyarrow")
         description = {
             "filepath_columns": self.filepath_columns,
             "metadata_columns": self.metadata_columns,
+            "sample_column": self.sample_column,
             "files": len(stored),
             "bytes": sum(size for _, size, _ in by_source.values()),
         }
@@ -303,5 +323,6 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
     def __repr__(self) -> str:
         return (
             f"ManifestFileIO(filepath_columns={self.filepath_columns!r}, "
-            f"metadata_columns={self.metadata_columns!r})"
+            f"metadata_columns={self.metadata_columns!r}, "
+            f"sample_column={self.sample_column!r})"
         )

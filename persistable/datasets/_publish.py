@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from persistable._artifact import HashingWriter, check_file, dump_json, is_artifact_file_path
 from persistable._hashing import BULK_ALGORITHM, BulkHasher, hash_stream
+from persistable.datasets._associates import associates, linked_rows
 from persistable.datasets._git import GitProvenance, git_provenance
 from persistable.exceptions import PackageNotFoundError, PublishError
 from persistable.store import METADATA_FILE, Store, StoreLike, make_store
@@ -53,11 +54,22 @@ class Package:
     info: dict[str, Any]
     readme: str
     location: str
+    #: The manifest's file columns and the column naming each row's sample.
+    filepath_columns: tuple[str, ...] = ()
+    sample_column: str | None = None
 
     @property
     def top_hash(self) -> str:
         """The package version's content hash (the same as :attr:`version`)."""
         return self.version
+
+    def linked_rows(self, row: int) -> list[int]:
+        """Positions of the manifest rows that came from the same sample as ``row``."""
+        return linked_rows(self.manifest, row, self.sample_column)
+
+    def associates(self, row: int) -> dict[str, list[str]]:
+        """The files of ``row``'s sample by file column, as paths in :attr:`location`."""
+        return associates(self.manifest, row, self.sample_column, self.filepath_columns)
 
 
 def _check_name(name: object) -> str:
@@ -425,7 +437,8 @@ def checkout(
     )
     description = json.loads(store.read_bytes(f"{version_dir}/package.json"))
     dataset_info = json.loads(store.read_bytes(f"{version_dir}/lineage.json"))
-    columns = json.loads(store.read_bytes(f"{version_dir}/dataset.json"))["filepath_columns"]
+    declared = json.loads(store.read_bytes(f"{version_dir}/dataset.json"))
+    columns: list[str] = declared["filepath_columns"]
     for column in columns:
         manifest[column] = [
             value if value is None or value != value else join(base, value)
@@ -439,4 +452,6 @@ def checkout(
         info=description,
         readme=store.read_bytes(f"{version_dir}/README.md").decode("utf-8"),
         location=base,
+        filepath_columns=tuple(columns),
+        sample_column=declared.get("sample_column"),
     )
