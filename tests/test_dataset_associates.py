@@ -141,9 +141,7 @@ def test_a_published_package_keeps_the_links(tmp_path: Path) -> None:
     made = CellDataset(tmp_path / "store", ReleaseParams("r1"))
     made.load_generate(rows=_cells(tmp_path / "src"))
     destination = tmp_path / "published"
-    persistable.publish(
-        made, destination, name="lab/cells", allow_dirty=True, repository=tmp_path
-    )
+    persistable.publish(made, destination, name="lab/cells", allow_dirty=True, repository=tmp_path)
     package = persistable.checkout(destination, "lab/cells")
     assert package.sample_column == "cell_id"
     assert package.linked_rows(0) == [0, 1]
