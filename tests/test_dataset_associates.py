@@ -34,12 +34,16 @@ class RowDataset(DatasetPersistable[ReleaseParams]):
         return frame
 
 
-class CellDataset(RowDataset):
+class CellDataset(DatasetPersistable[ReleaseParams]):
     """Several rows per cell (one per channel), linked by ``cell_id``."""
 
     filepath_columns = ("channel_path", "mask_path")
     metadata_columns = ("cell_id", "channel")
     sample_column = "cell_id"
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> pd.DataFrame:
+        frame: pd.DataFrame = pd.DataFrame(untracked_payload_params["rows"])
+        return frame
 
 
 def _write(folder: Path, name: str, text: str) -> str:
