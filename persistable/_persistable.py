@@ -656,6 +656,16 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     )
                 files[self.payload_file] = file_record(target)
                 return
+            target = (
+                transaction.local_path(self.payload_file) if self.payload_io.seeks_on_save else None
+            )
+            if target is not None:
+                # Seeking writers (TIFF, HDF5) write the staging file in place; reading it
+                # back to hash it is far cheaper than writing a scratch copy first.
+                with target.open("w+b") as stream:
+                    self.payload_io.save(payload, stream)
+                files[self.payload_file] = file_record(target)
+                return
             with HashingWriter(transaction.open_write(self.payload_file)) as writer:
                 self.payload_io.save(payload, cast(IO[bytes], writer))
             files[self.payload_file] = writer.record

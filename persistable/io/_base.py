@@ -53,6 +53,9 @@ class FileIO(ABC, Generic[PayloadT]):
     executes_code_on_load: ClassVar[bool] = False
     #: Whether the subclass implements 1.x's path pair ``_save``/``_load`` (set per class).
     path_based: ClassVar[bool] = False
+    #: True when ``save`` seeks back in its stream (TIFF, HDF5): on a local store it gets
+    #: the staging file itself (hashed by reading it back) instead of a scratch copy.
+    seeks_on_save: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

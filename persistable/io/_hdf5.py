@@ -42,6 +42,7 @@ class Hdf5FileIO(FileIO[Any]):
     """
 
     name: ClassVar[str] = "hdf5"
+    seeks_on_save: ClassVar[bool] = True
     suffix: ClassVar[str] = ".h5"
 
     def __init__(self, dataset: str = "data", compression: str | None = None) -> None:

@@ -52,6 +52,7 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
     """
 
     name: ClassVar[str] = "ome-tiff"
+    seeks_on_save: ClassVar[bool] = True
     suffix: ClassVar[str] = ".ome.tiff"
 
     def __init__(
