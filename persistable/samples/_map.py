@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import pickle
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["map_samples"]
 
 logger = logging.getLogger(__name__)
+
+#: The process that imported this module: a worker forked from a forkserver that
+#: preloaded it (see :func:`_preload_in_forkserver`) shows its server's pid here.
+IMPORTED_BY_PID = os.getpid()
 
 #: A task's outcome: (True, sample) or (False, ProcessingError).
 Outcome = tuple[bool, Any]
@@ -117,6 +122,31 @@ def _adopt_main_classes(sample: Any) -> None:
                 setattr(main, cls.__qualname__, cls)
 
 
+def _preload_in_forkserver() -> None:
+    """Have the forkserver, if it is not running yet, import persistable's sample machinery once.
+
+    Workers fork from that server and inherit what it imported. Without this each worker
+    imports persistable, pydantic, cloudpickle and numpy again (Python 3.11's forkserver
+    never preloads the caller's ``__main__``: it asks for a ``main_path`` that
+    ``spawn.get_preparation_data`` does not provide). The user's own modules are not
+    preloaded: an import error other than ImportError would stop the server itself.
+    """
+    from multiprocessing import forkserver, get_all_start_methods, get_context
+
+    server = getattr(forkserver, "_forkserver", None)
+    if "forkserver" not in get_all_start_methods() or server is None:
+        return
+    if getattr(server, "_forkserver_pid", None) is not None:
+        return  # already running: the preloads of its start stay
+    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    import sys
+
+    wanted = {__name__, "cloudpickle", *(name for name in ("numpy",) if name in sys.modules)}
+    added = sorted(wanted - set(current))
+    if added:
+        get_context("forkserver").set_forkserver_preload([*current, *added])
+
+
 def _check_ids(samples: list[Any]) -> None:
     seen: dict[str | int, int] = {}
     for position, sample in enumerate(samples):
@@ -203,6 +233,8 @@ def map_samples(
                 outcomes[index] = _run_one(pipeline.steps, sample, where)
                 bar.update(1)
         else:
+            if executor == "processes":
+                _preload_in_forkserver()
             backend = make_backend(executor, max_workers)
             try:
                 if isinstance(backend, DaskBackend):
