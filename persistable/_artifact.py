@@ -201,10 +201,31 @@ class HashingReader(io.RawIOBase):
         return hash_stream(self._source, self.hasher)
 
 
+#: Staging files from this size on are hashed through a memory map.
+_MAP_FROM = 1 << 20
+
+
 def file_record(path: Path) -> dict[str, Any]:
-    """Size and checksum of a local file already written, as stored in ``metadata.json``."""
+    """Size and checksum of a staging file this process has just written, as stored in ``metadata.json``.
+
+    A large file is hashed through a read-only memory map: xxh3 reads the page cache in
+    place, about three times faster than reading it back into buffers. Only for files
+    no other process writes (a file truncated while it is mapped would crash the reader),
+    which is what a staging file is.
+    """
+    import mmap
+
     with path.open("rb") as stream:
-        hasher = hash_stream(stream)
+        size = os.fstat(stream.fileno()).st_size
+        if size >= _MAP_FROM:
+            with (
+                mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+                memoryview(mapped) as view,
+            ):
+                hasher = BulkHasher()
+                hasher.update(view)
+        else:
+            hasher = hash_stream(stream)
     return {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}
 
 

@@ -54,16 +54,20 @@ class Blob(Persistable[Any, BlobParams]):
 
 
 def test_a_seeking_writer_patches_the_staging_file_and_its_checksum_holds(tmp_path: Path) -> None:
-    """On a local store the writer gets a real, seekable file; the recorded checksum is the final content's."""
+    """On a local store the writer gets a real, seekable file; the recorded checksum is the final content's.
+
+    1.2 MB: past the size from which a staging file is hashed through a memory map, and
+    verify() (which streams) agrees with it.
+    """
     PatchingFileIO.streams.clear()
     made = Blob(tmp_path, BlobParams("b"), payload_io=PatchingFileIO())
-    made.load_generate(payload=b"body" * 1000)
+    made.load_generate(payload=b"body" * 300_000)
     assert PatchingFileIO.streams == ["BufferedRandom"]
     made.verify()
     again = Blob(tmp_path, BlobParams("b"), payload_io=PatchingFileIO())
     again.load(verify=True)
-    assert again.payload == b"body" * 1000
-    assert Path(made.artifact_path, "payload.patched").read_bytes()[:8] == (4000).to_bytes(
+    assert again.payload == b"body" * 300_000
+    assert Path(made.artifact_path, "payload.patched").read_bytes()[:8] == (1_200_000).to_bytes(
         8, "little"
     )
 

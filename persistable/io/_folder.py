@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from persistable._artifact import HashingWriter, check_file
-from persistable._hashing import BULK_ALGORITHM, BulkHasher, hash_stream
+from persistable._artifact import HashingWriter, check_file, file_record
+from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError, PayloadSerializationError
 from persistable.io._base import FileIO, PayloadT
 
@@ -90,12 +90,7 @@ def write_folder(
         target.mkdir()
         file_io.save_folder(payload, target)
         for relative in _walk(target):
-            with (target / relative).open("rb") as stream:
-                hasher = hash_stream(stream)
-            records[f"{folder_name}/{relative}"] = {
-                "size": hasher.size,
-                BULK_ALGORITHM: hasher.hexdigest(),
-            }
+            records[f"{folder_name}/{relative}"] = file_record(target / relative)
         return records
     import shutil  # here, not at the top: both cost a tenth of `import persistable`
     import tempfile
