@@ -37,6 +37,18 @@ def test_cache_key_covers_processor_params(tmp_path: Path) -> None:
     assert second.value == 100
 
 
+def test_a_relative_store_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pipeline called with store="cache" from two folders writes into each folder's cache."""
+    pipeline = Compose([Cache(Add(step=1))])
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        assert pipeline(Number(id="a"), store="cache").value == 1
+        assert LocalStore(tmp_path / name / "cache").list_keys("add")
+
+
 def test_cache_hit_returns_the_subclass_with_every_field(tmp_path: Path) -> None:
     """A cache hit is a Cell with its image, mask and label, not a bare BaseSample."""
     journal = tmp_path / "journal"

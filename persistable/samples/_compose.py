@@ -175,7 +175,7 @@ class Compose:
             self.steps = _flatten(steps[0])
         else:
             self.steps = _flatten(steps)
-        self._stores: dict[str, Store] = {}
+        self._stores: dict[tuple[str | bytes, str], Store] = {}
 
     def __repr__(self) -> str:
         return f"Compose({self.steps!r})"
@@ -196,7 +196,8 @@ class Compose:
             return where
         import os
 
-        name = os.fspath(where)
+        # A relative folder is relative to the working directory of each call.
+        name = (os.fspath(where), os.getcwd())
         found = self._stores.get(name)
         if found is None:
             found = self._stores[name] = make_store(where)
@@ -326,13 +327,13 @@ def run_pipeline(steps: Sequence[Step], sample: Any, store: Store | None) -> Any
             try:
                 with _keys.key_cache():  # the artifact's key is hashed once
                     artifact.load()
+                    current = artifact.payload
             except ArtifactNotFoundError:
                 continue
             except (OSError, ValueError) as error:
                 # Left to load_generate below, which quarantines what is damaged.
                 logger.info("Could not load the cached %s: %s", artifact.payload_name, error)
                 continue
-            current = artifact.payload
             start = index + 1
             logger.debug("Sample %r resumes after step %d (%s)", sample_id, start, artifact)
             break
