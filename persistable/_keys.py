@@ -34,6 +34,7 @@ __all__ = [
     "key_given_upstream",
     "params_tree",
     "persist_hash",
+    "resolved_keys",
     "suspended_key_cache",
 ]
 
@@ -41,6 +42,13 @@ __all__ = [
 #: object in the value keeps its id from being reused while the memo lives.
 _key_cache: contextvars.ContextVar[dict[int, tuple[object, str]] | None] = contextvars.ContextVar(
     "persistable_key_cache", default=None
+)
+
+#: Keys an operation resolved (set by :func:`resolved_keys`), with the epoch they are
+#: valid in. Unlike the memo above it stays visible to user code, and is dropped as soon
+#: as the epoch moves.
+_resolved: contextvars.ContextVar[tuple[int, dict[int, tuple[object, str]]] | None] = (
+    contextvars.ContextVar("persistable_resolved_keys", default=None)
 )
 
 _epoch = 0
@@ -58,13 +66,41 @@ def current_epoch() -> int:
 
 
 @contextlib.contextmanager
-def key_cache() -> Iterator[None]:
-    """Memoize keys by object for the duration (the objects must not change meanwhile)."""
-    token = _key_cache.set({})
+def key_cache() -> Iterator[dict[int, tuple[object, str]]]:
+    """Memoize keys by object for the duration (the objects must not change meanwhile).
+
+    Yields the memo: ``id(persistable) -> (persistable, key)``.
+    """
+    memo: dict[int, tuple[object, str]] = {}
+    token = _key_cache.set(memo)
+    try:
+        yield memo
+    finally:
+        _key_cache.reset(token)
+
+
+@contextlib.contextmanager
+def resolved_keys(memo: dict[int, tuple[object, str]], epoch: int) -> Iterator[None]:
+    """Trust the keys of ``memo`` (taken at ``epoch``) for the duration, in user code too.
+
+    What a run resolved, while its nodes generate: the user code of a node that reads
+    a dependency's payload then hashes no upstream keys again. The keys are trusted only
+    while :func:`current_epoch` equals ``epoch``: once any params field or identity
+    attribute is assigned, every key is hashed anew.
+    """
+    token = _resolved.set((epoch, memo))
     try:
         yield
     finally:
-        _key_cache.reset(token)
+        _resolved.reset(token)
+
+
+def _resolved_key(persistable: object) -> str | None:
+    resolved = _resolved.get()
+    if resolved is None or resolved[0] != _epoch:
+        return None
+    hit = resolved[1].get(id(persistable))
+    return None if hit is None else hit[1]
 
 
 def key_given_upstream(
@@ -157,6 +193,9 @@ def dependency_order(
 
 def persist_hash(persistable: Persistable[Any, Any]) -> str:
     """The key of ``persistable``: its upstream keys are hashed first, each once."""
+    resolved = _resolved_key(persistable)
+    if resolved is not None:
+        return resolved
     cache = _key_cache.get()
     if cache is not None:
         hit = cache.get(id(persistable))
@@ -177,7 +216,13 @@ def _fill(root: Persistable[Any, Any], cache: dict[int, tuple[object, str]]) -> 
     from persistable._persistable import Persistable
 
     def known(item: Persistable[Any, Any]) -> bool:
-        return id(item) in cache
+        if id(item) in cache:
+            return True
+        resolved = _resolved_key(item)
+        if resolved is None:
+            return False
+        cache[id(item)] = (item, resolved)
+        return True
 
     for item in dependency_order(root, known):
         if not isinstance(item, Persistable):

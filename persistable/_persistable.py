@@ -74,6 +74,9 @@ Dependencies = Union[  # noqa: UP007 - the forward references need Union at runt
 
 CodeChanges = Literal["warn", "rerun", "ignore"]
 _CODE_CHANGES = ("warn", "rerun", "ignore")
+#: What an artifact records of its identity: lineage (params.json), dependency keys
+#: by role, and ``[payload_name, key]`` of each tracked dependency (metadata.json).
+_Identity = tuple[dict[str, Any], dict[str, Any], list[list[str]]]
 
 #: Attributes a key depends on: assigning one makes a payload held in memory stale.
 _IDENTITY_ATTRIBUTES = frozenset(
@@ -462,7 +465,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         # user code runs, each key hashed once (chains of any depth stay linear).
         with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
             key = self.persist_hash
-            identity = (self.lineage(), self.dependency_keys()) if persist else None
+            identity = self._identity() if persist else None
             upstream: dict[int, tuple[object, str]] = {
                 id(dependency): (dependency, dependency.persist_hash)
                 for dependency in self.tracked_persistable_dependencies
@@ -539,13 +542,21 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             self.logger.info("Deleted %s key %s", self.payload_name, self.persist_hash)
         return deleted
 
+    def _identity(self) -> _Identity:
+        """What the artifact records of its identity (call it under a key cache)."""
+        upstream = [
+            [dependency.payload_name, dependency.persist_hash]
+            for dependency in self.tracked_persistable_dependencies
+        ]
+        return self.lineage(), self.dependency_keys(), upstream
+
     def _persist(
         self,
         key: str,
         duration: float | None,
         log: bytes,
         extra_metadata: dict[str, Any] | None = None,
-        identity: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        identity: _Identity | None = None,
         *,
         replace: bool = False,
     ) -> bool:
@@ -555,8 +566,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         adopt a 1.x file).
         """
         if identity is None:
-            with _keys.key_cache():
-                identity = (self.lineage(), self.dependency_keys())
+            with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
+                identity = self._identity()
         payload = cast(PayloadT, self._payload)
         self.payload_io.check(payload)
         if not replace:
@@ -585,16 +596,11 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         log: bytes,
         payload: PayloadT,
         extra_metadata: dict[str, Any] | None,
-        identity: tuple[dict[str, Any], dict[str, Any]],
+        identity: _Identity,
         *,
         replace: bool,
     ) -> bool:
-        lineage, dependency_keys = identity
-        with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
-            upstream = [
-                [dependency.payload_name, dependency.persist_hash]
-                for dependency in self.tracked_persistable_dependencies
-            ]
+        lineage, dependency_keys, upstream = identity
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
         with self.store.begin(artifact_dir, replace=replace) as transaction:

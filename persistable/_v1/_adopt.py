@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,10 +48,47 @@ def _suffixes(persistable: Persistable[Any, Any]) -> tuple[str, ...]:
     return (V1_PAYLOAD_SUFFIX,) if own == V1_PAYLOAD_SUFFIX else (V1_PAYLOAD_SUFFIX, own)
 
 
+#: Per folder: its (mtime_ns, inode) when listed, and per tuple of suffixes whether a
+#: name in it ends with one of them. An unchanged folder without such a name holds no
+#: 1.x file, and needs no md5 (the md5 of a deep chain nests every upstream params tree).
+_listings: dict[str, tuple[tuple[int, int], list[str], dict[tuple[str, ...], bool]]] = {}
+#: A folder changed this recently may change again within its mtime tick: not cached.
+_RACY_SECONDS = 2.0
+
+
+def _may_hold_v1_files(root: str, suffixes: tuple[str, ...]) -> bool:
+    """Whether a name in the folder ``root`` ends with one of ``suffixes`` (as 1.x files do)."""
+    try:
+        info = os.stat(root)
+    except OSError:
+        return False
+    stamp = (info.st_mtime_ns, info.st_ino)
+    cached = _listings.get(root)
+    if cached is None or cached[0] != stamp:
+        try:
+            names = os.listdir(root)
+        except OSError:
+            return False
+        cached = (stamp, names, {})
+        if time.time() - info.st_mtime_ns / 1e9 > _RACY_SECONDS:
+            _listings[root] = cached
+    answers = cached[2]
+    if suffixes not in answers:
+        # A 1.x name is longer than its suffix (the store's own ".persistable" folder is not).
+        answers[suffixes] = any(
+            name.endswith(suffixes) and name not in suffixes for name in cached[1]
+        )
+    return answers[suffixes]
+
+
 def find_v1_payload(
     persistable: Persistable[Any, Any], data_dir: Path
 ) -> tuple[V1Files, Path] | None:
     """The 1.x files of ``persistable`` in ``data_dir`` and its existing payload file, else None."""
+    root = os.fspath(data_dir)
+    suffixes = _suffixes(persistable)
+    if not _may_hold_v1_files(root, suffixes):
+        return None  # no 1.x file of these suffixes at all: no md5 needed
     try:
         digest = v1_md5(persistable)
     except V1ShapeError:
@@ -58,8 +96,6 @@ def find_v1_payload(
     except Exception as error:  # e.g. slotted params without __dict__: 1.x could not save them
         logger.debug("No 1.x file name for %s: %s", persistable.payload_name, error)
         return None
-    root = os.fspath(data_dir)
-    suffixes = _suffixes(persistable)
     for suffix in suffixes:
         # A stat of a string path: this runs on every missing artifact of a local store.
         candidate = os.path.join(root, v1_file_name(persistable.payload_name, digest, suffix))

@@ -14,6 +14,7 @@ Backends only differ in how they submit and wait: ``concurrent.futures`` executo
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import dataclasses
 import importlib
 import logging
@@ -98,7 +99,7 @@ def execute_node(
     had_payload = persistable.has_payload
     try:
         with key_cache():  # generate() itself runs without it (see Persistable)
-            key = _warm_keys(persistable)
+            key = persistable.persist_hash  # upstream first, each once, no recursion
             if expected_key is not None and key != expected_key:
                 raise KeyMismatchError(
                     f"{payload_name} has key {key} in worker {worker} but {expected_key} where "
@@ -121,16 +122,6 @@ def execute_node(
     finally:
         if not had_payload:
             persistable.reset_payload()
-
-
-def _warm_keys(persistable: Persistable[Any, Any]) -> str:
-    """Hash the keys upstream first, so no key recurses through the whole chain again."""
-    from persistable.run._graph import iter_persistables
-
-    key = ""
-    for item in iter_persistables([persistable]):
-        key = item.persist_hash
-    return key
 
 
 def dumps_node(persistable: object) -> bytes:
@@ -274,6 +265,10 @@ class FuturesBackend(Backend):
     def submit(
         self, task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
     ) -> Any:
+        if isinstance(self.executor, concurrent.futures.ThreadPoolExecutor):
+            # A pool thread starts with an empty context: give it the run's resolved keys.
+            context = contextvars.copy_context()
+            return self.executor.submit(context.run, execute_batch, task, identities)
         return self.executor.submit(execute_batch, task, identities)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from persistable._keys import dependency_order, describe
+from persistable._keys import current_epoch, dependency_order, describe
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import DependencyError
 
@@ -62,6 +62,10 @@ class Graph:
 
     nodes: list[Node]
     targets: list[Node]
+    #: Every object's key as resolved (``id -> (object, key)``) and the mutation epoch it
+    #: was resolved in: in-process nodes reuse them while no params field is assigned.
+    keys: dict[int, tuple[object, str]] = field(default_factory=dict)
+    epoch: int = -1
 
     @property
     def to_run(self) -> list[Node]:
@@ -145,8 +149,9 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
                 f"{type(target).__name__}); pass a list of Persistable instances."
             )
     objects = _post_order(target_list)
-    with key_cache():  # dependencies come first: each key hashes its upstream keys once
+    with key_cache() as memo:  # dependencies come first: each key hashes its upstream keys once
         keys = [persistable.persist_hash for persistable in objects]
+    epoch = current_epoch()
     by_object: dict[int, Node] = {}
     by_key: dict[tuple[str, str], Node] = {}
     ordered: list[Node] = []
@@ -197,4 +202,4 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
     for node in nodes:
         for upstream in node.upstream:
             upstream.downstream.append(node)
-    return Graph(nodes=nodes, targets=target_nodes)
+    return Graph(nodes=nodes, targets=target_nodes, keys=memo, epoch=epoch)

@@ -9,6 +9,7 @@ scheduling, cancels what has not started, waits for what is running and raises
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from persistable._keys import resolved_keys
 from persistable._persistable import Persistable
 from persistable.exceptions import RunError, RunInterrupted, StoreConfigurationError
 from persistable.run._executors import (
@@ -110,9 +112,16 @@ def run(
         try:
             if backend.crosses_processes:
                 _check_picklable_stores(graph)
-            interrupted = _Scheduler(
-                graph, backend, results, _progress_bar(progress, len(to_run))
-            ).run()
+            # In this process, nodes reuse the resolved keys instead of hashing their
+            # upstream again (while no params field is assigned): linear in depth.
+            with (
+                contextlib.nullcontext()
+                if backend.crosses_processes
+                else resolved_keys(graph.keys, graph.epoch)
+            ):
+                interrupted = _Scheduler(
+                    graph, backend, results, _progress_bar(progress, len(to_run))
+                ).run()
         finally:
             backend.close()
     report = RunReport(
