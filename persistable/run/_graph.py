@@ -13,9 +13,10 @@ import concurrent.futures
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from persistable._keys import current_epoch, dependency_order, describe
+from persistable._mutability import key_changes_only_by_assignment
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import DependencyError
 
@@ -62,8 +63,9 @@ class Graph:
 
     nodes: list[Node]
     targets: list[Node]
-    #: Every object's key as resolved (``id -> (object, key)``) and the mutation epoch it
-    #: was resolved in: in-process nodes reuse them while no params field is assigned.
+    #: The keys resolved (``id -> (object, key)``) of objects whose key only an assignment
+    #: can change (``_mutability``), and the mutation epoch they were resolved in:
+    #: in-process nodes reuse them while nothing is assigned.
     keys: dict[int, tuple[object, str]] = field(default_factory=dict)
     epoch: int = -1
 
@@ -152,6 +154,13 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
     with key_cache() as memo:  # dependencies come first: each key hashes its upstream keys once
         keys = [persistable.persist_hash for persistable in objects]
     epoch = current_epoch()
+    # Only keys that nothing but an assignment can alter are reused (not those of params
+    # that can change in place, like a list appended to, nor of code_changes="rerun").
+    trusted = {
+        ident: entry
+        for ident, entry in memo.items()
+        if key_changes_only_by_assignment(cast(Persistable[Any, Any], entry[0]))
+    }
     by_object: dict[int, Node] = {}
     by_key: dict[tuple[str, str], Node] = {}
     ordered: list[Node] = []
@@ -202,4 +211,4 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
     for node in nodes:
         for upstream in node.upstream:
             upstream.downstream.append(node)
-    return Graph(nodes=nodes, targets=target_nodes, keys=memo, epoch=epoch)
+    return Graph(nodes=nodes, targets=target_nodes, keys=trusted, epoch=epoch)
