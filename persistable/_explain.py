@@ -4,8 +4,8 @@ The current identity (own params, upstream keys, code fingerprint, version, key 
 is compared with the ``params.json`` of every artifact of the same payload name; the
 nearest one (fewest differing fields) is reported with its differences. An upstream
 key that differs is followed down the chain, to the upstream field or file that changed.
-``params.json`` files are immutable once committed, so they are read once per process
-(in threads on object stores).
+An artifact's ``params.json`` is fixed by its key, so each is read once per user
+(:mod:`persistable._lineage_cache`; in threads on object stores).
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from persistable._hashing import KEY_SCHEME
+from persistable._lineage_cache import lineage_cache
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
@@ -27,8 +29,6 @@ __all__ = ["Difference", "Explanation", "explain"]
 
 _PARAMS_FILE = "params.json"
 _THREADS = 32
-#: params.json contents by (store url, payload name, key): committed artifacts never change.
-_read_cache: dict[tuple[str, str, str], dict[str, Any] | None] = {}
 
 
 def _short(key: Any) -> str:
@@ -134,25 +134,37 @@ def _is_link(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"payload_name", "key"}
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal as the key sees them: ``1``, ``1.0`` and ``True`` differ (``==`` says they match)."""
+    if type(old) is not type(new) or old != new:
+        return False
+    if isinstance(old, (dict, list)):
+        return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
+    return True
+
+
 def _distance(old: dict[str, Any], new: dict[str, Any]) -> int:
-    if old == new:
-        return 0
     return sum(
-        1 for name in old.keys() | new.keys() if old.get(name, _ABSENT) != new.get(name, _ABSENT)
+        1
+        for name in old.keys() | new.keys()
+        if not _same(old.get(name, _ABSENT), new.get(name, _ABSENT))
     )
 
 
-#: Leaves of each candidate's params.json, by the same key as ``_read_cache``.
-_leaves_cache: dict[tuple[str, str, str], dict[str, Any]] = {}
+def _as_stored(tree: dict[str, Any]) -> dict[str, Any]:
+    """``tree`` as it reads back from ``params.json`` (tuples become lists, and so on)."""
+    stored: dict[str, Any] = json.loads(json.dumps(tree))
+    return stored
 
 
-def _cached_leaves(
-    store: Store, payload_name: str, key: str, tree: dict[str, Any]
-) -> dict[str, Any]:
-    cache_key = (store.url, payload_name, key)
-    leaves = _leaves_cache.get(cache_key)
+#: Leaves of each candidate's params.json, by key (like the lineage cache).
+_leaves_cache: dict[str, dict[str, Any]] = {}
+
+
+def _cached_leaves(key: str, tree: dict[str, Any]) -> dict[str, Any]:
+    leaves = _leaves_cache.get(key)
     if leaves is None:
-        leaves = _leaves_cache[cache_key] = _leaves(tree)
+        leaves = _leaves_cache[key] = _leaves(tree)
     return leaves
 
 
@@ -169,27 +181,49 @@ def _describe(path: str, old: Any, new: Any) -> str:
                 f"{new.get('size')}, {digest} {str(old.get(digest))[:12]}… -> "
                 f"{str(new.get(digest))[:12]}…)"
             )
-    return f"params.{path}: {_value(old)} -> {_value(new)}"
+    shown_old = old if old is _ABSENT else _value(old)
+    shown_new = new if new is _ABSENT else _value(new)
+    return f"params.{path}: {shown_old} -> {shown_new}"
 
 
-def _read_params(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
-    cache_key = (store.url, payload_name, key)
-    if cache_key in _read_cache:
-        return _read_cache[cache_key]
+def _read_stored(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
     try:
         tree = json.loads(store.read_bytes(f"{payload_name}/{key}/{_PARAMS_FILE}"))
     except (OSError, ValueError):
-        return None  # not committed yet, or unreadable: not a candidate
-    result = tree if isinstance(tree, dict) else None
-    _read_cache[cache_key] = result
-    return result
+        return None  # not written yet, or unreadable: not a candidate
+    return tree if isinstance(tree, dict) else None
+
+
+def _read_local(folder: str, key: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(folder, key, _PARAMS_FILE), "rb") as stream:
+            tree = json.loads(stream.read())
+    except (OSError, ValueError):
+        return None
+    return tree if isinstance(tree, dict) else None
+
+
+def _read_params(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
+    return _read_all(store, payload_name, [key])[0]
 
 
 def _read_all(store: Store, payload_name: str, keys: list[str]) -> list[dict[str, Any] | None]:
-    if store.local_path("") is not None or len(keys) < 8:
-        return [_read_params(store, payload_name, key) for key in keys]
-    with ThreadPoolExecutor(_THREADS) as pool:  # one round trip each on object stores
-        return list(pool.map(lambda key: _read_params(store, payload_name, key), keys))
+    """The params.json of each key: from the lineage cache, else read (and remembered)."""
+    known = lineage_cache.get_many(keys)
+    missing = [key for key in keys if key not in known]
+    if missing:
+        folder = store.local_path(payload_name)
+        if folder is not None:
+            trees = [_read_local(str(folder), key) for key in missing]
+        elif len(missing) < 8:
+            trees = [_read_stored(store, payload_name, key) for key in missing]
+        else:
+            with ThreadPoolExecutor(_THREADS) as pool:  # one round trip each on object stores
+                trees = list(pool.map(lambda key: _read_stored(store, payload_name, key), missing))
+        read = {key: tree for key, tree in zip(missing, trees, strict=True) if tree is not None}
+        lineage_cache.put_many(read)
+        known.update(read)
+    return [known.get(key) for key in keys]
 
 
 # -- the explanation --------------------------------------------------------------------
@@ -214,14 +248,14 @@ def _compare(
 ) -> tuple[list[Difference], list[_Follow]]:
     """Differences of own params and upstream links; the upstreams whose key changed."""
     roles = _roles(current)
-    now = current.lineage()
+    now = _as_stored(current.lineage())
     differences: list[Difference] = []
     follow: list[_Follow] = []
     old_params = _leaves({name: value for name, value in recorded.items() if name not in roles})
     new_params = _leaves({name: value for name, value in now.items() if name not in roles})
     for path in sorted(old_params.keys() | new_params.keys()):
         old, new = old_params.get(path, _ABSENT), new_params.get(path, _ABSENT)
-        if old != new:
+        if not _same(old, new):
             shown = _describe(path, old, _find(now, path))
             differences.append(Difference(f"params.{path}", old, new, shown))
     for role, (members, many) in sorted(roles.items()):
@@ -326,10 +360,10 @@ def _explain(persistable: Persistable[Any, Any]) -> Explanation:
     result.compared = len(candidates)
     if not candidates:
         return result
-    now = _leaves(persistable.lineage())
+    now = _leaves(_as_stored(persistable.lineage()))
     nearest, recorded = min(
         candidates,
-        key=lambda item: (_distance(_cached_leaves(store, name, item[0], item[1]), now), item[0]),
+        key=lambda item: (_distance(_cached_leaves(item[0], item[1]), now), item[0]),
     )
     result.nearest = nearest
     differences, follow = _compare(persistable, recorded)
