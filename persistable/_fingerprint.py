@@ -312,14 +312,24 @@ def _resolve(
     if value is _MISSING:
         return None
     name = head
+    container: types.ModuleType | None = None
     for attribute in rest:
         if not isinstance(value, types.ModuleType):
             break  # attributes of objects are not followed (they are data or bound at run time)
+        container = value
         value = getattr(value, attribute, _MISSING)
         if value is _MISSING:
             return None
         name = f"{name}.{attribute}"
     if isinstance(value, types.ModuleType):
+        return None
+    if (
+        container is not None
+        and not isinstance(value, (type, types.FunctionType))
+        and not _is_user_module(container.__name__)
+    ):
+        # Data of the standard library or an installed package (sys.argv, os.environ,
+        # np.pi): not the user's constants; the packages' versions are in metadata.json.
         return None
     return name, _unwrap(value), False
 
@@ -526,6 +536,23 @@ def _owner_class(func: Callable[..., Any]) -> type | None:
 _fingerprints: weakref.WeakKeyDictionary[Any, _Walk] = weakref.WeakKeyDictionary()
 
 
+def _warn_unreadable(result: CodeFingerprint, root: str) -> None:
+    """Say once (per root: results are cached) that some code's changes cannot be seen."""
+    if not result.unavailable:
+        return
+    from persistable._warn import warn_at_caller
+    from persistable.exceptions import UnreadableCodeWarning
+
+    names = ", ".join(result.unavailable[:5]) + (" ..." if len(result.unavailable) > 5 else "")
+    warn_at_caller(
+        f"The source of {names} cannot be read (it was defined in an interactive session, "
+        f"by exec(), or is compiled), so changes to it are invisible to the code fingerprint "
+        f"of {root}: they neither warn nor regenerate; define that code in a .py file, or "
+        "set version= and change it by hand whenever the code changes.",
+        UnreadableCodeWarning,
+    )
+
+
 def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
     """The fingerprint of ``func`` and of the user code it reaches.
 
@@ -533,6 +560,9 @@ def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
     now denotes another object (a function or constant redefined in a notebook) makes a
     new fingerprint. A list or dict constant changed in place is not looked at again
     (code that keeps state in a global would otherwise never hit its cache).
+
+    Warns :class:`~persistable.exceptions.UnreadableCodeWarning` when a new fingerprint finds
+    code without readable source.
     """
     cached = _fingerprints.get(func)
     if cached is None or not cached.is_current():
@@ -541,6 +571,7 @@ def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
         cached = _walk(target, owner)
         with contextlib.suppress(TypeError):  # not weak-referenceable: not cached
             _fingerprints[func] = cached
+        _warn_unreadable(cached.fingerprint, _qualified(target))
     return cached.fingerprint
 
 
@@ -548,11 +579,17 @@ _class_fingerprints: weakref.WeakKeyDictionary[type, _Walk] = weakref.WeakKeyDic
 
 
 def persistable_fingerprint(cls: type) -> CodeFingerprint:
-    """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on ``cls``."""
+    """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on ``cls``.
+
+    Warns :class:`~persistable.exceptions.UnreadableCodeWarning` when a new fingerprint finds
+    code without readable source (unless the class sets ``code_changes = "ignore"``).
+    """
     import inspect
 
     method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
     cached = _class_fingerprints.get(cls)
     if cached is None or cached.units[0] is not _units.get(method) or not cached.is_current():
         cached = _class_fingerprints[cls] = _walk(method, cls)
+        if getattr(cls, "code_changes", None) != "ignore":
+            _warn_unreadable(cached.fingerprint, cls.__qualname__)
     return cached.fingerprint

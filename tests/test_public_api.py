@@ -82,6 +82,7 @@ EXPECTED_EXCEPTIONS = [
     "StoreError",
     "UnhashableParamError",
     "UnknownFileIOError",
+    "UnreadableCodeWarning",
     "UnsupportedSchemeError",
     "UntrustedPayloadError",
 ]
