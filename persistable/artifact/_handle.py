@@ -185,7 +185,12 @@ class Artifact:
         return found
 
     def read_params(self) -> dict[str, Any]:
-        """The parsed ``params.json`` (the params tree with the dependencies' trees)."""
+        """The parsed ``params.json``: the lineage, i.e. the artifact's own params and, under
+        each dependency's payload name (or role), ``{"payload_name": ..., "key": ...}``.
+
+        Its size does not grow with the depth of a chain; the full upstream params tree is
+        found by following those keys (``Persistable.params_tree``, ``persistable graph``).
+        """
         raw = self._read_listed(PARAMS_FILE)
         try:
             params = json.loads(raw.decode("utf-8"))
