@@ -470,12 +470,15 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 id(dependency): (dependency, dependency.persist_hash)
                 for dependency in self.tracked_persistable_dependencies
             }
+            upstream_keys = [
+                upstream[id(dependency)][1] for dependency in self.tracked_persistable_dependencies
+            ]
         capture = GenerationLogCapture(self.logger)
         # User code may build and change persistables: it sees no memoized keys.
         with _keys.suspended_key_cache():
             with capture:
                 self.logger.info("Generating %s (key %s)", self.payload_name, key)
-                use_stored_upstream_payloads(self, self.logger)
+                use_stored_upstream_payloads(self, self.logger, upstream_keys)
                 started = time.perf_counter()
                 payload = self._generate_payload(**untracked_payload_params)
                 duration = time.perf_counter() - started

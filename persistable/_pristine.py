@@ -63,9 +63,17 @@ def _reproduces(upstream: Persistable[Any, Any], payload: Any, record: dict[str,
     )
 
 
-def use_stored_upstream_payloads(downstream: Persistable[Any, Any], logger: logging.Logger) -> None:
-    """Drop each upstream payload in memory that no longer is its stored artifact's payload."""
-    for upstream in downstream.tracked_persistable_dependencies:
+def use_stored_upstream_payloads(
+    downstream: Persistable[Any, Any],
+    logger: logging.Logger,
+    upstream_keys: list[str] | None = None,
+) -> None:
+    """Drop each upstream payload in memory that no longer is its stored artifact's payload.
+
+    ``upstream_keys``: the current key of each tracked dependency, when the caller hashed
+    them already (so a deep chain is not hashed again per node).
+    """
+    for index, upstream in enumerate(downstream.tracked_persistable_dependencies):
         state = getattr(upstream, "_payload_state", None)
         payload_io = upstream.payload_io
         if not upstream._has_payload or state is None:
@@ -73,7 +81,8 @@ def use_stored_upstream_payloads(downstream: Persistable[Any, Any], logger: logg
         if isinstance(payload_io, FolderFileIO) or payload_io.path_based:
             continue  # a folder payload is opened from the artifact; a 1.x IO writes only files
         key = state[2]
-        if key != upstream.persist_hash:
+        current = upstream.persist_hash if upstream_keys is None else upstream_keys[index]
+        if key != current:
             continue  # its params changed: payload loads the new key's artifact anyway
         record = _stored_record(upstream, key)
         if record is None or _reproduces(upstream, upstream._payload, record):
