@@ -6,9 +6,11 @@ import io
 import logging
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,12 +167,14 @@ def _run(script: str) -> subprocess.CompletedProcess[str]:
                 return self.params.n
         """
     )
-    return subprocess.run(
-        [sys.executable, "-c", prelude + textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    # A script file, as users run them: code given with -c has no readable source, and
+    # its fingerprint would add an UnreadableCodeWarning to the output compared here.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "script.py"
+        path.write_text(prelude + textwrap.dedent(script))
+        return subprocess.run(
+            [sys.executable, str(path)], capture_output=True, text=True, check=True
+        )
 
 
 def test_without_verbose_and_without_logging_config_only_warnings_print() -> None:
