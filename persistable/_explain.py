@@ -251,7 +251,26 @@ def _compare(
     now = _as_stored(current.lineage())
     differences: list[Difference] = []
     follow: list[_Follow] = []
-    old_params = _leaves({name: value for name, value in recorded.items() if name not in roles})
+    # Upstream links the artifact had and the current persistable has not (or a role now
+    # holds fewer members than a list recorded): not params fields.
+    removed = {
+        name: value
+        for name, value in recorded.items()
+        if name not in roles
+        and (_is_link(value) or (isinstance(value, list) and value and all(map(_is_link, value))))
+    }
+    for role, value in sorted(removed.items()):
+        links = value if isinstance(value, list) else [value]
+        keys = ", ".join(_short(link["key"]) for link in links)
+        text = f"upstream {role}: key {keys} -> no such dependency now"
+        differences.append(Difference(f"upstream {role}", value, None, text))
+    old_params = _leaves(
+        {
+            name: value
+            for name, value in recorded.items()
+            if name not in roles and name not in removed
+        }
+    )
     new_params = _leaves({name: value for name, value in now.items() if name not in roles})
     for path in sorted(old_params.keys() | new_params.keys()):
         old, new = old_params.get(path, _ABSENT), new_params.get(path, _ABSENT)
@@ -271,7 +290,8 @@ def _compare(
             if old_key == new_key:
                 continue
             label = f"{role}[{index}]" if many else role
-            text = f"upstream {label}: key {_short(old_key)} -> {_short(new_key)}"
+            was = "no such dependency then" if old is None else f"key {_short(old_key)}"
+            text = f"upstream {label}: {was} -> key {_short(new_key)}"
             difference = Difference(f"upstream {label}", old_key, new_key, text)
             differences.append(difference)
             if isinstance(old_key, str):

@@ -53,3 +53,26 @@ def test_another_key_scheme_is_shown(tmp_path: Path) -> None:
     text = str(explanation)
     assert "params.rate: 2 -> 3" in text, text
     assert "key scheme 0 -> 1" in text, text
+
+
+class Stage(Persistable[float, Any]):
+    def _generate_payload(self, **untracked_payload_params: Any) -> float:
+        return float(self.params.rate)
+
+
+def test_an_added_or_removed_dependency_is_an_upstream_difference(tmp_path: Path) -> None:
+    """A dependency the artifact had and the persistable has not (or the reverse) is shown as upstream, not as a params field."""
+    store = LocalStore(tmp_path / "store")
+    source = Smooth(store, Before(), payload_name="source", payload_io=JsonFileIO())
+    Stage(
+        store, After(2.0), [source], payload_name="stage", payload_io=JsonFileIO()
+    ).load_generate()
+    alone = Stage(store, After(2.0), None, payload_name="stage").explain()
+    assert str(alone).endswith(
+        f"differs in:\n  upstream source: key {source.key[:15]}… -> no such dependency now"
+    ), str(alone)
+    other = tmp_path / "other"
+    Stage(other, After(2.0), None, payload_name="stage", payload_io=JsonFileIO()).load_generate()
+    source_there = Smooth(other, Before(), payload_name="source")
+    added = Stage(other, After(2.0), [source_there], payload_name="stage").explain()
+    assert "upstream source: no such dependency then -> key k1-" in str(added), str(added)
