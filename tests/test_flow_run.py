@@ -522,3 +522,20 @@ def test_a_generator_that_changes_between_runs_is_never_replayed(
     clean = write_config(tmp_path, shifting.replace("at_row: 30", "at_row: 999"), name="clean.yaml")
     run_flow(clean, tmp_path / "clean.h5", events, nompi=True, data_dir=tmp_path / "store2")
     assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")
+
+
+def test_repack_prunes_groups_left_empty_by_a_drop(tmp_path: Path) -> None:
+    """Dropping b/c removes its references' groups up to the first group that keeps something."""
+    from persistable.flow._merge import repack
+
+    with h5py.File(tmp_path / "in.h5", "w") as f:
+        f["a/data"] = np.arange(3)
+        f["a/ref/b/c/ref"] = np.zeros((1, 2), "i8")
+        f["b/c/data"] = np.arange(2)
+        f["b/d/data"] = np.arange(2)
+        f.create_group("empty")  # empty before the drop: kept
+    repack(tmp_path / "in.h5", tmp_path / "out.h5", ["b/c"])
+    names: list[str] = []
+    with h5py.File(tmp_path / "out.h5") as f:
+        f.visit(names.append)
+    assert sorted(names) == ["a", "a/data", "b", "b/d", "b/d/data", "empty"]

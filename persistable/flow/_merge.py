@@ -74,11 +74,11 @@ def repack(source_path: str | Path, output_path: str | Path, drop: Iterable[str]
             group = out.require_group(path)
             for key, value in obj.attrs.items():
                 group.attrs[key] = value
-            kept = [c for c in sorted(obj.keys()) if f"{path}/{c}" not in removed]
-            for child in kept:
-                copy(f"{path}/{child}", obj[child])
-            if not kept and not len(group.attrs):
-                del out[path]  # held only dropped objects
+            for child in sorted(obj.keys()):
+                if f"{path}/{child}" not in removed:
+                    copy(f"{path}/{child}", obj[child])
+            if not len(group) and not len(group.attrs):
+                del out[path]  # held only dropped objects (or groups that did)
 
         for key, value in source.attrs.items():
             out.attrs[key] = value
