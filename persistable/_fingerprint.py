@@ -368,12 +368,24 @@ class _ClassAttributes(Mapping[str, Any]):
         self.owner = owner
 
     def __getitem__(self, key: str) -> Any:
-        import inspect
-
-        value = inspect.getattr_static(self.owner, key, _MISSING)
+        value = self.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)
         return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``inspect.getattr_static(owner, key)``, by the class dicts along the MRO when the
+        metaclass does not define ``key`` (every cached load checks these lookups)."""
+        metaclass: type = type(self.owner)
+        if not any(key in vars(klass) for klass in metaclass.__mro__):
+            for klass in self.owner.__mro__:
+                value = vars(klass).get(key, _MISSING)
+                if value is not _MISSING:
+                    return value
+            return default
+        import inspect
+
+        return inspect.getattr_static(self.owner, key, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(dir(self.owner))
