@@ -213,8 +213,6 @@ def persist_hash(persistable: Persistable[Any, Any]) -> str:
 
 
 def _fill(root: Persistable[Any, Any], cache: dict[int, tuple[object, str]]) -> None:
-    from persistable._persistable import Persistable
-
     def known(item: Persistable[Any, Any]) -> bool:
         if id(item) in cache:
             return True
@@ -225,7 +223,8 @@ def _fill(root: Persistable[Any, Any], cache: dict[int, tuple[object, str]]) -> 
         return True
 
     for item in dependency_order(root, known):
-        if not isinstance(item, Persistable):
+        # By its key_tree method, not by class: this module is below _persistable.py.
+        if not callable(getattr(item, "key_tree", None)):
             raise DependencyError(
                 f"tracked_persistable_dependencies must hold Persistable instances (got "
                 f"{item!r:.80} that is a {type(item).__name__})."

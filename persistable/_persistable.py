@@ -26,6 +26,7 @@ from persistable._fingerprint import CodeFingerprint, changed_entries, persistab
 from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
+from persistable._map import map_persistables
 from persistable._mutability import key_changes_only_by_assignment
 from persistable._pristine import use_stored_upstream_payloads
 from persistable._v1._persistable import V1PersistableMethods
@@ -336,8 +337,6 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         params item, or a function ``params -> dependencies``; other keyword arguments go
         to the constructor. :func:`persistable.run.grid` builds params over a grid.
         """
-        from persistable.run._map import map_persistables
-
         return map_persistables(
             cls,
             params,

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from persistable._hashing import bulk_digest, canonical_json
 from persistable._keys import bump_epoch
-from persistable._v1._encodable import V1ParamsMethods, key_field_values
+from persistable._v1._encodable import V1ParamsMethods, key_field_values, v1_encoding
 from persistable.exceptions import InvalidParamsError, UnhashableParamError
 
 if TYPE_CHECKING:
@@ -518,6 +518,7 @@ class PersistableParams(V1ParamsMethods):
             super().__setattr__(name, value)
             bump_epoch()
 
+    @v1_encoding
     def to_dict(self) -> dict[str, Any]:
         """The canonical, JSON-able tree of the tracked fields (what is hashed and in ``params.json``)."""
         this: object = self

@@ -24,7 +24,7 @@ from _samples_nodes import (
 
 from persistable.exceptions import InvalidSampleError, ProcessingError, UnhashableParamError
 from persistable.samples import BaseSample, Cache, Compose, Processor, SampleArtifact, Save
-from persistable.samples._compose import plan
+from persistable.samples._run import plan
 from persistable.store import LocalStore
 
 

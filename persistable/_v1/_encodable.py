@@ -11,14 +11,20 @@ the key, and a ``_custom_type_encoder_map`` entry turns a value into what is enc
 from __future__ import annotations
 
 import enum
-import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from hashlib import md5
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
-__all__ = ["DictEncodable", "PersistableParam", "V1ParamsMethods", "key_field_values", "v1_to_dict"]
+__all__ = [
+    "DictEncodable",
+    "PersistableParam",
+    "V1ParamsMethods",
+    "key_field_values",
+    "v1_encoding",
+    "v1_to_dict",
+]
 
 ParamTypeT = TypeVar("ParamTypeT")
 
@@ -81,7 +87,7 @@ def key_field_values(obj: Any, names: Iterable[str]) -> Iterator[tuple[str, Any]
 
 def v1_to_dict(obj: Any) -> dict[str, Any]:
     """``to_dict()`` exactly as 1.3.1's ``DictEncodable`` computes it (what its md5 is made from)."""
-    if type(obj).to_dict not in _v1_to_dicts():
+    if type(obj).to_dict not in _V1_TO_DICTS:
         # The user's own to_dict: 1.x called it too.
         return cast(dict[str, Any], obj.to_dict())
     encoded: dict[str, Any] = {}
@@ -104,12 +110,17 @@ def v1_to_dict(obj: Any) -> dict[str, Any]:
     return encoded
 
 
-@functools.cache
-def _v1_to_dicts() -> tuple[Callable[..., Any], ...]:
-    """The ``to_dict`` methods that 1.x's own encoding stands for (user overrides are called)."""
-    from persistable.params import PersistableParams  # here: params imports this module
+#: The ``to_dict`` methods that 1.x's own encoding stands for (user overrides are called):
+#: ``DictEncodable.to_dict`` and, registered by ``params.py`` (which imports this module),
+#: ``PersistableParams.to_dict``.
+_V1_TO_DICTS: list[Callable[..., Any]] = []
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    return (DictEncodable.to_dict, PersistableParams.to_dict)
+
+def v1_encoding(method: _F) -> _F:
+    """Mark ``method`` as a ``to_dict`` that 1.x's own attribute encoding stands for."""
+    _V1_TO_DICTS.append(method)
+    return method
 
 
 class DictEncodable:
@@ -121,6 +132,7 @@ class DictEncodable:
     the value's identity**, so two values one encoder maps to the same output share a key.
     """
 
+    @v1_encoding
     def to_dict(self) -> dict[str, Any]:
         """A dict of the attributes, encoded as 1.x does."""
         return v1_to_dict(self)

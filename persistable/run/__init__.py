@@ -7,8 +7,8 @@ package re-exports the function under its own name, so the attribute
 ``from persistable.run import resolve, RunReport``.
 """
 
+from persistable._map import grid
 from persistable.run._graph import Graph, Node, resolve
-from persistable.run._map import grid
 from persistable.run._report import NodeResult, RunReport
 from persistable.run._run import run
 

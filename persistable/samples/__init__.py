@@ -19,9 +19,10 @@ except ImportError as _error:  # pragma: no cover - the dev environment has pyda
     ) from _error
 
 from persistable.exceptions import InvalidSampleError, MapError, ProcessingError
-from persistable.samples._compose import Cache, Compose, SampleArtifact, SampleStepParams, Save
-from persistable.samples._map import map_samples as map
+from persistable.samples._compose import Compose
+from persistable.samples._compose import map_samples as map
 from persistable.samples._processor import Processor
+from persistable.samples._run import Cache, SampleArtifact, SampleStepParams, Save
 from persistable.samples._sample import BaseSample, sample_key
 
 __all__ = [

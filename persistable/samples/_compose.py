@@ -1,152 +1,19 @@
-"""``Compose``, ``Cache`` and ``Save``: a chain of processors run on one sample, with cached steps.
-
-Every step has a key, built by lineage: the first from the sample's identity (class,
-id and the content of its fields, see :func:`sample_key`), each next one from the key
-before it, the processor's class name, params and code fingerprint. A processor that
-changes upstream changes the keys of every step after it. ``Cache(p)`` stores the
-sample after ``p`` as an artifact under its step's key and loads it on the next run;
-``Save()`` always writes the sample as it is. Before running anything, the pipeline
-looks for the last cached step already in its store and resumes from there.
-"""
+"""``Compose``: processors, ``Cache`` and ``Save`` steps run in order on one sample or many."""
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from persistable import _keys
-from persistable._hashing import KEY_SCHEME, key_from_tree
-from persistable._persistable import Persistable, _camel_to_snake
-from persistable.exceptions import ArtifactNotFoundError, InvalidSampleError, ProcessingError
-from persistable.io import FileIO
-from persistable.params import PersistableParams
-from persistable.samples._processor import Processor, code_fingerprint, processor_params
-from persistable.samples._sample import check_sample, copy_sample, sample_key
+from persistable.samples._map import map_steps
+from persistable.samples._processor import Processor
+from persistable.samples._run import Cache, Save, run_pipeline
 from persistable.store import Store, StoreLike, make_store
 
-__all__ = ["Cache", "Compose", "Save", "SampleArtifact", "SampleStepParams"]
+if TYPE_CHECKING:
+    from persistable.samples._run import Step
 
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SampleStepParams(PersistableParams):
-    """What a stored sample was made from: the step, its params and code, and the key it came in with."""
-
-    step: str
-    params: dict[str, Any]
-    code: str
-    sample_id: str | int
-    upstream: str
-
-
-class SampleArtifact(Persistable[Any, SampleStepParams]):
-    """One sample stored after one step (``Cache`` or ``Save``); the payload is the sample itself.
-
-    The processor's code is in the params (so in the key): this class's own code, which
-    only calls the processor, has nothing to warn about on load.
-    """
-
-    code_changes = "ignore"
-
-    def _generate_payload(self, **untracked_payload_params: Any) -> Any:
-        return untracked_payload_params["compute"]()
-
-    def _post_load(self, **untracked_payload_params: Any) -> None:
-        pass
-
-    def _post_generate(self, **untracked_payload_params: Any) -> None:
-        pass
-
-
-def _make_store(where: StoreLike | None, storage_options: dict[str, Any] | None) -> Store | None:
-    return None if where is None else make_store(where, storage_options=storage_options)
-
-
-class Cache:
-    """Store the sample after ``processor`` and load it, instead of processing, on the next run.
-
-    Parameters
-    ----------
-    processor
-        The processor whose result is cached.
-    cache_dir
-        Where (a folder, an fsspec URL or a Store); default: the ``store`` given to the
-        pipeline call or to ``map``.
-    payload_name
-        The artifacts' folder in the store; default: the processor's class name in snake_case.
-    payload_io
-        How the sample is written (default pickle, which keeps its class and every field).
-    """
-
-    def __init__(
-        self,
-        processor: Processor,
-        cache_dir: StoreLike | None = None,
-        *,
-        payload_name: str | None = None,
-        payload_io: FileIO[Any] | None = None,
-        storage_options: dict[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(processor, Processor):
-            raise TypeError(
-                f"Cache() takes a Processor (got {processor!r:.80} that is a "
-                f"{type(processor).__name__})."
-            )
-        self.processor = processor
-        self.store = _make_store(cache_dir, storage_options)
-        self.payload_name = payload_name or _camel_to_snake(type(processor).__name__)
-        self.payload_io = payload_io
-
-    def __repr__(self) -> str:
-        return f"Cache({self.processor!r})"
-
-
-class Save:
-    """Write the sample as it is at this point of the pipeline (always; never loads).
-
-    Parameters
-    ----------
-    save_to_dir
-        Where (a folder, an fsspec URL or a Store); default: the pipeline's ``store``.
-    payload_name
-        The artifacts' folder in the store (default ``"saved_samples"``).
-    payload_io
-        How the sample is written (default pickle).
-    """
-
-    def __init__(
-        self,
-        save_to_dir: StoreLike | None = None,
-        *,
-        payload_name: str = "saved_samples",
-        payload_io: FileIO[Any] | None = None,
-        storage_options: dict[str, Any] | None = None,
-    ) -> None:
-        self.store = _make_store(save_to_dir, storage_options)
-        self.payload_name = payload_name
-        self.payload_io = payload_io
-
-    def __repr__(self) -> str:
-        return f"Save(payload_name={self.payload_name!r})"
-
-
-Step = Processor | Cache | Save
-
-
-@dataclass
-class _Planned:
-    """One step of one sample's run: what to do, its params tree and the keys in and out."""
-
-    step: Step
-    name: str
-    params: dict[str, Any]
-    code: str
-    key_in: str
-    key_out: str
+__all__ = ["Compose", "map_samples"]
 
 
 def _flatten(steps: Iterable[Any]) -> list[Step]:
@@ -215,10 +82,8 @@ class Compose:
         storage_options: dict[str, Any] | None = None,
     ) -> list[Any]:
         """The processed samples in input order; see :func:`persistable.samples.map`."""
-        from persistable.samples._map import map_samples
-
-        return map_samples(
-            self,
+        return map_steps(
+            self.steps,
             samples,
             store=store,
             executor=executor,
@@ -229,132 +94,52 @@ class Compose:
         )
 
 
-def _step_key(name: str, params: dict[str, Any], code: str, key_in: str) -> str:
-    tree = {
-        "key_scheme": KEY_SCHEME,
-        "processor": name,
-        "params": params,
-        "code": code,
-        "upstream": key_in,
-    }
-    return key_from_tree(tree)
+def map_samples(
+    pipeline: Compose | Step,
+    samples: Iterable[Any],
+    *,
+    store: StoreLike | None = None,
+    executor: Any = "serial",
+    max_workers: int | None = None,
+    progress: bool | None = None,
+    on_error: str = "raise",
+    storage_options: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Run ``pipeline`` over ``samples``; the processed samples come back in input order.
 
+    Parameters
+    ----------
+    pipeline
+        A :class:`Compose` (or one processor, ``Cache`` or ``Save``).
+    samples
+        Samples with distinct ids; they are not changed.
+    store
+        Where ``Cache`` and ``Save`` steps without their own folder write.
+    executor
+        ``"serial"``, ``"threads"``, ``"processes"``, ``"dask"`` (a new ``LocalCluster``),
+        a ``distributed.Client``, a scheduler address or a ``concurrent.futures.Executor``,
+        as for ``persistable.run``.
+    progress
+        Show a tqdm progress bar (``None``: for 50 samples or more, when tqdm is installed).
+    on_error
+        ``"raise"``: once every sample has run, raise :class:`MapError` if any failed;
+        ``"return"``: put each failure's :class:`ProcessingError` in its sample's place.
 
-def plan(steps: Sequence[Step], sample: Any) -> list[_Planned]:
-    """The keys of every step for ``sample``, computed before anything runs."""
-    key = sample_key(sample)
-    planned: list[_Planned] = []
-    for step in steps:
-        if isinstance(step, Save):
-            planned.append(_Planned(step, "Save", {}, "", key, key))
-            continue
-        processor = step.processor if isinstance(step, Cache) else step
-        name = type(processor).__name__
-        params = processor_params(processor)
-        code = code_fingerprint(type(processor))
-        key_out = _step_key(name, params, code, key)
-        planned.append(_Planned(step, name, params, code, key, key_out))
-        key = key_out
-    return planned
-
-
-def _artifact(planned: _Planned, store: Store | None, sample_id: str | int) -> SampleArtifact:
-    step = planned.step
-    assert isinstance(step, (Cache, Save))
-    where = step.store if step.store is not None else store
-    if where is None:
-        raise InvalidSampleError(
-            f"{step!r} has nowhere to write: pass cache_dir= (Cache) or save_to_dir= (Save), "
-            "or a store= to the pipeline call or to map()."
-        )
-    return SampleArtifact(
-        where,
-        SampleStepParams(
-            step=planned.name,
-            params=planned.params,
-            code=planned.code,
-            sample_id=sample_id,
-            upstream=planned.key_in,
-        ),
-        payload_name=step.payload_name,
-        payload_io=step.payload_io,
+    Raises
+    ------
+    InvalidSampleError
+        A sample has no id, or two share one (checked before anything runs).
+    MapError
+        Some samples failed (``on_error="raise"``); the others completed and were cached.
+    """
+    pipeline = pipeline if isinstance(pipeline, Compose) else Compose([pipeline])
+    return map_steps(
+        pipeline.steps,
+        samples,
+        store=store,
+        executor=executor,
+        max_workers=max_workers,
+        progress=progress,
+        on_error=on_error,
+        storage_options=storage_options,
     )
-
-
-def _apply(planned: _Planned, processor: Processor, sample: Any, sample_id: str | int) -> Any:
-    try:
-        result = processor.process(sample)
-    except Exception as error:
-        import traceback
-
-        raise ProcessingError(
-            f"{planned.name} failed on sample {sample_id!r} ({type(error).__name__}: {error})",
-            sample_id=sample_id,
-            processor=planned.name,
-            original=error,
-            traceback=traceback.format_exc(),
-        ) from error
-    try:
-        result_id = check_sample(result, f"What {planned.name}.process() returned")
-    except InvalidSampleError as error:
-        raise ProcessingError(
-            f"{planned.name}.process() on sample {sample_id!r} did not return a sample "
-            f"({error}); return the sample it was given (changed) or a new one.",
-            sample_id=sample_id,
-            processor=planned.name,
-            original=error,
-        ) from error
-    if result_id != sample_id:
-        raise ProcessingError(
-            f"{planned.name}.process() turned sample {sample_id!r} into one with id "
-            f"{result_id!r}; a processor must keep the sample's id.",
-            sample_id=sample_id,
-            processor=planned.name,
-        )
-    result.processing_history.append((planned.name, planned.params, planned.key_out))
-    return result
-
-
-def run_pipeline(steps: Sequence[Step], sample: Any, store: Store | None) -> Any:
-    """Run ``steps`` on a copy of ``sample``, resuming from the last cached step already stored."""
-    sample_id = check_sample(sample, "The sample")
-    planned = plan(steps, sample)
-    start = 0
-    current: Any = None
-    for index in range(len(planned) - 1, -1, -1):
-        if isinstance(planned[index].step, Cache):
-            artifact = _artifact(planned[index], store, sample_id)
-            try:
-                with _keys.key_cache():  # the artifact's key is hashed once
-                    artifact.load()
-                    current = artifact.payload
-            except ArtifactNotFoundError:
-                continue
-            except (OSError, ValueError) as error:
-                # Left to load_generate below, which quarantines what is damaged.
-                logger.info("Could not load the cached %s: %s", artifact.payload_name, error)
-                continue
-            start = index + 1
-            logger.debug("Sample %r resumes after step %d (%s)", sample_id, start, artifact)
-            break
-    if current is None:
-        current = copy_sample(sample)
-    for item in planned[start:]:
-        step = item.step
-        if isinstance(step, Processor):
-            current = _apply(item, step, current, sample_id)
-            continue
-        artifact = _artifact(item, store, sample_id)
-        if isinstance(step, Cache):
-            compute = functools.partial(_apply, item, step.processor, current, sample_id)
-            artifact.load_generate(compute=compute)
-            current = artifact.payload
-        else:
-            artifact.generate(compute=functools.partial(_identity, current))
-        # Later steps may change the sample in place; the artifact already holds its bytes.
-        artifact.reset_payload()
-    return current
-
-
-def _identity(value: Any) -> Any:
-    return value

@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from persistable.exceptions import InvalidSampleError, MapError, ProcessingError
-from persistable.samples._compose import Compose, run_pipeline
+from persistable.samples._run import run_pipeline
 from persistable.samples._sample import check_sample, sample_fields
 from persistable.store import Store, StoreLike, make_store
 
 if TYPE_CHECKING:
-    from persistable.samples._compose import Step
+    from persistable.samples._run import Step
 
-__all__ = ["map_samples"]
+__all__ = ["map_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,8 +179,8 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     return tqdm(total=total, desc="samples", unit="sample")
 
 
-def map_samples(
-    pipeline: Compose | Any,
+def map_steps(
+    steps: list[Step],
     samples: Iterable[Any],
     *,
     store: StoreLike | None = None,
@@ -190,38 +190,11 @@ def map_samples(
     on_error: str = "raise",
     storage_options: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Run ``pipeline`` over ``samples``; the processed samples come back in input order.
-
-    Parameters
-    ----------
-    pipeline
-        A :class:`Compose` (or one processor, ``Cache`` or ``Save``).
-    samples
-        Samples with distinct ids; they are not changed.
-    store
-        Where ``Cache`` and ``Save`` steps without their own folder write.
-    executor
-        ``"serial"``, ``"threads"``, ``"processes"``, ``"dask"`` (a new ``LocalCluster``),
-        a ``distributed.Client``, a scheduler address or a ``concurrent.futures.Executor``,
-        as for ``persistable.run``.
-    progress
-        Show a tqdm progress bar (``None``: for 50 samples or more, when tqdm is installed).
-    on_error
-        ``"raise"``: once every sample has run, raise :class:`MapError` if any failed;
-        ``"return"``: put each failure's :class:`ProcessingError` in its sample's place.
-
-    Raises
-    ------
-    InvalidSampleError
-        A sample has no id, or two share one (checked before anything runs).
-    MapError
-        Some samples failed (``on_error="raise"``); the others completed and were cached.
-    """
+    """Run ``steps`` over ``samples``: :func:`persistable.samples.map` once it has the steps."""
     from persistable.run._executors import DaskBackend, FuturesBackend, make_backend
 
     if on_error not in ("raise", "return"):
         raise ValueError(f"on_error must be 'raise' or 'return' (got {on_error!r}).")
-    pipeline = pipeline if isinstance(pipeline, Compose) else Compose([pipeline])
     items = list(samples)
     _check_ids(items)
     where = None if store is None else make_store(store, storage_options=storage_options)
@@ -230,7 +203,7 @@ def map_samples(
     try:
         if executor == "serial":
             for index, sample in enumerate(items):
-                outcomes[index] = _run_one(pipeline.steps, sample, where)
+                outcomes[index] = _run_one(steps, sample, where)
                 bar.update(1)
         else:
             if executor == "processes":
@@ -240,7 +213,7 @@ def map_samples(
                 if isinstance(backend, DaskBackend):
                     futures = {
                         backend.client.submit(
-                            _run_task, _dumps((pipeline.steps, sample, where)), pure=False
+                            _run_task, _dumps((steps, sample, where)), pure=False
                         ): index
                         for index, sample in enumerate(items)
                     }
@@ -254,10 +227,10 @@ def map_samples(
                     pending: dict[concurrent.futures.Future[Any], int] = {}
                     for index, sample in enumerate(items):
                         if backend.crosses_processes:
-                            task = _dumps((pipeline.steps, sample, where))
+                            task = _dumps((steps, sample, where))
                             pending[pool.submit(_run_task, task)] = index
                         else:
-                            pending[pool.submit(_run_one, pipeline.steps, sample, where)] = index
+                            pending[pool.submit(_run_one, steps, sample, where)] = index
                     for future in concurrent.futures.as_completed(pending):
                         result = future.result()
                         if isinstance(result, bytes):

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from persistable._hashing import bulk_digest
 from persistable.exceptions import ExplainedNotImplementedError
-from persistable.samples._sample import encode_model_value
+from persistable.samples._apply import apply_processor, step_key
+from persistable.samples._sample import check_sample, copy_sample, encode_model_value, sample_key
 
 __all__ = ["Processor", "code_fingerprint", "processor_params"]
 
@@ -45,9 +46,14 @@ class Processor(BaseModel):
 
     def __call__(self, sample: Any) -> Any:
         """Run this processor alone on a copy of ``sample`` (recording it in the history)."""
-        from persistable.samples._compose import Compose
-
-        return Compose([self])(sample)
+        # What Compose([self])(sample) does, without the pipeline (which imports this module).
+        sample_id = check_sample(sample, "The sample")
+        name = type(self).__name__
+        params = processor_params(self)
+        key_out = step_key(name, params, code_fingerprint(type(self)), sample_key(sample))
+        return apply_processor(
+            self, copy_sample(sample), sample_id, name=name, params=params, key_out=key_out
+        )
 
 
 def processor_params(processor: Processor) -> dict[str, Any]:

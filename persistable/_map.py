@@ -1,26 +1,34 @@
-"""Build many persistables of one class from a list (or a grid) of params, sharing one store."""
+"""Build many persistables of one class from a list (or a grid) of params, sharing one store.
+
+``Persistable.map`` is this module's :func:`map_persistables`. It needs the class only as
+an argument, so it does not import ``_persistable`` (which imports it).
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
-from persistable._persistable import Persistable
 from persistable.exceptions import DependencyError
 from persistable.store import StoreLike, make_store
 
-__all__ = ["DependenciesArg", "grid", "map_persistables"]
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-P = TypeVar("P", bound=Persistable[Any, Any])
+    from persistable._persistable import Persistable
 
-#: What ``Persistable.map`` accepts as ``tracked_persistable_dependencies``.
-DependenciesArg = (
-    Sequence[Persistable[Any, Any]]
-    | Sequence[Sequence[Persistable[Any, Any]]]
-    | Callable[[Any], Iterable[Persistable[Any, Any]]]
-    | None
-)
+    #: What ``Persistable.map`` accepts as ``tracked_persistable_dependencies``.
+    DependenciesArg: TypeAlias = (
+        Sequence[Persistable[Any, Any]]
+        | Sequence[Sequence[Persistable[Any, Any]]]
+        | Callable[[Any], Iterable[Persistable[Any, Any]]]
+        | None
+    )
+
+__all__ = ["grid", "map_persistables"]
+
+P = TypeVar("P", bound="Persistable[Any, Any]")
 
 
 def grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -59,11 +67,12 @@ def map_persistables(
         per_item = [None] * len(items)
     elif callable(dependencies):
         per_item = [list(dependencies(item)) for item in items]
-    elif all(isinstance(entry, Persistable) for entry in dependencies):
-        shared = [entry for entry in dependencies if isinstance(entry, Persistable)]
+    elif not any(_is_list(entry) for entry in dependencies):
+        # One list of persistables (never sequences themselves), shared by every item.
+        shared = cast("list[Persistable[Any, Any]]", list(dependencies))
         per_item = [shared] * len(items)
     else:
-        nested = [list(entry) for entry in dependencies if not isinstance(entry, Persistable)]
+        nested = [list(entry) for entry in dependencies if _is_list(entry)]
         if len(nested) != len(dependencies) or len(nested) != len(items):
             raise DependencyError(
                 f"{cls.__name__}.map() got {len(dependencies)} dependency entries for "
@@ -78,3 +87,7 @@ def map_persistables(
         else:
             made.append(cls(store, item, tracked_persistable_dependencies=deps, **kwargs))
     return made
+
+
+def _is_list(entry: object) -> TypeGuard[Sequence[Persistable[Any, Any]]]:
+    return isinstance(entry, Sequence) and not isinstance(entry, (str, bytes))
