@@ -160,6 +160,8 @@ def test_type_checking_imports_are_not_edges(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "a.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    from pkg.b import B\n")
+    (package / "a.py").write_text(
+        "import typing\nif typing.TYPE_CHECKING:\n    from pkg.b import B\n"
+    )
     (package / "b.py").write_text("from pkg.a import A\n")
     assert cycles(import_graph(package)) == []
