@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -20,12 +21,14 @@ from persistable._version import __version__
 from persistable.exceptions import CorruptArtifactError
 
 __all__ = [
+    "FILES_FOLDER_SCHEME",
     "GENERATION_LOG_FILE",
     "METADATA_SCHEME",
     "PARAMS_FILE",
     "HashingReader",
     "check_file",
     "is_artifact_file_path",
+    "is_files_folder",
     "is_plain_file_name",
     "HashingWriter",
     "build_metadata",
@@ -34,8 +37,14 @@ __all__ = [
     "file_record",
 ]
 
-#: Version of the ``metadata.json`` layout; readers refuse newer ones.
+#: Version of the ``metadata.json`` layout written for an artifact whose files are at
+#: their names; readers refuse newer ones than :data:`FILES_FOLDER_SCHEME`.
 METADATA_SCHEME = 1
+#: The layout of an artifact replaced on an object store: its files are in the folder
+#: ``files_folder`` names inside the artifact folder (``.r-<id>/payload.pkl``), so the
+#: old files stay whole until the new ``metadata.json`` replaces the old one.
+FILES_FOLDER_SCHEME = 2
+_FILES_FOLDER = re.compile(r"\.r-[0-9a-f]{8,64}")
 PARAMS_FILE = "params.json"
 GENERATION_LOG_FILE = "generation.log"
 
@@ -238,6 +247,11 @@ def is_plain_file_name(name: object) -> bool:
         and "\\" not in name
         and not name.startswith(".")
     )
+
+
+def is_files_folder(name: object) -> bool:
+    """Whether ``files_folder`` read from ``metadata.json`` is a folder name a replace makes."""
+    return isinstance(name, str) and _FILES_FOLDER.fullmatch(name) is not None
 
 
 def is_artifact_file_path(name: object) -> bool:

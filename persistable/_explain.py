@@ -189,8 +189,17 @@ def _describe(path: str, old: Any, new: Any) -> str:
 def _read_stored(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
     try:
         tree = json.loads(store.read_bytes(f"{payload_name}/{key}/{_PARAMS_FILE}"))
+    except FileNotFoundError:
+        # Not committed yet, or replaced on an object store (its files are in the
+        # folder metadata.json names): the handle knows where.
+        from persistable.artifact import Artifact
+
+        try:
+            tree = Artifact(store, payload_name, key).read_params()
+        except (OSError, ValueError):
+            return None
     except (OSError, ValueError):
-        return None  # not written yet, or unreadable: not a candidate
+        return None  # unreadable: not a candidate
     return tree if isinstance(tree, dict) else None
 
 

@@ -32,6 +32,7 @@ from persistable._pristine import use_stored_upstream_payloads
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
+from persistable.artifact._same import stored_is_identical
 from persistable.exceptions import (
     ArtifactNotFoundError,
     CodeChangedWarning,
@@ -573,15 +574,16 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         payload = cast(PayloadT, self._payload)
         self.payload_io.check(payload)
         if not replace:
-            return self._commit(
+            outcome = self._commit(
                 key, duration, log, payload, extra_metadata, identity, replace=False
             )
+            return outcome != "lost"
         with self.store.lock(self.payload_name, key, timeout=self.lock_timeout):
             existed = self.store.has_artifact(self.payload_name, key)
-            committed = self._commit(
+            outcome = self._commit(
                 key, duration, log, payload, extra_metadata, identity, replace=True
             )
-        if existed:
+        if existed and outcome == "committed":
             self.logger.warning(
                 "Replaced the stored artifact %s key %s in %s (generate() and persist() always "
                 "write; load_generate() keeps an existing artifact)",
@@ -589,7 +591,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 key,
                 self.store.url,
             )
-        return committed
+        return outcome != "lost"
 
     def _commit(
         self,
@@ -601,7 +603,12 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         identity: _Identity,
         *,
         replace: bool,
-    ) -> bool:
+    ) -> str:
+        """Write and commit the artifact: ``"committed"``, ``"kept"`` or ``"lost"``.
+
+        ``"kept"``: replacing, the stored artifact already held these very bytes (and
+        verifies), so it stays as it is; ``"lost"``: another writer committed first.
+        """
         lineage, dependency_keys, upstream = identity
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
@@ -630,17 +637,26 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 metadata.update(extra_metadata)
             # Lineage by payload name and key, so the store alone rebuilds the upstream graph.
             metadata["upstream"] = upstream
+            if replace and stored_is_identical(self.artifact_at(key), metadata):
+                # Rewriting the same bytes changes nothing (samples' Save() on a rerun):
+                # the transaction is discarded and the stored artifact kept, created time and all.
+                self.logger.info(
+                    "%s key %s is stored with the same bytes already; kept it",
+                    self.payload_name,
+                    key,
+                )
+                return "kept"
             committed = transaction.commit(dump_json(metadata))
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
                 self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
-        else:
-            self.logger.info(
-                "%s key %s was committed by another writer first; kept theirs",
-                self.payload_name,
-                key,
-            )
-        return committed
+            return "committed"
+        self.logger.info(
+            "%s key %s was committed by another writer first; kept theirs",
+            self.payload_name,
+            key,
+        )
+        return "lost"
 
     def _write_payload(
         self, payload: PayloadT, transaction: Transaction, files: dict[str, dict[str, Any]]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from persistable._artifact import check_file
+from persistable._artifact import METADATA_SCHEME, check_file, dump_json
 from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError
-from persistable.store._base import METADATA_FILE, Store
+from persistable.store._base import Store
 
 if TYPE_CHECKING:
     from persistable.artifact._handle import Artifact
@@ -26,13 +26,19 @@ def copy_artifact_files(
     """See :meth:`Artifact.copy_to`."""
     source = artifact.store
     folder = artifact.dir
-    raw_metadata = source.read_bytes(f"{folder}/{METADATA_FILE}")
+    # One reading of metadata.json gives both the files to copy and what is committed.
+    artifact.refresh()
     files = artifact.files  # parsed and checked: plain names, sizes
+    metadata = dict(artifact.metadata)
+    if metadata.pop("files_folder", None) is not None:
+        # Written at their names in the destination, which its metadata.json says.
+        metadata["metadata_scheme"] = METADATA_SCHEME
+    raw_metadata = dump_json(metadata)
     copied = len(raw_metadata)
     with destination.begin(folder) as transaction:
         for name, record in sorted(files.items()):
             hasher = BulkHasher()
-            path = f"{folder}/{name}"
+            path = artifact.path(name)
             try:
                 if record["size"] < _SMALL:
                     data = source.read_bytes(path)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from persistable._artifact import (
+    FILES_FOLDER_SCHEME,
     GENERATION_LOG_FILE,
-    METADATA_SCHEME,
     PARAMS_FILE,
     HashingReader,
     check_file,
     is_artifact_file_path,
+    is_files_folder,
     is_plain_file_name,
 )
 from persistable._hashing import hash_stream
@@ -103,14 +104,35 @@ class Artifact:
         if self._metadata is None:
             metadata = self.store.read_metadata(self.payload_name, self.key)
             scheme = metadata.get("metadata_scheme")
-            if not isinstance(scheme, int) or scheme > METADATA_SCHEME:
+            if not isinstance(scheme, int) or scheme > FILES_FOLDER_SCHEME:
                 raise UnsupportedSchemeError(
                     f"metadata.json of {self.payload_name} key {self.key} in {self.store.url!r} "
                     f"has metadata_scheme {scheme!r}, this persistable reads up to "
-                    f"{METADATA_SCHEME}; upgrade persistable to load it."
+                    f"{FILES_FOLDER_SCHEME}; upgrade persistable to load it."
+                )
+            folder = metadata.get("files_folder")
+            if folder is not None and not is_files_folder(folder):
+                raise CorruptArtifactError(
+                    f"metadata.json of {self.store.url}/{self.dir} names the files folder "
+                    f"{folder!r}, which is not one a replace makes; the artifact is damaged."
                 )
             self._metadata = metadata
         return self._metadata
+
+    @property
+    def files_dir(self) -> str:
+        """The folder holding the listed files, relative to the store root.
+
+        The artifact's folder, or inside it the folder ``metadata.json`` names as
+        ``files_folder`` (an artifact replaced on an object store, see
+        :class:`~persistable.store.FsspecStore`).
+        """
+        folder = self.metadata.get("files_folder")
+        return f"{self.dir}/{folder}" if folder else self.dir
+
+    def path(self, name: str) -> str:
+        """Where the listed file ``name`` is, relative to the store root."""
+        return f"{self.files_dir}/{name}"
 
     def refresh(self) -> None:
         """Forget the metadata read so far (the artifact may have been replaced)."""
@@ -208,16 +230,19 @@ class Artifact:
 
     def _read_listed(self, name: str) -> bytes:
         record = self.files.get(name)
-        path = f"{self.dir}/{name}"
+        path = self.path(name)
         try:
             data = self.store.read_bytes(path)
         except FileNotFoundError as error:
-            raise CorruptArtifactError(
-                f"{self.store.url}/{path} is missing although metadata.json lists it."
-            ) from error
+            raise self._missing(path) from error
         if record is not None:
             hasher = hash_stream(io.BytesIO(data))
-            check_file(f"{self.store.url}/{path}", hasher, record)
+            try:
+                check_file(f"{self.store.url}/{path}", hasher, record)
+            except CorruptArtifactError as error:
+                if self._changed():  # a local replace swaps the folder: another file here
+                    raise self._replaced(path) from error
+                raise
         return data
 
     # -- checks ---------------------------------------------------------------------
@@ -236,14 +261,28 @@ class Artifact:
             self._verify_file(name, record)
 
     def _verify_file(self, name: str, record: dict[str, Any]) -> None:
-        path = f"{self.dir}/{name}"
+        path = self.path(name)
         try:
             with self.store.open_read(path) as stream:
                 check_file(f"{self.store.url}/{path}", hash_stream(stream), record)
         except FileNotFoundError as error:
-            raise CorruptArtifactError(
-                f"{self.store.url}/{path} is missing although metadata.json lists it."
-            ) from error
+            raise self._missing(path) from error
+
+    def _missing(self, path: str) -> CorruptArtifactError:
+        """The error for a listed file that is not there: replaced meanwhile, or damage."""
+        if self._changed():
+            return self._replaced(path)
+        return CorruptArtifactError(
+            f"{self.store.url}/{path} is missing although metadata.json lists it."
+        )
+
+    def _replaced(self, path: str) -> CorruptArtifactError:
+        # This handle read metadata.json before a replace (or delete) that changed the
+        # files it lists: load() reads the new artifact instead, other reads say so.
+        return CorruptArtifactError(
+            f"{self.store.url}/{path} is not the file this handle's metadata.json lists: "
+            f"{self.ref} was replaced or deleted since it was read; read it again (refresh())."
+        )
 
     def damage(self) -> str | None:
         """Why the artifact is damaged (one sentence), or None when it verifies."""
@@ -321,7 +360,7 @@ class Artifact:
         from persistable.io._folder import FolderFileIO
 
         name = self.payload_file
-        path = f"{self.dir}/{name}"
+        path = self.path(name)
         where = f"{self.store.url}/{path}"
         reader = self.file_io(file_io)
         if isinstance(reader, FolderFileIO):
@@ -397,22 +436,22 @@ class Artifact:
             path: record for path, record in self.files.items() if path.startswith(f"{name}/")
         }
         try:
-            return read_folder(reader, self.store, self.dir, name, self.files, verify=verify)
+            return read_folder(reader, self.store, self.files_dir, name, self.files, verify=verify)
         except (CorruptArtifactError, PayloadLoadError):
             raise
         except FileNotFoundError as error:
             raise CorruptArtifactError(
-                f"{self.store.url}/{self.dir}/{name} lost files while it was read."
+                f"{self.store.url}/{self.files_dir}/{name} lost files while it was read."
             ) from error
         except Exception as error:
             for path, record in sorted(members.items()):  # checksums decide what is damage
                 self._verify_file(path, record)
             if self._changed():
                 raise CorruptArtifactError(
-                    f"{self.store.url}/{self.dir}/{name} was replaced while it was read."
+                    f"{self.store.url}/{self.files_dir}/{name} was replaced while it was read."
                 ) from error
             raise PayloadLoadError(
-                f"{type(reader).__name__} could not open {self.store.url}/{self.dir}/{name} "
+                f"{type(reader).__name__} could not open {self.store.url}/{self.files_dir}/{name} "
                 f"({type(error).__name__}: {error}), although its files match their checksums; "
                 "the artifact is left in place."
             ) from error

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from persistable.artifact._handle import Artifact
     from persistable.artifact._listing import StoreListing
 
-__all__ = ["artifact_html", "listing_html", "persistable_html", "table_html"]
+__all__ = ["artifact_html", "fields_html", "listing_html", "persistable_html", "table_html"]
 
 _STYLE = "border-collapse:collapse;font-family:monospace;font-size:90%"
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
@@ -41,6 +41,17 @@ def table_html(header: Sequence[str], rows: Iterable[Sequence[object]], caption:
         else ""
     )
     return f'<table style="{_STYLE}">{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def fields_html(rows: Iterable[Sequence[object]], caption: str) -> str:
+    """A two-column table of named values (no header row; the names are row headers)."""
+    body = "".join(
+        f'<tr><th scope="row" style="{_CELL};font-weight:normal;color:#555">{_e(name)}</th>'
+        f'<td style="{_CELL}">{_e(value)}</td></tr>'
+        for name, value in rows
+    )
+    title = f"<caption style='text-align:left;font-weight:bold'>{_e(caption)}</caption>"
+    return f'<table style="{_STYLE}">{title}<tbody>{body}</tbody></table>'
 
 
 def _json_block(tree: Any) -> str:
@@ -76,7 +87,7 @@ def artifact_html(artifact: Artifact) -> str:
     except PersistableError as error:
         params = _e(error)
     return (
-        table_html(["", ""], rows, f"Artifact {artifact.payload_name}")
+        fields_html(rows, f"Artifact {artifact.payload_name}")
         + f"<details><summary>files</summary>{files_html}</details>"
         + f"<details><summary>params</summary>{params}</details>"
     )
@@ -91,12 +102,12 @@ def listing_html(listing: StoreListing) -> str:
             format_size(summary.size),
             format_date(summary.newest),
             summary.newest_by or "",
-            f"{summary.damaged} damaged" if summary.damaged else "",
+            summary.damaged or "",
         ]
         for summary in listing.summaries()
     ]
     return table_html(
-        ["payload_name", "artifacts", "size", "newest", "by", ""],
+        ["payload_name", "artifacts", "size", "newest", "by", "damaged"],
         rows,
         f"{listing.store.url}: {len(listing)} artifacts, {format_size(listing.size)}",
     )
@@ -114,6 +125,6 @@ def persistable_html(
         ["where", where],
     ]
     return (
-        table_html(["", ""], rows, class_name)
+        fields_html(rows, class_name)
         + f"<details><summary>params</summary>{_json_block(params)}</details>"
     )

@@ -10,6 +10,7 @@ program when it is installed, otherwise a simple layered drawing of our own).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import shutil
 import subprocess
@@ -135,7 +136,9 @@ class LineageGraph:
         layers: dict[int, list[str]] = {}
         for node in self.nodes:
             layers.setdefault(depth[node], []).append(node)
-        width, height, gap_x, gap_y = 190, 28, 20, 40
+        # Boxes as wide as the longest label (monospace 11px: about 6.7px a character).
+        longest = max((len(self.label(node)) for node in self.nodes), default=0)
+        width, height, gap_x, gap_y = max(190, 16 + (longest * 67 + 9) // 10), 28, 20, 40
         top = max(layers) if layers else 0
         position: dict[str, tuple[int, int]] = {}
         for level, members in layers.items():
@@ -146,10 +149,12 @@ class LineageGraph:
                 )
         total_w = 20 + max(len(m) for m in layers.values()) * (width + gap_x) if layers else 40
         total_h = 20 + (top + 1) * (height + gap_y)
+        # One notebook page shows many graphs: the arrow's id must be this graph's own.
+        arrow = "arrow-" + hashlib.sha256(repr(sorted(position.items())).encode()).hexdigest()[:12]
         parts = [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
             f'viewBox="0 0 {total_w} {total_h}" font-family="monospace" font-size="11">',
-            '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="8" refY="4" '
+            f'<defs><marker id="{arrow}" markerWidth="8" markerHeight="8" refX="8" refY="4" '
             'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#555"/></marker></defs>',
         ]
         for node, upstream in self.edges.items():
@@ -158,7 +163,7 @@ class LineageGraph:
                 x1, y1 = position[parent]
                 parts.append(
                     f'<line x1="{x1 + width // 2}" y1="{y1 + height}" x2="{x2 + width // 2}" '
-                    f'y2="{y2}" stroke="#555" marker-end="url(#arrow)"/>'
+                    f'y2="{y2}" stroke="#555" marker-end="url(#{arrow})"/>'
                 )
         for node, (x, y) in position.items():
             dash = ' stroke-dasharray="4,3"' if node in self.missing else ""

@@ -88,7 +88,7 @@ class DatasetPersistable(Persistable["pd.DataFrame", PersistableParamsT]):
         import io
 
         pandas_module: Any = __import__("pandas")
-        data = self.store.read_bytes(f"{self.artifact_dir}/{self.payload_file}/files.parquet")
+        data = self.store.read_bytes(self.artifact.path(f"{self.payload_file}/files.parquet"))
         frame: pd.DataFrame = pandas_module.read_parquet(io.BytesIO(data), engine="pyarrow")
         return frame
 

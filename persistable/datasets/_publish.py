@@ -283,7 +283,10 @@ def _publish_committed(
         for path, record in metadata.get("files", {}).items()
         if path.startswith(prefix)
     }
-    params = source.read_bytes(f"{payload_name}/{key}/params.json")
+    files_dir = f"{payload_name}/{key}"
+    if metadata.get("files_folder"):  # replaced on an object store (see Artifact.files_dir)
+        files_dir = f"{files_dir}/{metadata['files_folder']}"
+    params = source.read_bytes(f"{files_dir}/params.json")
     lineage = dump_json(
         {
             "payload_name": payload_name,
@@ -323,7 +326,7 @@ def _publish_committed(
     with target.begin(version_dir) as transaction:
         for relative, record in sorted(members.items()):
             hasher = BulkHasher()
-            path = f"{payload_name}/{key}/{prefix}{relative}"
+            path = f"{files_dir}/{prefix}{relative}"
             with (
                 source.open_read(path) as reader,
                 HashingWriter(transaction.open_write(relative)) as writer,

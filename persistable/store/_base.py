@@ -45,6 +45,10 @@ class Transaction(ABC):
         self.artifact_dir = artifact_dir
         #: Whether :meth:`commit` replaces a committed artifact instead of keeping it.
         self.replace = replace
+        #: The folder inside the artifact folder that receives the files when they cannot
+        #: be written at their names before the commit (a replace on an object store);
+        #: the store adds it to ``metadata.json`` as ``files_folder`` when committing.
+        self.files_folder: str | None = None
 
     @abstractmethod
     def open_write(self, name: str) -> IO[bytes]:

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
+from persistable._artifact import FILES_FOLDER_SCHEME, dump_json
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import (
     MissingDependencyError,
@@ -523,6 +524,14 @@ def _owner_record(txid: str) -> bytes:
     return json.dumps(record).encode()
 
 
+def _naming_files_folder(metadata: bytes, folder: str) -> bytes:
+    """``metadata`` recording that the artifact's files are in ``folder`` inside its folder."""
+    record = json.loads(metadata)
+    record["files_folder"] = folder
+    record["metadata_scheme"] = FILES_FOLDER_SCHEME
+    return dump_json(record)
+
+
 def _read_owner(store: FsspecStore, path: str) -> dict[str, Any] | None:
     """The parsed claim or lease at ``path``; None if absent, {} if unreadable (stale)."""
     try:
@@ -554,6 +563,11 @@ class _FsspecTransaction(Transaction):
         self.claim_path = f"{_CLAIMS}/{artifact_dir}.json"
         self.marker = f"{artifact_dir}/{METADATA_FILE}"
         self.state = "new"  # new -> owner | lost -> done
+        if replace and store.exists(self.marker):
+            # No rename here: the new files go to a folder of their own, and the new
+            # metadata.json replaces the old one in one put, so until then the old
+            # artifact stays whole and readers see it or the new one, never a mix.
+            self.files_folder = f".r-{self.txid}"
         self.written: list[str] = []
         self.pending: dict[str, bytes] = {}
         self._last_refresh = 0.0
@@ -575,11 +589,9 @@ class _FsspecTransaction(Transaction):
         while True:
             if self.store.put_exclusive(self.claim_path, self._claim_bytes()):
                 self._last_refresh = time.monotonic()
-                if self.replace and self.store.exists(self.marker):
-                    # Replacing (under the key's lease): the old artifact goes first,
-                    # metadata.json before its files, then this one is written anew.
-                    payload_name, _, key = self.artifact_dir.rpartition("/")
-                    self.store.delete_artifact(payload_name, key)
+                if self.files_folder is not None:
+                    # Replacing (under the key's lease) into our own folder: the
+                    # committed artifact is not touched before the commit.
                     self.state = "owner"
                     return
                 if self.store.exists(self.marker):  # committed before we claimed it
@@ -671,9 +683,14 @@ class _FsspecTransaction(Transaction):
             self._acquire()
         if self.state != "owner":
             return io.BufferedWriter(_DiscardWriter())
-        path = f"{self.artifact_dir}/{name}"
+        path = self._path(name)
         self.written.append(path)
         return io.BufferedWriter(_UploadWriter(self, path), buffer_size=1 << 20)
+
+    def _path(self, name: str) -> str:
+        if self.files_folder is None:
+            return f"{self.artifact_dir}/{name}"
+        return f"{self.artifact_dir}/{self.files_folder}/{name}"
 
     def upload(self, path: str, data: bytes) -> None:
         """Upload a whole file now, or with the other small files just before the commit."""
@@ -708,6 +725,8 @@ class _FsspecTransaction(Transaction):
             self._flush_pending()
             if not self._still_owner():
                 return False
+            if self.files_folder is not None:
+                return self._commit_replacement(_naming_files_folder(metadata, self.files_folder))
             committed = self.store.put_exclusive(self.marker, metadata)
             if committed:
                 self.store._remove(self.claim_path)
@@ -717,9 +736,34 @@ class _FsspecTransaction(Transaction):
         finally:
             self.state = "done"
 
+    def _commit_replacement(self, metadata: bytes) -> bool:
+        """Put the new ``metadata.json`` over the old one, then remove the old files."""
+        store = self.store
+        store._call("write into", store.fs.pipe_file, store._full(self.marker), metadata)
+        store.fs.invalidate_cache(store._full(self.artifact_dir))
+        ours = f"{self.artifact_dir}/{self.files_folder}/"
+        # The old files, and those of replacements that died before their commit.
+        for relative in store._find(self.artifact_dir):
+            if relative != self.marker and not relative.startswith(ours):
+                store._remove(relative)
+        store._remove(self.claim_path)
+        return True
+
+    def _names_our_folder(self) -> bool:
+        """Whether the committed ``metadata.json`` names this transaction's files folder."""
+        committed = _read_owner(self.store, self.marker)
+        return committed is not None and committed.get("files_folder") == self.files_folder
+
     def abort(self) -> None:
         self.pending.clear()
-        if self.state == "owner":
+        if self.state == "owner" and self.files_folder is not None:
+            self.state = "done"
+            # Our own folder, unless a put that seemed to fail did commit it.
+            if self._holds_claim() and not self._names_our_folder():
+                for path in self.written:
+                    self.store._remove(path)
+                self.store._remove(self.claim_path)
+        elif self.state == "owner":
             self.state = "done"
             if self._holds_claim() and not self.store.exists(self.marker):
                 for path in self.written:

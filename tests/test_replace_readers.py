@@ -1,0 +1,177 @@
+"""Replacing an artifact while others read it, and a replace killed half-way.
+
+Readers in other processes always get a whole artifact, old or new: never "not
+found", never a payload of one write with the log of another. A writer killed while
+it writes the replacement leaves the old artifact as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from persistable import BytesFileIO
+from persistable.artifact import Artifact
+from persistable.store import Store, make_store
+
+WORKER = Path(__file__).with_name("replace_reader_worker.py")
+
+
+def _start(spec: dict[str, Any], env: dict[str, str] | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _files(store: Store, folder: str) -> set[str]:
+    """Every file under ``folder`` (a name with nothing under it is a file)."""
+    found: set[str] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        for name in store.list_dir(current):
+            path = f"{current}/{name}"
+            if store.list_dir(path):
+                pending.append(path)
+            else:
+                found.add(path)
+    return found
+
+
+def _lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def _first_commit(url: str, options: dict[str, Any] | None, env: dict[str, str] | None) -> str:
+    writer = _start(
+        {"url": url, "storage_options": options, "role": "writer", "tag": "first", "steps": 1}, env
+    )
+    out, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err
+    return str(_lines(out)[0]["header"])
+
+
+def _readers_during_replaces(
+    url: str, options: dict[str, Any] | None, env: dict[str, str] | None, tmp_path: Path
+) -> None:
+    first = _first_commit(url, options, env)
+    stop = tmp_path / "stop"
+    base = {"url": url, "storage_options": options}
+    readers = [
+        _start({**base, "role": "reader", "tag": "r", "stop": str(stop)}, env) for _ in range(6)
+    ]
+    writers = [
+        _start({**base, "role": "writer", "tag": f"w{i}", "steps": 4}, env) for i in range(2)
+    ]
+    written = {first}
+    for writer in writers:
+        out, err = writer.communicate(timeout=600)
+        assert writer.returncode == 0, err
+        written |= {line["header"] for line in _lines(out)}
+    stop.touch()
+    outcomes = []
+    for reader in readers:
+        out, err = reader.communicate(timeout=600)
+        assert reader.returncode == 0, err
+        outcomes += _lines(out)
+    assert len(written) == 9
+    assert len(outcomes) >= 6
+    assert [o for o in outcomes if "load_error" in o] == []
+    assert all(o["load_whole"] for o in outcomes)
+    assert {o["header"] for o in outcomes} <= written
+    handled = [o for o in outcomes if "handle_error" not in o]
+    assert all(o["handle_whole"] and o["log_matches"] for o in handled)
+    # A handle whose files a later replace removed says so; nothing else goes wrong.
+    assert [
+        o
+        for o in outcomes
+        if "handle_error" in o
+        and "was replaced or deleted since it was read" not in o["handle_error"]
+    ] == []
+    assert len(handled) >= len(outcomes) // 2
+    store = make_store(url, storage_options=options)
+    (key,) = store.list_keys("replaced")
+    artifact = Artifact(store, "replaced", key)
+    artifact.verify()
+    # Only the files of the last replacement are left in the artifact's folder.
+    assert _files(store, artifact.dir) == {
+        f"{artifact.dir}/metadata.json",
+        *(artifact.path(name) for name in artifact.files),
+    }
+
+
+@pytest.mark.s3
+def test_readers_on_s3_get_whole_artifacts_while_it_is_replaced(
+    s3_bucket: tuple[str, dict[str, Any]], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Six readers load while two writers replace one key on S3: every read is one whole write."""
+    url, options = s3_bucket
+    _readers_during_replaces(url, options, {**os.environ, **s3_env}, tmp_path)
+
+
+def test_readers_on_a_local_store_get_whole_artifacts_while_it_is_replaced(
+    tmp_path: Path,
+) -> None:
+    """The same on a local folder (one folder exchange per replace)."""
+    _readers_during_replaces(str(tmp_path / "store"), None, None, tmp_path)
+
+
+def _kill_during_replace(
+    url: str, options: dict[str, Any] | None, env: dict[str, str] | None
+) -> None:
+    first = _first_commit(url, options, env)
+    writer = _start(
+        {
+            "url": url,
+            "storage_options": options,
+            "role": "writer",
+            "tag": "killed",
+            "steps": 1,
+            "stall": True,
+        },
+        env,
+    )
+    assert writer.stdout is not None
+    line = writer.stdout.readline()
+    assert json.loads(line) == {"stalled": True}, writer.stderr.read() if writer.stderr else ""
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.communicate(timeout=60)
+    store = make_store(url, storage_options=options)
+    (key,) = store.list_keys("replaced")
+    artifact = Artifact(store, "replaced", key)
+    artifact.verify()
+    assert artifact.load(BytesFileIO())[:64].decode().strip() == first
+    # The next replace takes over at once (the killed writer's pid is dead on this host).
+    after = _first_commit(url, options, env)
+    artifact.refresh()
+    assert artifact.load(BytesFileIO())[:64].decode().strip() == after != first
+    # Nothing of the killed writer is left in the artifact's folder.
+    assert _files(store, artifact.dir) == {
+        f"{artifact.dir}/metadata.json",
+        *(artifact.path(name) for name in artifact.files),
+    }
+
+
+@pytest.mark.s3
+def test_a_replace_killed_on_s3_leaves_the_old_artifact(
+    s3_bucket: tuple[str, dict[str, Any]], s3_env: dict[str, str]
+) -> None:
+    """A writer killed while uploading the replacement on S3: the old artifact loads and verifies."""
+    url, options = s3_bucket
+    _kill_during_replace(url, options, {**os.environ, **s3_env})
+
+
+def test_a_replace_killed_on_a_local_store_leaves_the_old_artifact(tmp_path: Path) -> None:
+    """The same on a local folder."""
+    _kill_during_replace(str(tmp_path / "store"), None, None)
