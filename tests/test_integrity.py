@@ -287,7 +287,7 @@ def test_future_metadata_scheme_is_refused_and_never_overwritten(store: Store) -
     for call in (fresh.load, fresh.verify, fresh.load_generate):
         with pytest.raises(
             UnsupportedSchemeError,
-            match=r"metadata_scheme 999, this persistable reads up to 1; upgrade persistable",
+            match=r"metadata_scheme 999, this persistable reads up to 2; upgrade persistable",
         ):
             call()
     _caught("future metadata scheme (refused)")

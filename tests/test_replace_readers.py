@@ -175,3 +175,39 @@ def test_a_replace_killed_on_s3_leaves_the_old_artifact(
 def test_a_replace_killed_on_a_local_store_leaves_the_old_artifact(tmp_path: Path) -> None:
     """The same on a local folder."""
     _kill_during_replace(str(tmp_path / "store"), None, None)
+
+
+@pytest.mark.s3
+def test_gc_leftovers_removes_the_folders_of_dead_replaces_on_s3(
+    s3_bucket: tuple[str, dict[str, Any]],
+) -> None:
+    """`gc --leftovers` removes a dead replace's files folder, never the artifact's own or one being written."""
+    import time
+
+    from replace_reader_worker import OneKeyParams, Replaced
+
+    from persistable._ids import hostname
+    from persistable.artifact._leftovers import remove_leftovers
+
+    url, options = s3_bucket
+    store = make_store(url, storage_options=options)
+    item = Replaced(store, OneKeyParams(), payload_io=BytesFileIO())
+    item.generate()
+    item.generate()  # another header: a real replace, into a files folder
+    artifact = Artifact(store, "replaced", item.key)
+    own = f"{artifact.dir}/{artifact.metadata['files_folder']}"
+    dead = f"{artifact.dir}/.r-{'ab' * 16}"
+    fs = store.fs  # type: ignore[attr-defined]
+    fs.pipe_file(f"{store.root}/{dead}/payload.bin", b"half")  # type: ignore[attr-defined]
+    claim = f"{store.root}/.persistable/claims/{artifact.dir}.json"  # type: ignore[attr-defined]
+    record = {"txid": "x", "host": hostname(), "pid": os.getpid(), "time": time.time()}
+    fs.pipe_file(claim, json.dumps(record).encode())
+    assert remove_leftovers(store, dry_run=True) == []  # a live claim: being replaced now
+    fs.rm_file(claim)
+    assert remove_leftovers(store, dry_run=True) == [dead]
+    assert remove_leftovers(store, dry_run=False) == [dead]
+    assert _files(store, artifact.dir) == {
+        f"{artifact.dir}/metadata.json",
+        *(f"{own}/{name}" for name in artifact.files),
+    }
+    artifact.verify()

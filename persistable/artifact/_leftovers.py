@@ -1,8 +1,8 @@
 """The internal areas of a store (``.persistable/``): their size, and what is safe to remove.
 
 Leftovers are what no running writer needs: staging folders of dead processes of this
-host, lock files nobody holds, released or expired leases, and (only when asked) the
-quarantine.
+host, lock files nobody holds, released or expired leases, the files folders of replaces
+that died before their commit (object stores), and (only when asked) the quarantine.
 """
 
 from __future__ import annotations
@@ -82,6 +82,51 @@ def remove_leftovers(store: Store, *, dry_run: bool) -> list[str]:
             removed += [f"{INTERNAL_DIR}/staging/{name}" for name in clean()]
     removed += _free_lock_files(store, dry_run=dry_run)
     removed += _dead_leases(store, dry_run=dry_run)
+    removed += _abandoned_replacements(store, dry_run=dry_run)
+    return removed
+
+
+def _abandoned_replacements(store: Store, *, dry_run: bool) -> list[str]:
+    """Files folders (``<key>/.r-<id>/``) of replaces that died before their commit.
+
+    Only object stores make them (``FsspecStore``), and one recursive listing finds
+    them. The folder ``metadata.json`` names is the artifact's, and a key with a fresh
+    commit claim is being replaced now: both stay.
+    """
+    import json
+
+    from persistable._artifact import is_files_folder
+
+    find = getattr(store, "_find", None)
+    if find is None:
+        return []
+    folders: dict[tuple[str, str], set[str]] = {}
+    for path in find(""):
+        parts = path.split("/")
+        if len(parts) > 3 and not parts[0].startswith(".") and is_files_folder(parts[2]):
+            folders.setdefault((parts[0], parts[1]), set()).add(parts[2])
+    from persistable.store._fsspec import _is_abandoned  # find: an FsspecStore
+
+    removed = []
+    claim_ttl = float(getattr(store, "claim_ttl", 3600.0))
+    for (payload_name, key), names in sorted(folders.items()):
+        try:
+            claim: Any = json.loads(
+                store.read_bytes(f"{INTERNAL_DIR}/claims/{payload_name}/{key}.json")
+            )
+        except (OSError, ValueError):
+            claim = None
+        if isinstance(claim, dict) and not _is_abandoned(claim, claim_ttl):
+            continue  # a writer is replacing it now
+        try:
+            current = store.read_metadata(payload_name, key).get("files_folder")
+        except (OSError, ValueError):
+            continue  # not committed, or unreadable: not for gc to judge
+        for name in sorted(names - {current}):
+            folder = f"{payload_name}/{key}/{name}"
+            removed.append(folder)
+            if not dry_run:
+                store.remove_dir(folder)
     return removed
 
 
