@@ -13,7 +13,7 @@ import pytest
 import persistable
 from persistable import PersistableParams
 from persistable.datasets import DatasetPersistable, ManifestFileIO
-from persistable.exceptions import ManifestError
+from persistable.exceptions import ManifestError, PersistableWarning
 
 
 @dataclass
@@ -154,3 +154,16 @@ def test_a_published_package_keeps_the_links(tmp_path: Path) -> None:
     assert all(Path(path).is_relative_to(package.location) for path in linked["channel_path"])
     table = pd.read_parquet(Path(package.location) / "files.parquet")
     assert set(table["sample"]) == {"a", "b"}
+
+
+def test_columns_declared_after_the_artifact_was_made_warn_on_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset class that now declares another file column warns that the artifact predates it."""
+    made = CellDataset(tmp_path / "store", ReleaseParams("r1"))
+    made.load_generate(rows=_cells(tmp_path / "src"))
+    monkeypatch.setattr(CellDataset, "filepath_columns", ("channel_path",))
+    with pytest.warns(
+        PersistableWarning, match=r"was made with filepath_columns=\['channel_path', "
+    ):
+        CellDataset(tmp_path / "store", ReleaseParams("r1")).load()

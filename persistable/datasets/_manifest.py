@@ -24,8 +24,9 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from persistable._hashing import BULK_ALGORITHM, BulkHasher
+from persistable._warn import warn_at_caller
 from persistable.datasets._associates import ASSOCIATES, SAMPLE, link, sample_keys
-from persistable.exceptions import ManifestError, PayloadSerializationError
+from persistable.exceptions import ManifestError, PayloadSerializationError, PersistableWarning
 from persistable.io._folder import FolderFileIO, FolderLocation
 from persistable.io._optional import require
 
@@ -312,6 +313,7 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
                 manifest = pandas.read_parquet(stream, engine="pyarrow")
             description = json.loads(fs.cat_file(f"{url}/{DATASET_FILE}"))
             join = posixpath.join
+        self._check_declared(description)
         for column in description["filepath_columns"]:
             manifest[column] = [
                 value if value is None or value != value else join(base, value)
@@ -319,6 +321,30 @@ class ManifestFileIO(FolderFileIO["pd.DataFrame"]):
             ]
         frame: pd.DataFrame = manifest
         return frame
+
+    def _check_declared(self, description: dict[str, Any]) -> None:
+        """Warn when the class now declares other columns than the artifact was made with.
+
+        The declared columns are not in the key: without this, a column added to
+        ``filepath_columns`` would load from the old artifact with its files never copied in.
+        """
+        declared = (self.filepath_columns, self.metadata_columns, self.sample_column)
+        if declared == ([], [], None):
+            return  # built from the registry name (sync, the CLI): it follows the artifact
+        recorded = (
+            list(description.get("filepath_columns", [])),
+            list(description.get("metadata_columns", [])),
+            description.get("sample_column"),
+        )
+        if recorded != declared:
+            warn_at_caller(
+                f"The dataset of {self.owner} was made with filepath_columns={recorded[0]!r}, "
+                f"metadata_columns={recorded[1]!r}, sample_column={recorded[2]!r}, but the "
+                f"class now declares {declared[0]!r}, {declared[1]!r}, {declared[2]!r}; it was "
+                "loaded as it was made (files of new columns are not in it). Change the class's "
+                "version (it is in the key) to make the dataset again.",
+                PersistableWarning,
+            )
 
     def __repr__(self) -> str:
         return (
