@@ -242,14 +242,17 @@ def main(argv: list[str]) -> None:
         fs.mkdir("bench-bucket")
         url = "s3://bench-bucket/cache"
         rows: list[Row] = []
-        print(f"persist/load of {mib} MiB ...", flush=True)
-        rows += bench_big_array(url, options, fs, mib, repeat)
-        print(f"listing {n_list:,} artifacts ...", flush=True)
-        rows += bench_listing(url, options, fs, n_list)
-        print(f"sync of {n_sync:,} small artifacts ...", flush=True)
-        rows += bench_sync(url, options, fs, n_sync)
-        print(f"run(executor='threads') of {n_sync:,} small artifacts ...", flush=True)
-        rows += bench_threads_run(url, options, fs, n_sync)
+        try:
+            print(f"persist/load of {mib} MiB ...", flush=True)
+            rows += bench_big_array(url, options, fs, mib, repeat)
+            print(f"run(executor='threads') of {n_sync:,} small artifacts ...", flush=True)
+            rows += bench_threads_run(url, options, fs, n_sync)
+            print(f"listing {n_list:,} artifacts ...", flush=True)
+            rows += bench_listing(url, options, fs, n_list)
+            print(f"sync of {n_sync:,} small artifacts ...", flush=True)
+            rows += bench_sync(url, options, fs, n_sync)
+        except KeyboardInterrupt:  # make bench's time budget: keep what was measured
+            print("\n(stopped before the end: the rows below are those measured)", flush=True)
     print()
     print("## Stores (S3, loopback moto_server)")
     print()

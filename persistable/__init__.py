@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from persistable._content import Directory, File
 from persistable._persistable import Persistable
-from persistable._sync import SyncReport, sync
 from persistable._version import __version__
-from persistable.datasets import DatasetPersistable, checkout, publish
 from persistable.io import (
     BytesFileIO,
     FileIO,
@@ -27,6 +25,8 @@ from persistable.run import RunReport, grid, run
 from persistable.store import LocalStore, MemoryStore, Store, make_store
 
 if TYPE_CHECKING:
+    from persistable._sync import SyncReport, sync
+    from persistable.datasets import DatasetPersistable, checkout, publish
     from persistable.steps import step
 
 __all__ = [
@@ -60,11 +60,23 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # ``step`` (and the steps package) loads on first use: ``import persistable`` stays fast.
-    if name == "step":
-        from persistable.steps import step
+#: Names whose modules load on first use (``import persistable`` stays fast).
+_LAZY = {
+    "step": "persistable.steps",
+    "sync": "persistable._sync",
+    "SyncReport": "persistable._sync",
+    "DatasetPersistable": "persistable.datasets",
+    "checkout": "persistable.datasets",
+    "publish": "persistable.datasets",
+}
 
-        globals()["step"] = step
-        return step
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,9 @@ from persistable._artifact import (
     PARAMS_FILE,
     HashingWriter,
     build_metadata,
+    bytes_record,
     dump_json,
+    dump_metadata,
     file_record,
 )
 from persistable._content import display_paths
@@ -29,6 +31,7 @@ from persistable._logging import GenerationLogCapture, enable_console, payload_l
 from persistable._map import map_persistables
 from persistable._mutability import key_changes_only_by_assignment
 from persistable._pristine import use_stored_upstream_payloads
+from persistable._spool import SpoolingWriter
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
 from persistable.artifact import Artifact
@@ -618,9 +621,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 (PARAMS_FILE, dump_json(lineage)),
                 (GENERATION_LOG_FILE, log),
             ):
-                with HashingWriter(transaction.open_write(name)) as writer:
-                    writer.write(data)
-                files[name] = writer.record
+                transaction.write_bytes(name, data)
+                files[name] = bytes_record(data)
             metadata = build_metadata(
                 key=key,
                 payload_name=self.payload_name,
@@ -646,7 +648,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     key,
                 )
                 return "kept"
-            committed = transaction.commit(dump_json(metadata))
+            committed = transaction.commit(dump_metadata(metadata))
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
                 self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
@@ -690,7 +692,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     self.payload_io.save(payload, stream)
                 files[self.payload_file] = file_record(target)
                 return
-            with HashingWriter(transaction.open_write(self.payload_file)) as writer:
+            sink = SpoolingWriter(transaction, self.payload_file)
+            with HashingWriter(cast(IO[bytes], sink)) as writer:
                 self.payload_io.save(payload, cast(IO[bytes], writer))
             files[self.payload_file] = writer.record
         except (PayloadSerializationError, OSError):

@@ -177,10 +177,12 @@ def resolve(targets: Iterable[Persistable[Any, Any]], *, skip_existing: bool = T
                     node.upstream.append(upstream)
         by_object[id(persistable)] = node
     target_nodes: list[Node] = []
+    listed: set[int] = set()  # a list lookup per target made 100,000 targets take minutes
     for target in target_list:
         node = by_object[id(target)]
         node.is_target = True
-        if node not in target_nodes:
+        if id(node) not in listed:
+            listed.add(id(node))
             target_nodes.append(node)
 
     # Breadth-first from the targets: a node is needed if it is a target or the upstream of
