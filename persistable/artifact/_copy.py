@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from persistable._artifact import METADATA_SCHEME, check_file, dump_json
+from persistable._artifact import METADATA_SCHEME, check_file, dump_metadata
 from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError
 from persistable.store._base import Store
@@ -33,7 +33,7 @@ def copy_artifact_files(
     if metadata.pop("files_folder", None) is not None:
         # Written at their names in the destination, which its metadata.json says.
         metadata["metadata_scheme"] = METADATA_SCHEME
-    raw_metadata = dump_json(metadata)
+    raw_metadata = dump_metadata(metadata)  # as the writer formats it: same bytes, same size
     copied = len(raw_metadata)
     with destination.begin(folder) as transaction:
         for name, record in sorted(files.items()):
