@@ -103,6 +103,16 @@ def _preallocate(sink: IO[bytes], size: int) -> None:
     fallocate(descriptor, _FALLOC_FL_KEEP_SIZE, offset, size)
 
 
+class DiscardingWriter(io.RawIOBase):
+    """A write-only stream that keeps nothing (a hashing writer in front of it, or a lost race)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+
 class HashingWriter(io.RawIOBase):
     """A write-only stream that counts and hashes every byte it passes on (no extra copy)."""
 

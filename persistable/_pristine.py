@@ -16,11 +16,10 @@ given only when the reloaded payload reproduces its bytes and the one in memory 
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from persistable._artifact import HashingWriter
+from persistable._artifact import DiscardingWriter, HashingWriter
 from persistable._hashing import BULK_ALGORITHM
 from persistable.exceptions import PersistableError
 from persistable.io._folder import FolderFileIO
@@ -29,16 +28,6 @@ if TYPE_CHECKING:
     from persistable._persistable import Persistable
 
 __all__ = ["use_stored_upstream_payloads"]
-
-
-class _Discard(io.RawIOBase):
-    """A sink that keeps nothing (the hashing writer in front of it does the work)."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return memoryview(data).nbytes
 
 
 def _stored_record(upstream: Persistable[Any, Any], key: str) -> dict[str, Any] | None:
@@ -52,7 +41,7 @@ def _stored_record(upstream: Persistable[Any, Any], key: str) -> dict[str, Any] 
 
 def _reproduces(upstream: Persistable[Any, Any], payload: Any, record: dict[str, Any]) -> bool:
     """Whether ``payload`` serialises to the bytes the artifact holds (by size and checksum)."""
-    writer = HashingWriter(cast(IO[bytes], _Discard()))
+    writer = HashingWriter(cast(IO[bytes], DiscardingWriter()))
     try:
         upstream.payload_io.save(payload, cast(IO[bytes], writer))
     except Exception:  # a payload that no longer saves is not the stored one

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
-from persistable._artifact import FILES_FOLDER_SCHEME, dump_json
+from persistable._artifact import FILES_FOLDER_SCHEME, DiscardingWriter, dump_json
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import (
     MissingDependencyError,
@@ -92,16 +92,6 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
         return True
     return bool(_error_names(error) & {"ReadTimeoutError", "ServerDisconnectedError"})
-
-
-class _DiscardWriter(io.RawIOBase):
-    """Where a writer that has already lost the race writes: nothing is uploaded."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return memoryview(data).nbytes
 
 
 class _UploadWriter(io.RawIOBase):
@@ -682,7 +672,7 @@ class _FsspecTransaction(Transaction):
         if self.state == "new":
             self._acquire()
         if self.state != "owner":
-            return io.BufferedWriter(_DiscardWriter())
+            return io.BufferedWriter(DiscardingWriter())  # lost the race: nothing is uploaded
         path = self._path(name)
         self.written.append(path)
         return io.BufferedWriter(_UploadWriter(self, path), buffer_size=1 << 20)
