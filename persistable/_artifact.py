@@ -29,6 +29,7 @@ __all__ = [
     "check_file",
     "is_artifact_file_path",
     "is_files_folder",
+    "naming_files_folder",
     "is_plain_file_name",
     "HashingWriter",
     "build_metadata",
@@ -42,9 +43,10 @@ __all__ = [
 #: Version of the ``metadata.json`` layout written for an artifact whose files are at
 #: their names; readers refuse newer ones than :data:`FILES_FOLDER_SCHEME`.
 METADATA_SCHEME = 1
-#: The layout of an artifact replaced on an object store: its files are in the folder
+#: The layout of a replaced artifact (every store but memory): its files are in the folder
 #: ``files_folder`` names inside the artifact folder (``.r-<id>/payload.pkl``), so the
-#: old files stay whole until the new ``metadata.json`` replaces the old one.
+#: old files stay whole until the new ``metadata.json`` replaces the old one, and no path
+#: of the old artifact ever holds a file of the new one.
 FILES_FOLDER_SCHEME = 2
 _FILES_FOLDER = re.compile(r"\.r-[0-9a-f]{8,64}")
 PARAMS_FILE = "params.json"
@@ -264,6 +266,14 @@ def is_plain_file_name(name: object) -> bool:
 def is_files_folder(name: object) -> bool:
     """Whether ``files_folder`` read from ``metadata.json`` is a folder name a replace makes."""
     return isinstance(name, str) and _FILES_FOLDER.fullmatch(name) is not None
+
+
+def naming_files_folder(metadata: bytes, folder: str) -> bytes:
+    """``metadata`` recording that the artifact's files are in ``folder`` inside its folder."""
+    record = json.loads(metadata)
+    record["files_folder"] = folder
+    record["metadata_scheme"] = FILES_FOLDER_SCHEME
+    return dump_json(record)
 
 
 def is_artifact_file_path(name: object) -> bool:

@@ -24,11 +24,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-import persistable.artifact._handle
-import persistable.io._registry
-import persistable.store._exchange
-import persistable.store._locks
-import persistable.store._shared
 from persistable import Persistable, PersistableParams, untracked
 from persistable._artifact import _environment
 from persistable.exceptions import StoreAccessDeniedError
@@ -54,7 +49,6 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     os.environ["USER"] = os.environ["LOGNAME"] = spec["name"]
     _environment()  # platform and user looked up now, while the interpreter can still be read
-    persistable.store._exchange._renameat2()
     os.setgroups([spec["group"]])
     os.setgid(spec["gid"])
     os.setuid(spec["uid"])

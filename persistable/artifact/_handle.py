@@ -9,6 +9,7 @@ local loads with ``verify=True``), and damage is what the checksums prove.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -436,7 +437,18 @@ class Artifact:
             path: record for path, record in self.files.items() if path.startswith(f"{name}/")
         }
         try:
-            return read_folder(reader, self.store, self.files_dir, name, self.files, verify=verify)
+            return read_folder(
+                reader,
+                self.store,
+                self.files_dir,
+                name,
+                self.files,
+                verify=verify,
+                ref=self.ref,
+                changed=functools.partial(
+                    _metadata_differs, self.store, self.payload_name, self.key, self.metadata
+                ),
+            )
         except (CorruptArtifactError, PayloadLoadError):
             raise
         except FileNotFoundError as error:
@@ -458,11 +470,7 @@ class Artifact:
 
     def _changed(self) -> bool:
         """Whether ``metadata.json`` differs from the one read (the artifact was replaced)."""
-        try:
-            raw = self.store.read_metadata(self.payload_name, self.key)
-        except (ArtifactNotFoundError, CorruptArtifactError):
-            return True
-        return raw != self._metadata
+        return _metadata_differs(self.store, self.payload_name, self.key, self._metadata)
 
     # -- changes --------------------------------------------------------------------
 
@@ -529,3 +537,14 @@ class Artifact:
         from persistable.artifact._html import artifact_html
 
         return artifact_html(self)
+
+
+def _metadata_differs(
+    store: Store, payload_name: str, key: str, metadata: dict[str, Any] | None
+) -> bool:
+    """Whether the committed ``metadata.json`` is not ``metadata`` (replaced or deleted since)."""
+    try:
+        raw = store.read_metadata(payload_name, key)
+    except (ArtifactNotFoundError, CorruptArtifactError):
+        return True
+    return raw != metadata

@@ -2,7 +2,8 @@
 
 Leftovers are what no running writer needs: staging folders of dead processes of this
 host, lock files nobody holds, released or expired leases, the files folders of replaces
-that died before their commit (object stores), and (only when asked) the quarantine.
+that died before their commit and the old files of replaces that died after it, and (only
+when asked) the quarantine.
 """
 
 from __future__ import annotations
@@ -87,12 +88,14 @@ def remove_leftovers(store: Store, *, dry_run: bool) -> list[str]:
 
 
 def _abandoned_replacements(store: Store, *, dry_run: bool) -> list[str]:
-    """Files folders (``<key>/.r-<id>/``) of replaces that died before their commit.
+    """What replaces left in artifact folders: files folders (``<key>/.r-<id>/``) of
+    replaces that died before their commit, and old files a replace died removing.
 
-    Only object stores make them (``FsspecStore``), and one recursive listing finds
-    them. The folder ``metadata.json`` names is the artifact's, and a key with a fresh
-    commit claim is being replaced now: both stay.
+    The folder ``metadata.json`` names is the artifact's, and a key being replaced now
+    (a live commit claim on object stores, a held lock on a local disk) stays as it is.
     """
+    if store.local_path("") is not None:
+        return _local_abandoned_replacements(store, dry_run=dry_run)
     import json
 
     from persistable._artifact import is_files_folder
@@ -127,6 +130,47 @@ def _abandoned_replacements(store: Store, *, dry_run: bool) -> list[str]:
             removed.append(folder)
             if not dry_run:
                 store.remove_dir(folder)
+    return removed
+
+
+def _local_abandoned_replacements(store: Store, *, dry_run: bool) -> list[str]:
+    """:func:`_abandoned_replacements` on a local disk, each key under its lock (held: skipped)."""
+    from persistable._artifact import is_files_folder
+    from persistable.exceptions import LockTimeoutError
+    from persistable.store._base import METADATA_FILE
+    from persistable.store._local import remove_all_but
+
+    root = store.local_path("")
+    assert root is not None
+    removed: list[str] = []
+    for payload_name in store.list_dir(""):
+        if payload_name.startswith("."):
+            continue
+        for key in store.list_dir(payload_name):
+            names = store.list_dir(f"{payload_name}/{key}")
+            if not any(is_files_folder(name) for name in names):
+                continue  # never replaced here, or nothing left behind
+            try:
+                with store.lock(payload_name, key, timeout=0):
+                    try:
+                        current = store.read_metadata(payload_name, key).get("files_folder")
+                    except (OSError, ValueError):
+                        continue  # not committed, or unreadable: not for gc to judge
+                    keep = (METADATA_FILE, current) if current else None
+                    extra = [
+                        name
+                        for name in store.list_dir(f"{payload_name}/{key}")
+                        if (name not in keep if keep else is_files_folder(name))
+                    ]
+                    removed += [f"{payload_name}/{key}/{name}" for name in extra]
+                    if extra and not dry_run:
+                        if keep:
+                            remove_all_but(root / payload_name / key, keep)
+                        else:
+                            for name in extra:
+                                store.remove_dir(f"{payload_name}/{key}/{name}")
+            except LockTimeoutError:
+                continue  # a writer is replacing it now
     return removed
 
 

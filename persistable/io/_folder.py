@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ class FolderLocation:
     ``url`` are the fsspec filesystem and the folder's full path in it (object stores);
     ``files`` maps each file's path inside the folder to its ``metadata.json`` record.
     ``temporary`` says that ``local`` is a copy removed after ``load_folder`` returns, so
-    the payload must be read into memory.
+    the payload must be read into memory. ``ref`` names the artifact and ``changed``
+    answers whether its ``metadata.json`` is no longer the one these records came from
+    (for messages of a lazy payload whose artifact was replaced later).
     """
 
     store: Store
@@ -43,6 +46,8 @@ class FolderLocation:
     url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     temporary: bool = False
+    ref: str = ""
+    changed: Callable[[], bool] | None = None
 
 
 class FolderFileIO(FileIO[PayloadT]):
@@ -116,6 +121,8 @@ def read_folder(
     files: dict[str, Any],
     *,
     verify: bool,
+    ref: str = "",
+    changed: Callable[[], bool] | None = None,
 ) -> Any:
     """Check a committed folder payload against its records and open it with ``file_io``.
 
@@ -164,10 +171,13 @@ def read_folder(
             with store.open_read(path) as stream:
                 check_file(f"{where}/{relative}", hash_stream(stream), record)
     if local is not None:
-        return file_io.load_folder(FolderLocation(store, members, local=local))
-    if fs is not None and callable(full):
         return file_io.load_folder(
-            FolderLocation(store, members, fs=fs, url=full(f"{artifact_dir}/{folder_name}"))
+            FolderLocation(store, members, local=local, ref=ref, changed=changed)
+        )
+    if fs is not None and callable(full):
+        url = full(f"{artifact_dir}/{folder_name}")
+        return file_io.load_folder(
+            FolderLocation(store, members, fs=fs, url=url, ref=ref, changed=changed)
         )
     import shutil
     import tempfile

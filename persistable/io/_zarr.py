@@ -3,8 +3,9 @@
 A dask array is written chunk by chunk (``dask.array.store`` into the zarr array), so an
 array larger than memory never has to fit in it. Loading opens the committed folder in
 place: a local folder on local stores, the object-store prefix through fsspec on remote
-ones (chunks are then read on access, checked against their sizes but, unless
-``load(verify=True)``, not their checksums).
+ones. Chunks are read on access, each checked against the size and checksum that
+``metadata.json`` records (``io/_zarr_checked.py``), so an array whose artifact was
+replaced or deleted since it was opened raises instead of mixing two artifacts.
 """
 
 from __future__ import annotations
@@ -124,6 +125,15 @@ class ZarrFileIO(FolderFileIO[Any]):
             wrapper = require("fsspec.implementations.asyn_wrapper", "s3", "ZarrFileIO")
             wrapped = wrapper.AsyncFileSystemWrapper(fs, asynchronous=True)
             store = zarr.storage.FsspecStore(wrapped, path=location.url, read_only=True)
+        if not location.temporary:
+            # Chunks are read later, maybe after the artifact was replaced: each read is
+            # checked against this artifact's records (a mix is never returned).
+            from persistable.io._zarr_checked import CheckedZarrStore
+
+            where = str(location.local) if location.local is not None else str(location.url)
+            store = CheckedZarrStore(
+                store, location.files, where, location.ref or where, location.changed
+            )
         array = zarr.open_array(store=store, mode="r")
         if location.temporary:
             loaded: NDArray[Any] = array[...]

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
-from persistable._artifact import FILES_FOLDER_SCHEME, DiscardingWriter, dump_json
+from persistable._artifact import DiscardingWriter, naming_files_folder
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import (
     MissingDependencyError,
@@ -514,14 +514,6 @@ def _owner_record(txid: str) -> bytes:
     return json.dumps(record).encode()
 
 
-def _naming_files_folder(metadata: bytes, folder: str) -> bytes:
-    """``metadata`` recording that the artifact's files are in ``folder`` inside its folder."""
-    record = json.loads(metadata)
-    record["files_folder"] = folder
-    record["metadata_scheme"] = FILES_FOLDER_SCHEME
-    return dump_json(record)
-
-
 def _read_owner(store: FsspecStore, path: str) -> dict[str, Any] | None:
     """The parsed claim or lease at ``path``; None if absent, {} if unreadable (stale)."""
     try:
@@ -716,7 +708,7 @@ class _FsspecTransaction(Transaction):
             if not self._still_owner():
                 return False
             if self.files_folder is not None:
-                return self._commit_replacement(_naming_files_folder(metadata, self.files_folder))
+                return self._commit_replacement(naming_files_folder(metadata, self.files_folder))
             committed = self.store.put_exclusive(self.marker, metadata)
             if committed:
                 self.store._remove(self.claim_path)

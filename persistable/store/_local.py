@@ -1,4 +1,5 @@
-"""A store in a local folder: atomic commit by renaming a staged folder into place."""
+"""A store in a local folder: atomic commit by renaming a staged folder into place (and, to
+replace, a ``metadata.json`` over the old one)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from persistable._artifact import naming_files_folder
 from persistable._ids import hostname, random_hex
 from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
@@ -204,6 +206,18 @@ class LocalStore(Store):
                 yield
 
 
+def remove_all_but(folder: Path, keep: tuple[str, ...]) -> None:
+    """Remove every file and folder inside ``folder`` except the names in ``keep``."""
+    for entry in os.scandir(folder):
+        if entry.name in keep:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _rmtree(Path(entry.path), ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+
+
 def write_file(path: str, data: bytes | memoryview) -> None:
     """Create the file ``path`` (it must not exist) holding ``data``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -252,15 +266,18 @@ class _LocalTransaction(Transaction):
         return self.staging / name
 
     def commit(self, metadata: bytes) -> bool:
-        write_file(os.path.join(self._staging, METADATA_FILE), metadata)
         final = self.store.root / self.artifact_dir
         try:
-            return self._commit(final)
+            if self.replace and os.path.isfile(os.path.join(final, METADATA_FILE)):
+                self._replace(final, metadata)
+                return True
+            write_file(os.path.join(self._staging, METADATA_FILE), metadata)
+            return self._commit(final, metadata)
         except PermissionError as error:
             self.abort()
             raise access_denied(final.parent, "commit an artifact into", error) from error
 
-    def _commit(self, final: Path) -> bool:
+    def _commit(self, final: Path, metadata: bytes) -> bool:
         for _ in range(3):
             try:
                 os.rename(self.staging, final)
@@ -273,7 +290,8 @@ class _LocalTransaction(Transaction):
                     raise
                 if (final / METADATA_FILE).is_file():
                     if self.replace:
-                        self._replace(final)
+                        os.unlink(os.path.join(self._staging, METADATA_FILE))
+                        self._replace(final, metadata)
                         return True
                     self.abort()  # someone committed first: theirs wins
                     return False
@@ -285,20 +303,24 @@ class _LocalTransaction(Transaction):
         self.abort()
         return False
 
-    def _replace(self, final: Path) -> None:
-        """Put the staged folder in place of the committed one (the caller holds the lock)."""
-        from persistable.store._exchange import exchange
+    def _replace(self, final: Path, metadata: bytes) -> None:
+        """Replace the committed artifact in ``final`` (the caller holds the key's lock).
 
-        if exchange(self.staging, final):
-            # One atomic swap: readers see the old artifact or the new one, never neither.
-            self._done = True
-            _rmtree(self.staging, ignore_errors=True)  # now holds the old artifact
-            return
-        old = self.store.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
-        os.rename(final, old)
-        os.rename(self.staging, final)
+        As on object stores, the new files never take a path of the old artifact: the
+        staged folder becomes ``final/.r-<id>/``, then its ``metadata.json``, naming that
+        folder as ``files_folder``, is renamed over the old one (one atomic rename: the
+        commit), and only then are the old files removed. A writer killed before the
+        commit leaves the old artifact whole; a reader holding the old artifact's paths
+        finds its files, or finds them gone, never a file of the new artifact there.
+        """
+        folder = f".r-{random_hex()}"
+        write_file(
+            os.path.join(self._staging, METADATA_FILE), naming_files_folder(metadata, folder)
+        )
+        os.rename(self.staging, final / folder)
         self._done = True
-        _rmtree(old, ignore_errors=True)
+        os.rename(final / folder / METADATA_FILE, final / METADATA_FILE)
+        remove_all_but(final, (METADATA_FILE, folder))
 
     def abort(self) -> None:
         if not self._done:

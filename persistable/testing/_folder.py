@@ -15,8 +15,10 @@ from typing import Any, Generic, TypeVar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from persistable._artifact import file_record
 from persistable._persistable import Persistable
 from persistable.io import FolderFileIO, FolderLocation
+from persistable.io._folder import _walk
 from persistable.params import PersistableParams
 from persistable.store import LocalStore, MemoryStore
 from persistable.testing._fileio import assert_same_payload
@@ -71,7 +73,8 @@ class FolderFileIOTests(Generic[PayloadT]):
             with tempfile.TemporaryDirectory() as folder:
                 file_io.check(payload)
                 file_io.save_folder(payload, Path(folder))
-                location = FolderLocation(LocalStore(folder), {}, local=Path(folder))
+                records = {name: file_record(Path(folder, name)) for name in _walk(Path(folder))}
+                location = FolderLocation(LocalStore(folder), records, local=Path(folder))
                 self.assert_same(payload, file_io.load_folder(location))
 
         check()
