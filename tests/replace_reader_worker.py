@@ -21,7 +21,7 @@ from persistable import BytesFileIO, Persistable, PersistableParams
 from persistable.artifact import Artifact
 from persistable.store import make_store
 
-SIZE = 1 << 20
+SIZE = 1 << 16  # small: the test is about which write a file comes from, not its size
 
 
 @dataclass
@@ -97,6 +97,9 @@ def main() -> None:
         print(json.dumps(outcome), flush=True)
         if last:
             return
+        # A short breath: six readers in a tight loop would starve the writers (and the
+        # one S3 server) without reading at any more moments of a replace.
+        time.sleep(spec.get("pause", 0.0))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lazy_replace_worker import Filled, FilledParams
 
 from persistable.exceptions import CorruptArtifactError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from lazy_replace_worker import Filled, FilledParams  # noqa: E402
 
 WORKER = Path(__file__).with_name("lazy_replace_worker.py")
 

@@ -54,12 +54,14 @@ def _lines(out: str) -> list[dict[str, Any]]:
 
 
 def _first_commit(url: str, options: dict[str, Any] | None, env: dict[str, str] | None) -> str:
-    writer = _start(
-        {"url": url, "storage_options": options, "role": "writer", "tag": "first", "steps": 1}, env
-    )
-    out, err = writer.communicate(timeout=300)
-    assert writer.returncode == 0, err
-    return str(_lines(out)[0]["header"])
+    """Replace (or first commit) the key in this process: one interpreter start less."""
+    from replace_reader_worker import OneKeyParams, Replaced
+
+    del env  # the S3 tests' environment is this process's too
+    store = make_store(url, storage_options=options)
+    item = Replaced(store, OneKeyParams(), payload_io=BytesFileIO())
+    item.generate()
+    return item.payload[:64].decode().strip()
 
 
 def _readers_during_replaces(
@@ -69,7 +71,8 @@ def _readers_during_replaces(
     stop = tmp_path / "stop"
     base = {"url": url, "storage_options": options}
     readers = [
-        _start({**base, "role": "reader", "tag": "r", "stop": str(stop)}, env) for _ in range(6)
+        _start({**base, "role": "reader", "tag": "r", "stop": str(stop), "pause": 0.02}, env)
+        for _ in range(6)
     ]
     writers = [
         _start({**base, "role": "writer", "tag": f"w{i}", "steps": 4}, env) for i in range(2)
@@ -206,6 +209,38 @@ def test_gc_leftovers_removes_the_folders_of_dead_replaces_on_s3(
     fs.rm_file(claim)
     assert remove_leftovers(store, dry_run=True) == [dead]
     assert remove_leftovers(store, dry_run=False) == [dead]
+    assert _files(store, artifact.dir) == {
+        f"{artifact.dir}/metadata.json",
+        *(f"{own}/{name}" for name in artifact.files),
+    }
+    artifact.verify()
+
+
+def test_gc_leftovers_removes_what_dead_replaces_left_on_a_local_store(tmp_path: Path) -> None:
+    """Local `gc --leftovers`: a dead replace's folder and old files go; the artifact's own and a locked key stay."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from replace_reader_worker import OneKeyParams, Replaced
+
+    from persistable.artifact._leftovers import remove_leftovers
+
+    store = make_store(str(tmp_path / "store"))
+    item = Replaced(store, OneKeyParams(), payload_io=BytesFileIO())
+    item.generate()
+    item.generate()  # another header: a real replace, into a files folder
+    artifact = Artifact(store, "replaced", item.key)
+    own = f"{artifact.dir}/{artifact.metadata['files_folder']}"
+    root = tmp_path / "store"
+    dead = f"{artifact.dir}/.r-{'ab' * 16}"
+    (root / dead).mkdir()
+    (root / dead / "payload.bin").write_bytes(b"half")
+    (root / artifact.dir / "payload.bin").write_bytes(b"an old file a dead replace left")
+    expected = sorted([dead, f"{artifact.dir}/payload.bin"])
+    with store.lock("replaced", item.key), ThreadPoolExecutor(1) as other:
+        # Another thread (as another process would) finds the key locked: being replaced.
+        assert other.submit(remove_leftovers, store, dry_run=False).result() == []
+    assert sorted(remove_leftovers(store, dry_run=True)) == expected
+    assert sorted(remove_leftovers(store, dry_run=False)) == expected
     assert _files(store, artifact.dir) == {
         f"{artifact.dir}/metadata.json",
         *(f"{own}/{name}" for name in artifact.files),

@@ -21,7 +21,11 @@ class V1PersistableMethods:
 
     @property
     def persist_filepath(self) -> Path | str:
-        """Deprecated (1.x): the payload file inside the artifact folder; use ``artifact_path``."""
+        """Deprecated (1.x): the committed payload file (or where it will be); use ``artifact_path``.
+
+        A replaced artifact's files are in the folder its ``metadata.json`` names
+        (``<key>/.r-<id>/``); this is that file, found again on each access.
+        """
         warnings.warn(
             "persist_filepath is 1.x's name: artifacts are folders now, so it gives the "
             "payload file inside the artifact folder, not 1.x's '<name>(<md5>)'; use "
@@ -30,10 +34,17 @@ class V1PersistableMethods:
             stacklevel=2,
         )
         this: Persistable[Any, Any] = self  # type: ignore[assignment]
-        folder = this.artifact_path
-        if isinstance(folder, Path):
-            return folder / this.payload_file
-        return f"{folder}/{this.payload_file}"
+        from persistable.artifact._handle import Artifact
+        from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError
+
+        artifact = Artifact(this.store, this.payload_name, this.persist_hash)
+        try:
+            # A replaced artifact keeps its files in the folder metadata.json names.
+            relative = artifact.path(this.payload_file)
+        except (ArtifactNotFoundError, CorruptArtifactError):
+            relative = f"{artifact.dir}/{this.payload_file}"  # where it will be
+        local = this.store.local_path(relative)
+        return local if local is not None else f"{this.store.url.rstrip('/')}/{relative}"
 
     @property
     def v1_persist_hash(self) -> str:
