@@ -207,6 +207,15 @@ class FsspecStore(Store):
                 f"The data_dir {url!r} needs fsspec, which is not installed; "
                 f"run {_install_hint(protocol)}."
             ) from error
+        from fsspec.registry import known_implementations, registry
+
+        if protocol not in known_implementations and protocol not in registry:
+            raise StoreConfigurationError(
+                f"The data_dir {url!r} has the scheme {protocol!r}, which no installed "
+                "filesystem knows; expected a local folder or a URL such as "
+                "s3://bucket/prefix, gs://..., memory://name: fix the URL (or install and "
+                "register an fsspec filesystem for that scheme)."
+            )
         try:
             fs, root = fsspec.core.url_to_fs(url, **options)
         except ImportError as error:
@@ -216,7 +225,7 @@ class FsspecStore(Store):
             ) from error
         except (TypeError, ValueError) as error:
             raise StoreConfigurationError(
-                f"Could not open {url!r} with storage_options {sorted(options)} "
+                f"Could not open {url!r} with the storage_options {sorted(options) or 'none'} "
                 f"({type(error).__name__}: {error}); check the URL and the storage_options."
             ) from error
         self.fs: Any = fs
