@@ -11,7 +11,8 @@ Each function is hashed from its *syntax tree*, not its text or bytecode: commen
 formatting are gone by parsing, docstrings and type annotations are removed, and the
 tree is written out field by field leaving out empty and absent fields, so the result
 is the same on Python 3.10 to 3.13. Constants are hashed by their canonical encoding
-(``persistable.params``). The per-entry digests are kept (``functions``) so a warning
+(``persistable.params``); code reached through a value (a dict of functions, a partial,
+an instance of a user class) is found by ``_fingerprint_values``. The per-entry digests are kept (``functions``) so a warning
 can say *what* changed; ``digest`` hashes them all.
 
 Results are cached per function object (and per class for a persistable's root); a
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -35,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from persistable._fingerprint_values import describe
 from persistable._hashing import canonical_json
 from persistable._parsing import PARSE_LOCK
 
@@ -331,18 +334,9 @@ def _resolve(
         # Data of the standard library or an installed package (sys.argv, os.environ,
         # np.pi): not the user's constants; the packages' versions are in metadata.json.
         return None
+    if isinstance(value, types.MethodType):
+        return name, value, False  # a bound method: its function and what it is bound to
     return name, _unwrap(value), False
-
-
-def _constant_digest(name: str, value: Any) -> str | None:
-    """Digest of a constant's name and canonical encoding; None for values without one."""
-    from persistable.exceptions import PersistableError
-    from persistable.params import encode_value
-
-    try:
-        return _digest(["constant", name, encode_value(value, name)])
-    except (PersistableError, RecursionError, TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -512,15 +506,28 @@ def _walk(root: Any, owner: type | None) -> _Walk:
                     # A method reached through self.<name> keeps reading its class's attributes.
                     next_owner = obj_owner if via_self else _owner_class(value)
                     pending.append((value, _qualified(value), next_owner))
-            elif callable(value) or isinstance(value, types.ModuleType):
+            elif isinstance(value, types.ModuleType) or (
+                callable(value)
+                and not isinstance(value, (functools.partial, types.MethodType))
+                and not _is_user_code(type(value))
+            ):
                 continue  # builtins, C functions, instances of library classes
             elif not (reference_name.startswith("__") and reference_name.endswith("__")):
                 # A module constant (or a closure's value), read by user code; module
                 # dunders (__file__, __name__) say where the code is, not what it does.
-                digest = _constant_digest(reference_name, value)
-                if digest is not None:
+                # The user code inside it (a dispatch table of functions, a partial, an
+                # instance of a user class) is walked too.
+                described, code = describe(reference_name, value, _is_user_code)
+                if described is not None:
                     module = getattr(obj, "__module__", "?")
-                    functions.setdefault(f"{module}.{reference_name}", digest)
+                    functions.setdefault(
+                        f"{module}.{reference_name}",
+                        _digest(["constant", reference_name, described]),
+                    )
+                for item in code:
+                    if id(item) not in visited:
+                        item_owner = item if isinstance(item, type) else _owner_class(item)
+                        pending.append((item, _qualified(item), item_owner))
     root_name = _qualified(root)
     ordered = {root_name: functions.pop(root_name)} | dict(sorted(functions.items()))
     result = CodeFingerprint(
