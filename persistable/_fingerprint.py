@@ -33,7 +33,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +146,16 @@ def _is_user_module(module_name: str | None) -> bool:
         _roots = _library_roots()
     path = os.path.normcase(os.path.abspath(filename))
     return not path.startswith(_roots)
+
+
+def _is_user_file(filename: str) -> bool:
+    """Whether code compiled from ``filename`` is the user's (not generated, not a library's)."""
+    global _roots
+    if filename.startswith("<"):
+        return False  # exec()-made, e.g. the methods dataclass writes
+    if _roots is None:
+        _roots = _library_roots()
+    return not os.path.normcase(os.path.abspath(filename)).startswith(_roots)
 
 
 def _is_user_code(obj: Any) -> bool:
@@ -279,9 +289,18 @@ def _references(node: ast.AST) -> Iterator[tuple[str, ...]]:
             if isinstance(value, ast.Name):
                 chain.append(value.id)
                 yield tuple(reversed(chain))
+            elif (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id == "super"
+            ):
+                chain.append(_SUPER)  # super().name: looked up after the defining class
+                yield tuple(reversed(chain))
 
 
 _MISSING = object()
+#: The head of a ``super().name`` chain (not an identifier, so no variable can shadow it).
+_SUPER = "super()"
 
 
 def _unwrap(value: Any) -> Any:
@@ -295,14 +314,24 @@ def _unwrap(value: Any) -> Any:
 
 
 def _resolve(
-    chain: tuple[str, ...], namespace: Mapping[str, Any], owner: type | None
+    chain: tuple[str, ...],
+    namespace: Mapping[str, Any],
+    owner: type | None,
+    later: tuple[type, ...] = (),
 ) -> tuple[str, Any, bool] | None:
     """What a name chain denotes, when it can be known statically.
 
     Returns its display name, the object, and whether it was reached through
-    ``self.``/``cls.`` (then it keeps reading attributes of the same class).
+    ``self.``/``cls.`` (then it keeps reading attributes of the same class). ``later``
+    are the classes ``super()`` searches (the owner's MRO after the defining class).
     """
     head, rest = chain[0], chain[1:]
+    if head == _SUPER:
+        for klass in later:
+            value = vars(klass).get(rest[0], _MISSING)
+            if value is not _MISSING:
+                return f"{klass.__qualname__}.{rest[0]}", _unwrap(value), True
+        return None
     if head in ("self", "cls") and owner is not None and rest:
         # An attribute of the instance's class: looked up without running descriptors.
         import inspect
@@ -393,9 +422,18 @@ def _lookups(
     module_globals: Mapping[str, Any],
     closure: Mapping[str, Any],
     owner: type | None,
+    later: tuple[type, ...] = (),
 ) -> list[tuple[Mapping[str, Any], str, Any]]:
     """The lookups that resolving ``chain`` takes, with the object each one finds now."""
     head, rest = chain[0], chain[1:]
+    if head == _SUPER:
+        found: list[tuple[Mapping[str, Any], str, Any]] = []
+        for klass in later:
+            value = vars(klass).get(rest[0], _MISSING)
+            found.append((vars(klass), rest[0], value))
+            if value is not _MISSING:
+                break
+        return found
     if head in ("self", "cls") and owner is not None and rest:
         attributes = _ClassAttributes(owner)
         return [(attributes, rest[0], attributes.get(rest[0], _MISSING))]
@@ -431,6 +469,17 @@ def _namespaces(obj: Any) -> tuple[Mapping[str, Any], dict[str, Any]]:
     return getattr(obj, "__globals__", {}), closure_values
 
 
+def _classes_after(obj: Any, owner: type | None) -> tuple[type, ...]:
+    """The classes ``super()`` searches in ``obj``: the owner's MRO after the one defining it."""
+    if owner is None:
+        return ()
+    mro = owner.__mro__
+    for index, klass in enumerate(mro):
+        if any(_unwrap(value) is obj for value in vars(klass).values()):
+            return mro[index + 1 :]
+    return mro[1:]
+
+
 def _unit(obj: Any, owner: type | None) -> _Unit:
     cached = _units.get(obj)
     if cached is not None and cached.owner is owner and cached.is_current():
@@ -442,10 +491,12 @@ def _unit(obj: Any, owner: type | None) -> _Unit:
         module_globals, closure = _namespaces(obj)
         namespace: Mapping[str, Any] = collections.ChainMap(closure, dict(module_globals))
         seen: set[str] = set()
-        for chain in _references(tree):
-            for lookup in _lookups(chain, module_globals, closure, owner):
+        chains = list(_references(tree))
+        later = _classes_after(obj, owner) if any(c[0] == _SUPER for c in chains) else ()
+        for chain in chains:
+            for lookup in _lookups(chain, module_globals, closure, owner, later):
                 checks.setdefault((id(lookup[0]), lookup[1]), lookup)
-            resolved = _resolve(chain, namespace, owner)
+            resolved = _resolve(chain, namespace, owner, later)
             if resolved is None or resolved[0] in seen:
                 continue
             seen.add(resolved[0])
@@ -476,13 +527,18 @@ class _Walk:
         return all(unit.is_current() for unit in self.units)
 
 
-def _walk(root: Any, owner: type | None) -> _Walk:
+def _walk(root: Any, owner: type | None, more: Sequence[tuple[Any, type]] = ()) -> _Walk:
+    """Fingerprint ``root`` and the user code it reaches; ``more`` are further roots
+    (function, class whose attributes its ``self.`` reads), e.g. the params' methods."""
     units: list[_Unit] = []
     functions: dict[str, str] = {}
     unavailable: list[str] = []
     visited: set[int] = set()
     # (object, name, class whose self./cls. attributes it reads)
-    pending: list[tuple[Any, str, type | None]] = [(root, _qualified(root), owner)]
+    pending: list[tuple[Any, str, type | None]] = [
+        (func, _qualified(func), klass) for func, klass in more
+    ]
+    pending.append((root, _qualified(root), owner))  # popped first: units[0] is the root's
     while pending:
         obj, name, obj_owner = pending.pop()
         if id(obj) in visited:
@@ -594,11 +650,31 @@ def fingerprint(func: Callable[..., Any]) -> CodeFingerprint:
     return cached.fingerprint
 
 
-_class_fingerprints: weakref.WeakKeyDictionary[type, _Walk] = weakref.WeakKeyDictionary()
+#: Per persistable class: the params class it was made with, and the walk.
+_class_fingerprints: weakref.WeakKeyDictionary[type, tuple[type | None, _Walk]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def persistable_fingerprint(cls: type) -> CodeFingerprint:
-    """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on ``cls``.
+def _params_methods(params_type: type | None) -> list[tuple[Any, type]]:
+    """The methods written in the user's params classes (``dataclass``'s generated ones,
+    which have no source, are left out): code that ``self.params.scaled()`` runs."""
+    if params_type is None:
+        return []
+    methods: list[tuple[Any, type]] = []
+    for klass in params_type.__mro__:
+        if not _is_user_code(klass):
+            continue
+        for value in vars(klass).values():
+            func = _unwrap(value)
+            if isinstance(func, types.FunctionType) and _is_user_file(func.__code__.co_filename):
+                methods.append((func, params_type))
+    return methods
+
+
+def persistable_fingerprint(cls: type, params_type: type | None = None) -> CodeFingerprint:
+    """The fingerprint of ``cls._generate_payload`` with ``self.`` attributes looked up on
+    ``cls``, and of the methods of ``params_type`` (the params class) and what they reach.
 
     Warns :class:`~persistable.exceptions.UnreadableCodeWarning` when a new fingerprint finds
     code without readable source (unless the class sets ``code_changes = "ignore"``).
@@ -606,9 +682,11 @@ def persistable_fingerprint(cls: type) -> CodeFingerprint:
     import inspect
 
     method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
-    cached = _class_fingerprints.get(cls)
+    entry = _class_fingerprints.get(cls)
+    cached = entry[1] if entry is not None and entry[0] is params_type else None
     if cached is None or cached.units[0] is not _units.get(method) or not cached.is_current():
-        cached = _class_fingerprints[cls] = _walk(method, cls)
+        cached = _walk(method, cls, _params_methods(params_type))
+        _class_fingerprints[cls] = (params_type, cached)
         if getattr(cls, "code_changes", None) != "ignore":
             _warn_unreadable(cached.fingerprint, cls.__qualname__)
     return cached.fingerprint

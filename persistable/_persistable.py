@@ -389,10 +389,10 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             tree["code"] = self.code_fingerprint().digest
         return tree
 
-    @classmethod
-    def code_fingerprint(cls) -> CodeFingerprint:
-        """The fingerprint of ``_generate_payload`` and the user code it reaches (cached per class)."""
-        return persistable_fingerprint(cls)
+    def code_fingerprint(self) -> CodeFingerprint:
+        """The fingerprint of ``_generate_payload``, the methods of the params class, and
+        the user code they reach (cached per class, checked on each use)."""
+        return persistable_fingerprint(type(self), type(self.params))
 
     @property
     def persist_hash(self) -> str:

@@ -120,13 +120,14 @@ def test_code_difference_names_the_changed_functions(
         code_changes = "rerun"
 
     raw = LoadRaw(local_store, RawParams(File(_data(tmp_path))), payload_name="load_raw")
-    Rerun(local_store, FitParams(), [raw]).load_generate()
-    real = Rerun.code_fingerprint()
+    made = Rerun(local_store, FitParams(), [raw])
+    made.load_generate()
+    real = made.code_fingerprint()
     edited = CodeFingerprint(
         digest="0" * 64,
         functions={**real.functions, f"{__name__}.helper": "1" * 64},
     )
-    monkeypatch.setattr(Rerun, "code_fingerprint", classmethod(lambda cls: edited))
+    monkeypatch.setattr(Rerun, "code_fingerprint", lambda self: edited)
     explanation = Rerun(local_store, FitParams(), [raw]).explain()
     assert [item.where for item in explanation.differences] == ["code"]
     assert f"code (part of the key): {__name__}.helper changed" in str(explanation)

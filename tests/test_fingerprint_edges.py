@@ -120,7 +120,15 @@ def test_unreadable_source_warns_once_naming_it(mode: str) -> None:
 
 def test_ignore_does_not_warn() -> None:
     """With code_changes='ignore' an unreadable source is not worth a warning."""
+    from dataclasses import dataclass
+
+    from persistable import PersistableParams
+
+    @dataclass
+    class Empty(PersistableParams):
+        n: int = 0
+
     made = _exec_class("ignore")
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnreadableCodeWarning)
-        made.code_fingerprint()
+        made(MemoryStore("fp-edges"), Empty()).code_fingerprint()

@@ -1,4 +1,4 @@
-"""Code reached through values is part of the fingerprint: dispatch tables, partials, instances.
+"""Code reached through values, ``super()`` and params methods is part of the fingerprint.
 
 Each case writes a module whose ``_generate_payload`` reaches a helper through a value
 (not a plain name), generates with ``K = 2``, then imports the same module edited to
@@ -159,3 +159,88 @@ def test_a_value_that_contains_itself_is_described(modules: Path) -> None:
     module.OPS["self"] = module.OPS  # a cycle: described with a marker, no recursion error
     before = fingerprint(module.Step._generate_payload)
     assert "times_k" in " ".join(before.functions)
+
+
+SUPER_AND_PARAMS = {
+    "super() call": """
+from dataclasses import dataclass
+from typing import Any
+
+from persistable import Persistable, PersistableParams
+
+K = {k}
+
+@dataclass
+class Params(PersistableParams):
+    x: int = 1
+
+class Base(Persistable[int, Params]):
+    code_changes = "rerun"
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        return self.params.x * K
+
+class Step(Base):
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        return super()._generate_payload(**untracked_payload_params)
+""",
+    "params method": """
+from dataclasses import dataclass
+from typing import Any
+
+from persistable import Persistable, PersistableParams
+
+K = {k}
+
+@dataclass
+class Params(PersistableParams):
+    x: int = 1
+
+    def scaled(self) -> int:
+        return self.x * K
+
+class Step(Persistable[int, Params]):
+    code_changes = "rerun"
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        return self.params.scaled()
+""",
+}
+
+
+def _load_source(tmp_path: Path, case: str, k: int) -> Any:
+    name = "fp_values_" + "".join(c if c.isalnum() else "_" for c in case)
+    path = tmp_path / f"{name}.py"
+    path.write_text(SUPER_AND_PARAMS[case].replace("{k}", str(k)))
+    stamp = 1_700_000_000 + next(_versions)
+    os.utime(path, (stamp, stamp))
+    sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("case", sorted(SUPER_AND_PARAMS))
+def test_super_calls_and_params_methods_are_fingerprinted(modules: Path, case: str) -> None:
+    store = modules / "store"
+    payloads = []
+    for k in (2, 3, 3):
+        module = _load_source(modules, case, k)
+        made = module.Step(store, module.Params())
+        made.load_generate()
+        payloads.append(made.payload)
+    assert payloads == [2, 3, 3], f"{case}: the payload did not follow the code"
+
+
+def test_generated_dataclass_methods_are_not_unreadable_code(modules: Path) -> None:
+    """A params class's methods are walked, but not the ones dataclass writes (no source)."""
+    import warnings
+
+    from persistable.exceptions import UnreadableCodeWarning
+
+    module = _load_source(modules, "params method", 2)
+    made = module.Step(modules / "store", module.Params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreadableCodeWarning)
+        functions = made.code_fingerprint().functions
+    assert any(name.endswith("Params.scaled") for name in functions)
+    assert not any("__init__" in name or "__repr__" in name for name in functions)

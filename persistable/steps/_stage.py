@@ -127,7 +127,7 @@ class StagePersistable(Persistable[dict[str, Any], StageParams]):
         tree["outputs"] = self.outputs
         return tree
 
-    def code_fingerprint(self) -> CodeFingerprint:  # type: ignore[override]
+    def code_fingerprint(self) -> CodeFingerprint:
         """The fingerprint of the stage's function and the user code it reaches."""
         return self._code
 

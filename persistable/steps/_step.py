@@ -81,7 +81,7 @@ class StepPersistable(Persistable[R, StepParams]):
             return known[1]  # nothing was assigned anywhere since the step looked it up
         return super().persist_hash
 
-    def code_fingerprint(self) -> CodeFingerprint:  # type: ignore[override]
+    def code_fingerprint(self) -> CodeFingerprint:
         """The fingerprint of the step's function and the user code it reaches."""
         return self.step.fingerprint()
 
