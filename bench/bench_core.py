@@ -13,10 +13,7 @@ alike, and medians are reported. Run it with ``make bench`` or::
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import re
 import shutil
 import statistics
@@ -27,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from _common import (
     scratch_dir,
     time_call,
 )
+from _profile import explain_missed, profile_call, profile_script
 from numpy.typing import NDArray
 
 from persistable import NpyFileIO, Persistable, PersistableParams
@@ -110,8 +109,14 @@ def _alternate(
     return statistics.median(a), statistics.median(b)
 
 
-def bench_big_array(mib: int, reps: int, base: Path | None = None, where: str = "") -> list[Row]:
-    """Persist (with checksum), load and memory-mapped load of one big float64 array."""
+def bench_big_array(
+    mib: int, reps: int, base: Path | None = None, where: str = ""
+) -> tuple[list[Row], dict[str, str]]:
+    """Persist (with checksum), load and memory-mapped load of one big float64 array.
+
+    Also returns, for each row that misses its target, a cProfile of one more call of
+    ours (taken while the scratch folder exists), keyed by the row's name.
+    """
     array = np.random.default_rng(0).standard_normal(mib * (1 << 20) // 8)
     print(
         f"big array{where}: {array.nbytes / (1 << 20):.0f} MiB float64, {reps} repetitions",
@@ -165,12 +170,25 @@ def bench_big_array(mib: int, reps: int, base: Path | None = None, where: str = 
         if mapped.payload[-1] != array[-1]:
             raise RuntimeError("the memory-mapped array differs from the persisted one")
         mapped.reset_payload()
-    size = f"{mib} MiB{where}"
-    return [
-        Row(f"persist {size} (with checksum)", persist, "s", "np.save", save, 1.1),
-        Row(f"load {size}", load, "s", "np.load", np_load, 1.05),
-        Row(f"mmap load {size}", mmap, "s", "np.load mmap", np_mmap, 0.002, absolute=True),
-    ]
+        size = f"{mib} MiB{where}"
+        rows = [
+            Row(f"persist {size} (with checksum)", persist, "s", "np.save", save, 1.1),
+            Row(f"load {size}", load, "s", "np.load", np_load, 1.05),
+            Row(f"mmap load {size}", mmap, "s", "np.load mmap", np_mmap, 0.002, absolute=True),
+        ]
+
+        def persist_once() -> None:
+            ours.store.remove_dir(ours.artifact_dir)
+            _sync()
+            ours.persist()
+
+        calls = {rows[0].name: persist_once, rows[1].name: our_load, rows[2].name: our_mmap}
+        profiles = {
+            row.name: profile_call(calls[row.name], f"one {row.name.split(' (')[0]}")
+            for row in rows
+            if row.met is False
+        }
+    return rows, profiles
 
 
 def bench_small_artifacts(
@@ -291,32 +309,57 @@ def bench_cli_help(repeat: int) -> list[Row]:
     ]
 
 
-def _profile_block(title: str, profile: cProfile.Profile, top: int) -> str:
-    out = io.StringIO()
-    stats = pstats.Stats(profile, stream=out)
-    stats.strip_dirs().sort_stats("tottime").print_stats(top)
-    body = [line for line in out.getvalue().splitlines() if line.strip()]
-    keep = [line for line in body if "function calls" in line or re.match(r"\s*(ncalls|\d)", line)]
-    return "\n".join([f"```text profile: {title}", *keep, "```"])
+def small_profiles(n: int, base: Path | None, where: str) -> Callable[[str], str]:
+    """cProfiles of ``n`` first runs and ``n`` cached loads in one fresh folder, taken once.
 
-
-def profile_small(n: int, base: Path | None) -> str:
-    """cProfile of ``n`` first runs and ``n`` cached loads, top functions by own time."""
+    Returns a function of ``"first"`` or ``"cached"`` (the first call measures both).
+    """
     sys.path.insert(0, str(BENCH_DIR))
     from _small_artifacts import _persistable_runs
 
-    with scratch_dir("profile", base) as root:
-        run_first, run_cached = _persistable_runs(root, n)
-        warm_first, _ = _persistable_runs(root / "warm", 1)
-        warm_first()
-        blocks = []
-        for title, func in ((f"{n:,} first runs", run_first), (f"{n:,} cached loads", run_cached)):
-            profile = cProfile.Profile()
-            profile.enable()
-            func()
-            profile.disable()
-            blocks.append(_profile_block(title, profile, 14))
-    return "\n\n".join(blocks)
+    taken: dict[str, str] = {}
+
+    def get(which: str) -> str:
+        if not taken:
+            with scratch_dir("profile", base) as root:
+                run_first, run_cached = _persistable_runs(root, n)
+                warm_first, _ = _persistable_runs(root / "warm", 1)
+                warm_first()
+                taken["first"] = profile_call(run_first, f"{n:,} first runs{where}")
+                taken["cached"] = profile_call(run_cached, f"{n:,} cached loads{where}")
+        return taken[which]
+
+    return get
+
+
+def import_profile(preload: str = "") -> str:
+    """cProfile of ``import persistable`` in a fresh interpreter (after ``preload``)."""
+    title = "import persistable" + (f" after {preload.strip()}" if preload else "")
+    return profile_script("import persistable\n", title, setup=preload)
+
+
+def compile_bytecode() -> None:
+    """Bring the package's ``.pyc`` files up to date, as an installed package has them.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (or after an edit) every fresh interpreter
+    would compile the changed modules again: that is not what an import costs.
+    """
+    import compileall
+
+    import persistable
+
+    compileall.compile_dir(str(Path(persistable.__file__).parent), quiet=1)
+
+
+def cli_help_profile() -> str:
+    """cProfile of ``persistable --help`` (the console script's main) in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['persistable', '--help']\n"
+        "from persistable.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+    return profile_script(code, "persistable --help")
 
 
 _SYSCALL = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]")
@@ -391,29 +434,45 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[Row] = []
     extra: list[str] = []
     tmpfs = ", tmpfs"
+    profilers: dict[str, Callable[[], str]] = {}
     if "big" in parts:
-        rows += bench_big_array(mib, big_reps)
-        if TMPFS is not None:
-            rows += bench_big_array(mib, big_reps, TMPFS, tmpfs)
+        for base, where in [(None, ""), *([(TMPFS, tmpfs)] if TMPFS is not None else [])]:
+            big_rows, big_profiles = bench_big_array(mib, big_reps, base, where)
+            rows += big_rows
+            profilers.update({name: partial(str, text) for name, text in big_profiles.items()})
     if "small" in parts:
-        rows += bench_small_artifacts(n, reps)
-        if TMPFS is not None:
-            rows += bench_small_artifacts(n, reps, TMPFS, tmpfs)
+        for base, where in [(None, ""), *([(TMPFS, tmpfs)] if TMPFS is not None else [])]:
+            rows += bench_small_artifacts(n, reps, base, where)
+            get = small_profiles(n, base, where)
+            label = f"{n:,} small artifacts{where}"
+            profilers[f"{label}, first run"] = partial(get, "first")
+            profilers[f"{label}, cached"] = partial(get, "cached")
+    if "import" in parts or "cli" in parts:
+        compile_bytecode()
     if "import" in parts:
         rows += bench_import(5 if args.quick else 15)
+        profilers["import persistable"] = import_profile
+        profilers["import persistable, numpy already imported"] = partial(
+            import_profile, "import numpy\n"
+        )
     if "cli" in parts:
         rows += bench_cli_help(3 if args.quick else 7)
+        profilers["persistable --help, wall time"] = cli_help_profile
     if "profile" in parts:
-        print("profile and syscall counts of small artifacts (tmpfs) ...", flush=True)
+        print("syscall counts of small artifacts (tmpfs) ...", flush=True)
         syscall_rows, syscalls = bench_syscalls(50 if args.quick else 200, TMPFS)
         rows += syscall_rows
-        extra += [syscalls, profile_small(n, TMPFS)]
+        extra.append(syscalls)
     print()
     print(markdown_table(rows))
     for block in extra:
         if block:
             print()
             print(block)
+    print("\nprofiles of the rows that miss their target ...", flush=True)
+    for block in explain_missed(rows, profilers):
+        print()
+        print(block)
     print(f"\nload average {_load()} at the end (other work on the machine widens the spread)")
     missed = [row.name for row in rows if row.met is False]
     print(f"\n{len(missed)} target(s) not met" + (f": {', '.join(missed)}" if missed else ""))

@@ -29,10 +29,12 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from _common import TMPFS, Row, markdown_table, scratch_dir
+from _profile import explain_missed, profile_call
 
 import persistable
 from persistable import JsonFileIO, LocalStore, Persistable, PersistableParams
@@ -112,13 +114,24 @@ def fill(folder: Path, count: int) -> None:
             future.result()
 
 
-def bench_count(rows: list[Row], count: int, rng: random.Random, base: Path | None) -> None:
+def bench_count(
+    rows: list[Row],
+    count: int,
+    rng: random.Random,
+    base: Path | None,
+    compare_to: int | None = None,
+) -> dict[str, str]:
     """First run, exists, load, listing and the skip check at ``count`` artifacts.
 
     The first ``count - 1,000`` artifacts are committed by :func:`fill` (forked
     workers, not timed as the per-artifact figure); the last 1,000 run serially in
     this process, with ``count - 1,000`` artifacts already there: that is the
     first-run cost per artifact at this count.
+
+    With ``compare_to`` (a smaller count measured before), each growth row of
+    :func:`flat_rows` that misses its target gets a cProfile of the same work at this
+    count, taken before the store is removed; returns them by row name. Also returns
+    the files of one artifact, under the disk row's name.
     """
     with scratch_dir(f"scale-{count}", base) as folder:
         store = LocalStore(folder)
@@ -168,6 +181,46 @@ def bench_count(rows: list[Row], count: int, rng: random.Random, base: Path | No
         if len(report.loaded) != count:
             raise RuntimeError(f"the skip check found {len(report.loaded)} of {count} committed")
         allocated, files = walk_usage(folder)
+        profiles = {f"{count:,} artifacts: {DISK_ROW}": describe_entry(payload_dir)}
+        label = f"{count:,} artifacts"
+        rows += [
+            Row(f"{label}: filling the store, per artifact (forked workers)", first_each, "s"),
+            Row(f"{label}: first run, per artifact of the last {tail:,} (serial)", tail_each, "s"),
+            Row(f"{label}: exists(), per call", exists_each, "s"),
+            Row(f"{label}: load(), per call", load_each, "s"),
+            Row(f"{label}: list_keys", our_list, "s", "os.scandir", raw_list),
+            Row(
+                f"{label}: list_keys",
+                our_list,
+                "s",
+                "os.scandir + a stat of each metadata.json",
+                raw_committed,
+            ),
+            Row(f"{label}: list_keys, per artifact", our_list / count, "s"),
+            Row(f"{label}: run() skip check (all committed), per node", skip_each, "s"),
+            Row(f"{label}: disk allocated per artifact", allocated / count, "B"),
+            Row(f"{label}: files per artifact (lock files included)", files / count, "files"),
+        ]
+
+        def first_runs() -> None:
+            for index in range(count, count + 200):
+                small(store, index).load_generate()
+
+        work = {
+            FIRST_ROW: (first_runs, "200 more first runs"),
+            "exists(), per call": (
+                lambda: [small(store, i).exists() for i in picks],
+                f"{SAMPLE:,} exists()",
+            ),
+            "load(), per call": (load_all, f"{SAMPLE:,} load()"),
+            "list_keys, per artifact": (lambda: store.list_keys(PAYLOAD_NAME), "one list_keys"),
+            SKIP_ROW: (lambda: persistable.run(targets, progress=False), "the skip check"),
+        }
+        if compare_to is not None:
+            for what, row in flat_rows(rows, compare_to, count):
+                if row.met is False:
+                    func, title = work[what]
+                    profiles[row.name] = profile_call(func, f"{title} at {count:,} artifacts")
     print(
         f"  {count:,}: fill {first_each * 1e3:.2f} ms each (last {tail:,} serially: "
         f"{tail_each * 1e3:.2f} ms), exists {exists_each * 1e6:.0f} us, load "
@@ -176,28 +229,31 @@ def bench_count(rows: list[Row], count: int, rng: random.Random, base: Path | No
         f"{allocated / count:.0f} bytes and {files / count:.2f} files per artifact",
         flush=True,
     )
-    label = f"{count:,} artifacts"
-    rows += [
-        Row(f"{label}: filling the store, per artifact (forked workers)", first_each, "s"),
-        Row(f"{label}: first run, per artifact of the last {tail:,} (serial)", tail_each, "s"),
-        Row(f"{label}: exists(), per call", exists_each, "s"),
-        Row(f"{label}: load(), per call", load_each, "s"),
-        Row(f"{label}: list_keys", our_list, "s", "os.scandir", raw_list),
-        Row(
-            f"{label}: list_keys",
-            our_list,
-            "s",
-            "os.scandir + a stat of each metadata.json",
-            raw_committed,
-        ),
-        Row(f"{label}: run() skip check (all committed), per node", skip_each, "s"),
-        Row(f"{label}: disk allocated per artifact", allocated / count, "B"),
-        Row(f"{label}: files per artifact (lock files included)", files / count, "files"),
-    ]
+    return profiles
 
 
-def bench_joblib_disk(rows: list[Row], count: int, base: Path | None) -> None:
-    """Disk use of a joblib.Memory cache of ``count`` calls, next to ours at the same count."""
+def describe_entry(folder: Path) -> str:
+    """The files of the first entry (a folder holding files) under ``folder``: sizes, blocks."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as scanned:
+            entries = sorted(scanned, key=lambda entry: entry.name)
+        entries = [entry for entry in entries if not entry.name.startswith(".")]
+        files = [entry for entry in entries if entry.is_file(follow_symlinks=False)]
+        if files:
+            parts = []
+            for entry in files:
+                info = entry.stat(follow_symlinks=False)
+                parts.append(f"{entry.name} {info.st_size} B ({info.st_blocks * 512} allocated)")
+            own = os.stat(current).st_blocks * 512
+            return f"one entry: {', '.join(parts)}; its folder {own} allocated"
+        stack += [Path(entry.path) for entry in reversed(entries) if entry.is_dir()]
+    return "no entry found"
+
+
+def bench_joblib_disk(rows: list[Row], count: int, base: Path | None) -> str:
+    """Disk use of a joblib.Memory cache of ``count`` calls; returns the files of one entry."""
     import joblib
 
     with scratch_dir("scale-joblib", base) as folder:
@@ -206,6 +262,7 @@ def bench_joblib_disk(rows: list[Row], count: int, base: Path | None) -> None:
         for index in range(count):
             cached(index)
         allocated, files = walk_usage(folder)
+        entry = describe_entry(folder)
     print(
         f"  joblib {count:,}: {allocated / count:.0f} bytes, {files / count:.2f} files per entry",
         flush=True,
@@ -214,18 +271,19 @@ def bench_joblib_disk(rows: list[Row], count: int, base: Path | None) -> None:
         Row(f"joblib, {count:,} entries: disk allocated per entry", allocated / count, "B"),
         Row(f"joblib, {count:,} entries: files per entry", files / count, "files"),
     ]
+    return entry
 
 
-def _disk_against_joblib(rows: list[Row], count: int, base: Path | None) -> None:
-    """joblib's disk use at ``count`` and ours against it."""
-    bench_joblib_disk(rows, count, base)
+def _disk_against_joblib(rows: list[Row], count: int, base: Path | None) -> str:
+    """joblib's disk use at ``count`` and ours against it; returns joblib's entry's files."""
+    entry = bench_joblib_disk(rows, count, base)
     by_name = {row.name: row for row in rows}
     ours = by_name.get(f"{count:,} artifacts: disk allocated per artifact")
     theirs = by_name[f"joblib, {count:,} entries: disk allocated per entry"]
     if ours is not None:
         rows.append(
             Row(
-                f"{count:,} artifacts: disk per artifact vs joblib per entry",
+                f"{count:,} artifacts: {DISK_ROW}",
                 ours.value,
                 "B",
                 "joblib",
@@ -233,34 +291,44 @@ def _disk_against_joblib(rows: list[Row], count: int, base: Path | None) -> None
                 1.0,
             )
         )
+    return entry
 
 
 def _joblib_payload(index: int) -> list[float]:
     return [index * 0.5 + i for i in range(8)]
 
 
-def _flat(rows: list[Row], counts: list[int]) -> Iterator[Row]:
-    """Growth rows: each per-artifact figure at the largest count against the smallest."""
-    if len(counts) < 2:
-        return
-    low, high = f"{counts[0]:,} artifacts", f"{counts[-1]:,} artifacts"
+FIRST_ROW = "first run, per artifact of the last 1,000 (serial)"
+SKIP_ROW = "run() skip check (all committed), per node"
+DISK_ROW = "disk per artifact vs joblib per entry"
+#: The per-artifact figures that must stay flat, and how much they may grow.
+FLAT = {
+    FIRST_ROW: 1.5,
+    "exists(), per call": 1.5,
+    "load(), per call": 1.5,
+    "list_keys, per artifact": 1.5,
+    SKIP_ROW: 1.5,
+}
+
+
+def flat_rows(rows: list[Row], low_count: int, high_count: int) -> Iterator[tuple[str, Row]]:
+    """Growth rows: each per-artifact figure at ``high_count`` against ``low_count``."""
+    low, high = f"{low_count:,} artifacts", f"{high_count:,} artifacts"
     by_name = {row.name: row for row in rows}
-    for what, target in (
-        ("first run, per artifact of the last 1,000 (serial)", 1.5),
-        ("exists(), per call", 1.5),
-        ("load(), per call", 1.5),
-        ("run() skip check (all committed), per node", 1.5),
-    ):
+    for what, target in FLAT.items():
         small_row = by_name.get(f"{low}: {what}")
         big_row = by_name.get(f"{high}: {what}")
         if small_row is not None and big_row is not None:
-            yield Row(
-                f"{what}: {high} vs {low} (flat: <= {target}x)",
-                big_row.value,
-                "s",
-                low,
-                small_row.value,
-                target,
+            yield (
+                what,
+                Row(
+                    f"{what}: {high} vs {low} (flat: <= {target}x)",
+                    big_row.value,
+                    "s",
+                    low,
+                    small_row.value,
+                    target,
+                ),
             )
 
 
@@ -286,18 +354,28 @@ def main() -> None:
     rng = random.Random(0)
     joblib_count = 10_000 if 10_000 in counts else counts[0]
     done: list[int] = []
+    profiles: dict[str, str] = {}
     try:
         for count in counts:
-            bench_count(rows, count, rng, base)
+            last = count == counts[-1] and len(counts) > 1
+            profiles.update(bench_count(rows, count, rng, base, counts[0] if last else None))
             done.append(count)
             if count == joblib_count:
-                _disk_against_joblib(rows, count, base)
+                entry = _disk_against_joblib(rows, count, base)
+                name = f"{count:,} artifacts: {DISK_ROW}"
+                profiles[name] = f"ours, {profiles.get(name, '')}\njoblib, {entry}"
     except KeyboardInterrupt:  # make bench's time budget: keep what was measured
         print("\n(stopped before the end: the rows below are those measured)", flush=True)
-    rows += list(_flat(rows, done))
+    if len(done) > 1:
+        rows += [row for _what, row in flat_rows(rows, done[0], done[-1])]
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nload average after: {load}\n")
     print(markdown_table(rows))
+    for block in explain_missed(
+        rows, {name: partial(str, text) for name, text in profiles.items()}
+    ):
+        print()
+        print(block)
 
 
 if __name__ == "__main__":
