@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from persistable._forkserver import preload_in_forkserver
 from persistable._ids import hostname, random_hex
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import KeyMismatchError, MissingDependencyError
@@ -449,6 +450,7 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
 
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+        preload_in_forkserver([__name__])  # workers fork with persistable imported
         return FuturesBackend(
             concurrent.futures.ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_ignore_sigint

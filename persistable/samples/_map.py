@@ -125,26 +125,11 @@ def _adopt_main_classes(sample: Any) -> None:
 def _preload_in_forkserver() -> None:
     """Have the forkserver, if it is not running yet, import persistable's sample machinery once.
 
-    Workers fork from that server and inherit what it imported. Without this each worker
-    imports persistable, pydantic, cloudpickle and numpy again (Python 3.11's forkserver
-    never preloads the caller's ``__main__``: it asks for a ``main_path`` that
-    ``spawn.get_preparation_data`` does not provide). The user's own modules are not
-    preloaded: an import error other than ImportError would stop the server itself.
+    See :mod:`persistable._forkserver`; the user's own modules are not preloaded.
     """
-    from multiprocessing import forkserver, get_all_start_methods, get_context
+    from persistable._forkserver import preload_in_forkserver
 
-    server = getattr(forkserver, "_forkserver", None)
-    if "forkserver" not in get_all_start_methods() or server is None:
-        return
-    if getattr(server, "_forkserver_pid", None) is not None:
-        return  # already running: the preloads of its start stay
-    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
-    import sys
-
-    wanted = {__name__, "cloudpickle", *(name for name in ("numpy",) if name in sys.modules)}
-    added = sorted(wanted - set(current))
-    if added:
-        get_context("forkserver").set_forkserver_preload([*current, *added])
+    preload_in_forkserver([__name__])
 
 
 def _check_ids(samples: list[Any]) -> None:
