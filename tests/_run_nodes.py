@@ -78,3 +78,15 @@ def journal_counts(journal: Path) -> dict[str, int]:
 def journal_pids(journal: Path) -> set[int]:
     """The process ids that generated something."""
     return {int(entry.read_text()) for entry in journal.iterdir()}
+
+
+class Grand(Step):
+    """Its value plus the payloads of its dependencies' dependencies (two levels up)."""
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        total: int = self.params.value + sum(
+            grand.payload
+            for dependency in self.tracked_persistable_dependencies
+            for grand in dependency.tracked_persistable_dependencies
+        )
+        return total

@@ -29,8 +29,10 @@ from typing import Any, cast
 
 from persistable._forkserver import preload_in_forkserver
 from persistable._ids import hostname, random_hex
+from persistable._keys import current_epoch, resolved_keys
 from persistable._persistable import Persistable, key_cache
 from persistable.exceptions import KeyMismatchError, MissingDependencyError
+from persistable.run._shipment import Shipment
 
 __all__ = [
     "Backend",
@@ -154,7 +156,7 @@ def execute_task(task: Persistable[Any, Any] | bytes, payload_name: str, key: st
 
 
 def execute_batch(
-    task: list[Persistable[Any, Any]] | bytes, identities: list[tuple[str, str]]
+    task: list[Persistable[Any, Any]] | Shipment | bytes, identities: list[tuple[str, str]]
 ) -> list[NodeOutcome] | None:
     """Worker entry point for a batch: :func:`execute_node` on each node, in order.
 
@@ -171,7 +173,17 @@ def execute_batch(
                 return None
             outcome = failed_outcome(*identities[0], error)
             return [dataclasses.replace(outcome, worker=f"{hostname()}:{os.getpid()}")]
-    nodes = cast(list[Persistable[Any, Any]], task)
+    if isinstance(task, Shipment):
+        nodes, memo = task.unpack()
+        # The upstream keys the run resolved, trusted while nothing is assigned.
+        with resolved_keys(memo, current_epoch()):
+            return _execute_all(nodes, identities)
+    return _execute_all(cast(list[Persistable[Any, Any]], task), identities)
+
+
+def _execute_all(
+    nodes: list[Persistable[Any, Any]], identities: list[tuple[str, str]]
+) -> list[NodeOutcome]:
     return [execute_node(node, key) for node, (_, key) in zip(nodes, identities, strict=True)]
 
 

@@ -10,7 +10,6 @@ scheduling, cancels what has not started, waits for what is running and raises
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from persistable.run._executors import (
 )
 from persistable.run._graph import Graph, Node, iter_persistables, resolve
 from persistable.run._report import NodeResult, RunReport, Status
+from persistable.run._shipment import pack
 from persistable.store import MemoryStore
 
 __all__ = ["run"]
@@ -182,20 +182,6 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     return tqdm(total=total, desc="persistable.run", unit="node", leave=True)
 
 
-def _detached(persistable: Persistable[Any, Any], memo: dict[int, Any]) -> Persistable[Any, Any]:
-    """A shallow copy without payloads in memory (down the dependencies), cheap to pickle."""
-    copied: Persistable[Any, Any] | None = memo.get(id(persistable))
-    if copied is None:
-        copied = copy.copy(persistable)
-        copied.reset_payload()
-        copied.tracked_persistable_dependencies = [
-            _detached(dependency, memo)
-            for dependency in persistable.tracked_persistable_dependencies
-        ]
-        memo[id(persistable)] = copied
-    return copied
-
-
 class _Scheduler:
     """Submit-as-ready loop over one resolved graph.
 
@@ -261,7 +247,8 @@ class _Scheduler:
         task: list[Persistable[Any, Any]] | bytes = [node.persistable for node in batch]
         if self.backend.crosses_processes:
             try:
-                task = dumps_node([_detached(node.persistable, self.memo) for node in batch])
+                shipment = pack([node.persistable for node in batch], self.graph.keys, self.memo)
+                task = dumps_node(shipment)
             except Exception as error:
                 if len(batch) > 1:
                     self._send_alone(batch)
