@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from persistable import _keys
+from persistable._hashing import KEY_SCHEME, key_from_tree
 from persistable._persistable import Persistable, _camel_to_snake
 from persistable.exceptions import ArtifactNotFoundError, InvalidSampleError
 from persistable.io import FileIO
-from persistable.params import PersistableParams
+from persistable.params import PersistableParams, encode_value
 from persistable.samples._apply import apply_processor, step_key
+from persistable.samples._hit import FULL_PATH, MISS, load_local_hit
 from persistable.samples._processor import Processor, code_fingerprint, processor_params
 from persistable.samples._sample import check_sample, copy_sample, sample_key
 from persistable.store import Store, StoreLike, make_store
@@ -52,10 +54,33 @@ class SampleArtifact(Persistable[Any, SampleStepParams]):
     """One sample stored after one step (``Cache`` or ``Save``); the payload is the sample itself.
 
     The processor's code is in the params (so in the key): this class's own code, which
-    only calls the processor, has nothing to warn about on load.
+    only calls the processor, has nothing to warn about on load. Every load checks the
+    payload's checksum (``verify=True``), as the fast path of a hit does.
     """
 
     code_changes = "ignore"
+
+    def key_tree(self) -> dict[str, Any]:
+        """What the key is hashed from: :func:`artifact_tree` (no dependencies, no version)."""
+        params = self.params
+        return artifact_tree(
+            self.payload_name,
+            params.step,
+            params.params,
+            params.code,
+            params.sample_id,
+            params.upstream,
+        )
+
+    def load(
+        self,
+        warn_if_validation_fails: bool = False,
+        *,
+        verify: bool = True,
+        **untracked_payload_params: Any,
+    ) -> None:
+        """``Persistable.load``, checking the payload's checksum by default."""
+        super().load(warn_if_validation_fails, verify=verify, **untracked_payload_params)
 
     def _generate_payload(self, **untracked_payload_params: Any) -> Any:
         return untracked_payload_params["compute"]()
@@ -65,6 +90,29 @@ class SampleArtifact(Persistable[Any, SampleStepParams]):
 
     def _post_generate(self, **untracked_payload_params: Any) -> None:
         pass
+
+
+def artifact_tree(
+    payload_name: str,
+    step: str,
+    params: dict[str, Any],
+    code: str,
+    sample_id: str | int,
+    upstream: str,
+) -> dict[str, Any]:
+    """The key tree of the sample stored after ``step``: the :class:`SampleStepParams` and the payload name."""
+    return {
+        "key_scheme": KEY_SCHEME,
+        "payload_name": payload_name,
+        "params": {
+            "step": step,
+            "params": encode_value(params, "params.params"),
+            "code": code,
+            "sample_id": sample_id,
+            "upstream": upstream,
+        },
+        "dependencies": {},
+    }
 
 
 def _make_store(where: StoreLike | None, storage_options: dict[str, Any] | None) -> Store | None:
@@ -169,17 +217,21 @@ def plan(steps: Sequence[Step], sample: Any) -> list[_Planned]:
     return planned
 
 
-def _artifact(planned: _Planned, store: Store | None, sample_id: str | int) -> SampleArtifact:
-    step = planned.step
-    assert isinstance(step, (Cache, Save))
+def _where(step: Cache | Save, store: Store | None) -> Store:
     where = step.store if step.store is not None else store
     if where is None:
         raise InvalidSampleError(
             f"{step!r} has nowhere to write: pass cache_dir= (Cache) or save_to_dir= (Save), "
             "or a store= to the pipeline call or to map()."
         )
+    return where
+
+
+def _artifact(planned: _Planned, store: Store | None, sample_id: str | int) -> SampleArtifact:
+    step = planned.step
+    assert isinstance(step, (Cache, Save))
     return SampleArtifact(
-        where,
+        _where(step, store),
         SampleStepParams(
             step=planned.name,
             params=planned.params,
@@ -190,6 +242,32 @@ def _artifact(planned: _Planned, store: Store | None, sample_id: str | int) -> S
         payload_name=step.payload_name,
         payload_io=step.payload_io,
     )
+
+
+def _cached(planned: _Planned, store: Store | None, sample_id: str | int) -> Any:
+    """The sample stored after the ``Cache`` step ``planned``, checked, or :data:`MISS`."""
+    step = planned.step
+    assert isinstance(step, Cache)
+    where = _where(step, store)
+    key = key_from_tree(
+        artifact_tree(
+            step.payload_name, planned.name, planned.params, planned.code, sample_id, planned.key_in
+        )
+    )
+    found = load_local_hit(where, step.payload_name, key, step.payload_io)
+    if found is not FULL_PATH:
+        return found
+    artifact = _artifact(planned, store, sample_id)
+    try:
+        with _keys.key_cache():  # the artifact's key is hashed once
+            artifact.load()
+            return artifact.payload
+    except ArtifactNotFoundError:
+        return MISS
+    except (OSError, ValueError) as error:
+        # Left to load_generate, which quarantines what is damaged.
+        logger.info("Could not load the cached %s: %s", artifact.payload_name, error)
+        return MISS
 
 
 def _apply(planned: _Planned, processor: Processor, sample: Any, sample_id: str | int) -> Any:
@@ -211,19 +289,11 @@ def run_pipeline(steps: Sequence[Step], sample: Any, store: Store | None) -> Any
     current: Any = None
     for index in range(len(planned) - 1, -1, -1):
         if isinstance(planned[index].step, Cache):
-            artifact = _artifact(planned[index], store, sample_id)
-            try:
-                with _keys.key_cache():  # the artifact's key is hashed once
-                    artifact.load()
-                    current = artifact.payload
-            except ArtifactNotFoundError:
+            found = _cached(planned[index], store, sample_id)
+            if found is MISS:
                 continue
-            except (OSError, ValueError) as error:
-                # Left to load_generate below, which quarantines what is damaged.
-                logger.info("Could not load the cached %s: %s", artifact.payload_name, error)
-                continue
+            current = found
             start = index + 1
-            logger.debug("Sample %r resumes after step %d (%s)", sample_id, start, artifact)
             break
     if current is None:
         current = copy_sample(sample)

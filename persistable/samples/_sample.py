@@ -111,10 +111,20 @@ def encode_model_value(value: Any, path: str) -> Any:
 
 
 def sample_key(sample: Any) -> str:
-    """The identity of a sample as it enters a pipeline: its class, id and the content of every field."""
-    kind = type(sample).__qualname__
+    """The identity of a sample as it enters a pipeline: its class, id and the content of every field.
+
+    The class is named with its module, so that two classes of one name never share
+    cached results (a hit returns the class that was stored). A script's classes are
+    ``__main__`` in the script and ``__mp_main__`` in the workers of a process pool:
+    both are spelled ``__main__``.
+    """
+    cls = type(sample)
+    kind = cls.__qualname__
+    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
     fields = {
         name: encode_model_value(getattr(sample, name), f"{kind}.{name}")
         for name in sample_fields(sample)
     }
-    return key_from_tree({"key_scheme": KEY_SCHEME, "sample": {"class": kind, "fields": fields}})
+    return key_from_tree(
+        {"key_scheme": KEY_SCHEME, "sample": {"class": f"{module}.{kind}", "fields": fields}}
+    )
