@@ -689,8 +689,10 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 # Seeking writers (TIFF, HDF5) write the staging file in place; reading it
                 # back to hash it is far cheaper than writing a scratch copy first.
                 with target.open("w+b") as stream:
-                    self.payload_io.save(payload, stream)
-                files[self.payload_file] = file_record(target)
+                    record = self.payload_io.save_file(payload, stream)
+                if record is None or record.get("size") != target.stat().st_size:
+                    record = file_record(target)  # read back: the FileIO did not hash it all
+                files[self.payload_file] = record
                 return
             sink = SpoolingWriter(transaction, self.payload_file)
             with HashingWriter(cast(IO[bytes], sink)) as writer:

@@ -106,6 +106,15 @@ class FileIO(ABC, Generic[PayloadT]):
             with filepath.open("rb") as source:
                 shutil.copyfileobj(source, stream, _COPY_BUFFER)
 
+    def save_file(self, payload: PayloadT, stream: IO[bytes]) -> dict[str, Any] | None:
+        """:meth:`save` into a local staging file opened ``w+b`` (FileIOs with :attr:`seeks_on_save`).
+
+        Returns None, or the ``{"size", "xxh3_128"}`` record of the whole file when the
+        FileIO hashed every byte of it while writing (the file is then not read back).
+        """
+        self.save(payload, stream)
+        return None
+
     def load(self, stream: IO[bytes]) -> PayloadT:
         """Read a payload back from the binary ``stream`` (a path for a 1.x path-based FileIO)."""
         if isinstance(stream, (str, os.PathLike)):  # 1.x: load(filepath)

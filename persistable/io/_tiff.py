@@ -141,22 +141,26 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
             metadata[f"PhysicalSize{axis}Unit"] = self.unit
         return metadata
 
+    def _options(self, payload: Any) -> dict[str, Any]:
+        """tifffile's ``imwrite`` options for ``payload`` (an array or a dask array)."""
+        nbytes = math.prod(int(extent) for extent in payload.shape) * payload.dtype.itemsize
+        return {
+            "ome": True,
+            "metadata": self.metadata(payload.ndim),
+            # BigTIFF when the pixels alone come near the 4 GiB limit of classic TIFF.
+            "bigtiff": nbytes > 2**32 - 2**25,
+            "compression": self.compression,
+            "photometric": "rgb" if self.dims_for(payload.ndim).endswith("S") else "minisblack",
+        }
+
     def save(self, payload: NDArray[Any], stream: IO[bytes]) -> None:
         self.check(payload)
         tifffile = require("tifffile", "tiff", "OmeTiffFileIO")
         np = require("numpy", "tiff", "OmeTiffFileIO")
         shape = tuple(int(extent) for extent in payload.shape)
         dtype = np.dtype(payload.dtype)
-        # BigTIFF when the pixels alone come near the 4 GiB limit of classic TIFF.
         nbytes = math.prod(shape) * dtype.itemsize
-        bigtiff = nbytes > 2**32 - 2**25
-        options: dict[str, Any] = {
-            "ome": True,
-            "metadata": self.metadata(payload.ndim),
-            "bigtiff": bigtiff,
-            "compression": self.compression,
-            "photometric": "rgb" if self.dims_for(payload.ndim).endswith("S") else "minisblack",
-        }
+        options = self._options(payload)
         with spooled_writer(stream, nbytes + (1 << 16)) as scratch:
             if _is_dask(payload):
                 tifffile.imwrite(
@@ -168,6 +172,19 @@ class OmeTiffFileIO(FileIO["NDArray[Any]"]):
                 )
             else:
                 tifffile.imwrite(scratch, payload, **options)
+
+    def save_file(self, payload: NDArray[Any], stream: IO[bytes]) -> dict[str, Any] | None:
+        """:meth:`save`; an uncompressed numpy array is written and hashed in one pass (see :mod:`._tiff_hole`)."""
+        self.check(payload)
+        if self.compression is None and not _is_dask(payload):
+            from persistable.io._tiff_hole import write_hashed
+
+            tifffile = require("tifffile", "tiff", "OmeTiffFileIO")
+            record = write_hashed(tifffile, payload, stream, self._options(payload))
+            if record is not None:
+                return record
+        self.save(payload, stream)
+        return None
 
     def load(self, stream: IO[bytes]) -> NDArray[Any]:
         return self._read(seekable_copy(stream))
