@@ -64,7 +64,8 @@ class Compose:
         import os
 
         # A relative folder is relative to the working directory of each call.
-        name = (os.fspath(where), os.getcwd())
+        spelled = os.fspath(where)
+        name = (spelled, "" if os.path.isabs(spelled) or "://" in str(spelled) else os.getcwd())
         found = self._stores.get(name)
         if found is None:
             found = self._stores[name] = make_store(where)

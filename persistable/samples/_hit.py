@@ -43,8 +43,8 @@ FULL_PATH: Final = object()
 _WRITER = "persistable.samples._run.SampleArtifact"
 #: Records kept per process; past this the memo starts again (a record is ~1 KiB).
 _MEMO_LIMIT = 65536
-#: Read size of the hashing reader's buffer (small pickles are read in one call).
-_BUFFER = 1 << 16
+#: Read size of the hashing reader's buffer (big buffers in the pickle bypass it).
+_BUFFER = 1 << 14
 
 _Signature = tuple[int, int, int, int, int]
 #: metadata.json path -> (its signature, (payload path, size, checksum)).

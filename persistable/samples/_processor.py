@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -75,9 +76,20 @@ def code_fingerprint(cls: type[Processor]) -> str:
     """
     from persistable._fingerprint import fingerprint
 
-    # Not cached here: fingerprint() caches per function and notices a redefined helper
-    # or a rebound constant (a notebook cell run again), which a cache per class would not.
+    # fingerprint() is asked every time: it caches per function and notices a redefined
+    # helper or a rebound constant (a notebook cell run again), which a cache per class
+    # would not. Only the digest of an unchanged fingerprint and version is reused.
     code = fingerprint(cls.process)
+    version = repr(cls.version)
+    known = _digests.get(cls)
+    if known is not None and known[0] is code and known[1] == version:
+        return known[2]
     if code.unavailable:
         logger.debug("No source for %s: that code is not in the cache key", code.unavailable)
-    return bulk_digest(f"version={cls.version!r}\n{code.digest}".encode())
+    digest = bulk_digest(f"version={version}\n{code.digest}".encode())
+    _digests[cls] = (code, version, digest)
+    return digest
+
+
+#: Per processor class: (the fingerprint object, repr of the version, their digest).
+_digests: weakref.WeakKeyDictionary[type, tuple[object, str, str]] = weakref.WeakKeyDictionary()

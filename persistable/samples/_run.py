@@ -22,7 +22,7 @@ from persistable._hashing import KEY_SCHEME, key_from_tree
 from persistable._persistable import Persistable, _camel_to_snake
 from persistable.exceptions import ArtifactNotFoundError, InvalidSampleError
 from persistable.io import FileIO
-from persistable.params import PersistableParams, encode_value
+from persistable.params import PersistableParams
 from persistable.samples._apply import apply_processor, step_key
 from persistable.samples._hit import FULL_PATH, MISS, load_local_hit
 from persistable.samples._processor import Processor, code_fingerprint, processor_params
@@ -61,15 +61,12 @@ class SampleArtifact(Persistable[Any, SampleStepParams]):
     code_changes = "ignore"
 
     def key_tree(self) -> dict[str, Any]:
-        """What the key is hashed from: :func:`artifact_tree` (no dependencies, no version)."""
+        """What the key is hashed from: :func:`artifact_tree` of the step's key (no dependencies, no version)."""
         params = self.params
         return artifact_tree(
             self.payload_name,
-            params.step,
-            params.params,
-            params.code,
             params.sample_id,
-            params.upstream,
+            step_key(params.step, params.params, params.code, params.upstream),
         )
 
     def load(
@@ -92,26 +89,17 @@ class SampleArtifact(Persistable[Any, SampleStepParams]):
         pass
 
 
-def artifact_tree(
-    payload_name: str,
-    step: str,
-    params: dict[str, Any],
-    code: str,
-    sample_id: str | int,
-    upstream: str,
-) -> dict[str, Any]:
-    """The key tree of the sample stored after ``step``: the :class:`SampleStepParams` and the payload name."""
+def artifact_tree(payload_name: str, sample_id: str | int, key_out: str) -> dict[str, Any]:
+    """The key tree of a stored sample: its payload name, id and the key of the step that made it.
+
+    ``key_out`` (:func:`step_key`) already covers the step's name, params and code and
+    everything upstream, so the artifact's key is hashed from these few strings.
+    """
     return {
         "key_scheme": KEY_SCHEME,
         "payload_name": payload_name,
-        "params": {
-            "step": step,
-            "params": encode_value(params, "params.params"),
-            "code": code,
-            "sample_id": sample_id,
-            "upstream": upstream,
-        },
-        "dependencies": {},
+        "sample_id": sample_id,
+        "step": key_out,
     }
 
 
@@ -249,11 +237,7 @@ def _cached(planned: _Planned, store: Store | None, sample_id: str | int) -> Any
     step = planned.step
     assert isinstance(step, Cache)
     where = _where(step, store)
-    key = key_from_tree(
-        artifact_tree(
-            step.payload_name, planned.name, planned.params, planned.code, sample_id, planned.key_in
-        )
-    )
+    key = key_from_tree(artifact_tree(step.payload_name, sample_id, planned.key_out))
     found = load_local_hit(where, step.payload_name, key, step.payload_io)
     if found is not FULL_PATH:
         return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,8 +90,19 @@ def copy_sample(sample: Any) -> Any:
     return copy.deepcopy(sample)
 
 
+#: Types that never hold a pydantic model (numpy arrays join them once numpy is imported).
+_PLAIN: set[type] = {str, int, float, bool, type(None), bytes}
+_PLAIN_NUMPY: list[bool] = []
+
+
 def encode_model_value(value: Any, path: str) -> Any:
     """The canonical tree of a value that may hold pydantic models (encoded field by field)."""
+    if type(value) in _PLAIN:
+        return encode_value(value, path)  # the common case, without the checks below
+    if not _PLAIN_NUMPY and "numpy" in sys.modules:
+        _PLAIN.add(sys.modules["numpy"].ndarray)  # dtype object is refused by encode_value
+        _PLAIN_NUMPY.append(True)
+        return encode_model_value(value, path)
     if isinstance(value, BaseModel):
         return {
             "__type__": "pydantic",
