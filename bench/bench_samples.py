@@ -1,17 +1,28 @@
 """Samples and science serializers: Cache hits against plain pickle loads, map on processes
 against serial, and zarr / OME-TIFF write and read of a large array against the raw library
-calls. Prints a markdown table (see docs/benchmarks.md).
+calls (issue 12's "Done when" rows, each with its target).
+
+Prints a markdown table (see docs/benchmarks.md). For every row whose target is not met
+it then prints how far it is from the target and a short cProfile of one run of ours
+(fenced, so ``make bench`` records it with the table). Wall-clock rows take turns with
+their reference; the Cache row also has its CPU-time twin (``time.process_time``), which
+background load disturbs less.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
+import io
 import os
 import pickle
+import pstats
+import re
 import shutil
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_samples_nodes import Burn, Image, Normalize
-from _common import Row, markdown_table, median_time, scratch_dir, time_call
+from _common import Row, markdown_table, scratch_dir, time_call
 
 from persistable import Persistable, PersistableParams
 from persistable.io import OmeTiffFileIO, ZarrFileIO
@@ -43,6 +54,27 @@ class Held(Persistable[Any, ArrayParams]):
         return untracked_payload_params["payload"]
 
 
+#: Targets of issue 12's "Done when" (largest ratio ours / reference).
+CACHE_TARGET = 1.2
+ARRAY_TARGET = 1.15
+#: map on processes against serial: the issue sets no number; on 2 workers the ideal is
+#: 0.5x, and 0.7x leaves room for starting the workers and moving the samples.
+MAP_TARGET = 0.7
+
+#: One run of "ours" per row name, for the profile of a row that misses its target.
+PROFILES: dict[str, Callable[[], object]] = {}
+
+
+def _cpu_per_call(func: Callable[[], object], repeat: int) -> float:
+    """Median CPU time (this process) of ``repeat`` calls of ``func``."""
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        func()
+        times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
 def cache_hit(folder: Path, count: int) -> list[Row]:
     """Per-sample time of a pipeline whose one step is a Cache hit, against pickle.load of the same sample."""
     rng = np.random.default_rng(0)
@@ -52,7 +84,7 @@ def cache_hit(folder: Path, count: int) -> list[Row]:
     ]
     pipeline = Compose([Cache(Normalize(scale=2.0))])
     store = folder / "cache"
-    pipeline.map(samples, store=store)
+    pipeline.map(samples, store=store, progress=False)
     paths = []
     for sample in samples:
         path = folder / f"{sample.id}.pkl"
@@ -68,17 +100,30 @@ def cache_hit(folder: Path, count: int) -> list[Row]:
             with path.open("rb") as stream:
                 pickle.load(stream)
 
-    ours = median_time(hits, 5) / count
-    raw = median_time(plain, 5) / count
+    walls: dict[str, list[float]] = {"ours": [], "raw": []}
+    cpus: dict[str, list[float]] = {"ours": [], "raw": []}
+    for _ in range(7):  # in turns, so both see the same load
+        for name, func in (("ours", hits), ("raw", plain)):
+            walls[name].append(time_call(func) / count)
+            cpus[name].append(_cpu_per_call(func, 1) / count)
+    name = f"Cache hit per sample (1 MiB image, {count} samples)"
+    PROFILES[name] = hits
     return [
         Row(
-            f"Cache hit per sample (1 MiB image, {count} samples)",
-            ours,
+            name,
+            statistics.median(walls["ours"]),
             "s",
             "pickle.load",
-            raw,
-            1.2,
-        )
+            statistics.median(walls["raw"]),
+            CACHE_TARGET,
+        ),
+        Row(
+            f"Cache hit per sample, CPU time (for reference, {count} samples)",
+            statistics.median(cpus["ours"]),
+            "s",
+            "pickle.load",
+            statistics.median(cpus["raw"]),
+        ),
     ]
 
 
@@ -86,18 +131,15 @@ def mapping(count: int, workers: int) -> list[Row]:
     """``map`` of CPU-bound samples on processes against serial."""
     samples = [Image(id=f"s{index}", image=np.zeros(4, np.float32)) for index in range(count)]
     pipeline = Compose([Burn()])
-    serial = time_call(lambda: pipeline.map(samples))
-    processes = time_call(lambda: pipeline.map(samples, executor="processes", max_workers=workers))
-    return [
-        Row(
-            f"map of {count} CPU-bound samples, processes ({workers} workers)",
-            processes,
-            "s",
-            "serial",
-            serial,
-            None,
-        )
-    ]
+
+    def on_processes() -> None:
+        pipeline.map(samples, executor="processes", max_workers=workers, progress=False)
+
+    serial = time_call(lambda: pipeline.map(samples, progress=False))
+    processes = time_call(on_processes)
+    name = f"map of {count} CPU-bound samples, processes ({workers} workers)"
+    PROFILES[name] = on_processes
+    return [Row(name, processes, "s", "serial", serial, MAP_TARGET)]
 
 
 def _turns(
@@ -154,10 +196,19 @@ def arrays(folder: Path, size_mib: int, repeat: int = 3) -> list[Row]:
         Held(target, ArrayParams("t"), payload_io=tiff_io).load_generate(payload=data)
 
     label = f"{size_mib} MiB" if size_mib < 1024 else f"{size_mib // 1024} GiB"
-    ours, raw = _turns(ours_zarr_write, raw_zarr_write, folder, repeat)
-    rows.append(Row(f"zarr write {label}", ours, "s", "zarr", raw, 1.15))
-    ours, raw = _turns(ours_tiff_write, raw_tiff_write, folder, repeat)
-    rows.append(Row(f"OME-TIFF write {label}", ours, "s", "tifffile", raw, 1.15))
+
+    def add(
+        name: str,
+        ours_call: Callable[[Path], object],
+        raw_call: Callable[[Path], object],
+        peer: str,
+    ) -> None:
+        ours, raw = _turns(ours_call, raw_call, folder, repeat)
+        rows.append(Row(name, ours, "s", peer, raw, ARRAY_TARGET))
+        PROFILES[name] = functools.partial(_once, ours_call, folder)
+
+    add(f"zarr write {label}", ours_zarr_write, raw_zarr_write, "zarr")
+    add(f"OME-TIFF write {label}", ours_tiff_write, raw_tiff_write, "tifffile")
 
     zstore, raw_zarr = folder / "read-zarr-store", folder / "read.zarr"
     ours_zarr_write(zstore)
@@ -178,11 +229,48 @@ def arrays(folder: Path, size_mib: int, repeat: int = 3) -> list[Row]:
     def raw_tiff_read(_: Path) -> None:
         tifffile.imread(raw_tiff)
 
-    ours, raw = _turns(ours_zarr_read, raw_zarr_read, folder, repeat)
-    rows.append(Row(f"zarr read {label}", ours, "s", "zarr", raw, 1.15))
-    ours, raw = _turns(ours_tiff_read, raw_tiff_read, folder, repeat)
-    rows.append(Row(f"OME-TIFF read {label}", ours, "s", "tifffile", raw, 1.15))
+    add(f"zarr read {label}", ours_zarr_read, raw_zarr_read, "zarr")
+    add(f"OME-TIFF read {label}", ours_tiff_read, raw_tiff_read, "tifffile")
     return rows
+
+
+def _once(func: Callable[[Path], object], folder: Path) -> None:
+    """One call of ``func`` into a fresh folder, removed after it."""
+    target = folder / f"profiled-{os.urandom(4).hex()}"
+    try:
+        func(target)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        target.with_suffix(".ome.tiff").unlink(missing_ok=True)
+
+
+def misses(rows: list[Row], top: int = 10) -> str:
+    """For each row that misses its target: the distance, and a cProfile of one run of ours."""
+    blocks = []
+    for row in rows:
+        if row.met is not False or row.ratio is None or row.target is None:
+            continue
+        over = row.value - row.target * (row.peer or 0.0)
+        blocks.append(
+            f"Not met: {row.name}: {row.ratio:.2f}x against <= {row.target:g}x; "
+            f"{over * 1e3:.3g} ms ({row.ratio / row.target - 1:.0%}) over the target, "
+            f"load {' / '.join(f'{value:.2f}' for value in os.getloadavg())}."
+        )
+        func = PROFILES.get(row.name)
+        if func is None:
+            continue
+        profile = cProfile.Profile()
+        profile.enable()
+        func()
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
+        body = [line for line in out.getvalue().splitlines() if line.strip()]
+        keep = [
+            line for line in body if "function calls" in line or re.match(r"\s*(ncalls|\d)", line)
+        ]
+        blocks.append("\n".join([f"```text profile of one run of ours: {row.name}", *keep, "```"]))
+    return "\n\n".join(blocks)
 
 
 def main(argv: list[str]) -> None:
@@ -204,7 +292,11 @@ def main(argv: list[str]) -> None:
             rows += mapping(20 if args.quick else 200, 2)
         if "arrays" in groups:
             rows += arrays(folder, size)
-    print(markdown_table(rows))
+        print(markdown_table(rows), flush=True)
+        report = misses(rows)
+        if report:
+            print()
+            print(report)
 
 
 if __name__ == "__main__":
