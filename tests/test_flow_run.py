@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from _flow_stages import write_events
 
+from persistable.exceptions import QuarantineWarning
 from persistable.flow import (
     FlowClassNotFoundError,
     FlowConfigError,
@@ -424,28 +425,52 @@ def test_changing_a_helper_a_stage_calls_changes_the_key(tmp_path: Path, events:
     assert keys[0] != keys[1]
 
 
-def test_the_output_and_the_stored_artifact_are_separate_files(
-    tmp_path: Path, events: Path
-) -> None:
-    """Changing -o afterwards never changes the stored artifact (no shared inode), with or without a drop."""
+def test_a_changed_output_never_changes_what_the_store_serves(tmp_path: Path, events: Path) -> None:
+    """-o is a read-only hard link (or a clone) of the stored file; a change made anyway is caught.
+
+    The stored file is read-only; when -o shares its inode, writing -o takes a deliberate
+    chmod (or root), and the next run finds the checksum wrong, quarantines the artifact
+    and writes a correct output again. ``copy_output=True`` gives -o a writable file of
+    its own, which the store never sees. With or without a drop; the input is never written.
+    """
     input_bytes = events.read_bytes()
+    store = tmp_path / "store"
     for text, name in (
         (RECO, "drop.yaml"),
         (RECO.replace("  drop: [scratch/tmp]\n", ""), "keep.yaml"),
     ):
         config = write_config(tmp_path, text, name=name)
         out = tmp_path / f"{name}.h5"
-        first = run_flow(config, out, events, nompi=True, data_dir=tmp_path / "store")
-        [stored] = (tmp_path / "store" / "flow_output" / first.key).glob("payload*")
-        assert stored.stat().st_ino != out.stat().st_ino
+        first = run_flow(config, out, events, nompi=True, data_dir=store)
+        [stored] = (store / "flow_output" / first.key).glob("payload*")
+        assert stored.stat().st_mode & 0o222 == 0  # the committed file is read-only
+        linked = stored.stat().st_ino == out.stat().st_ino
         original = dump(out)
+        os.chmod(out, 0o644)  # a deliberate change of -o (root needs no chmod)
         with h5py.File(out, "r+") as f:
             f["reco/sums/data"][0] = -1.0
-        again = run_flow(
-            config, tmp_path / f"{name}.again.h5", events, nompi=True, data_dir=tmp_path / "store"
-        )
-        assert again.status == "from store"
-        assert dump(tmp_path / f"{name}.again.h5") == original
+        again = tmp_path / f"{name}.again.h5"
+        if linked:
+            with pytest.warns(QuarantineWarning, match="regenerating"):
+                result = run_flow(config, again, events, nompi=True, data_dir=store)
+            assert result.status == "generated"
+            assert list(store.glob(".persistable/quarantine/*/*/payload.h5"))
+        else:  # a clone shares no bytes once written
+            assert (
+                run_flow(config, again, events, nompi=True, data_dir=store).status == "from store"
+            )
+        assert dump(again) == original
+
+        copied = tmp_path / f"{name}.copy.h5"
+        result = run_flow(config, copied, events, nompi=True, data_dir=store, copy_output=True)
+        assert result.status == "from store"
+        [stored] = (store / "flow_output" / first.key).glob("payload*")
+        assert copied.stat().st_ino != stored.stat().st_ino
+        with h5py.File(copied, "r+") as f:  # writable, no chmod needed
+            f["reco/sums/data"][0] = -2.0
+        third = tmp_path / f"{name}.third.h5"
+        assert run_flow(config, third, events, nompi=True, data_dir=store).status == "from store"
+        assert dump(third) == original
     assert events.read_bytes() == input_bytes  # rank 0 writes a copy of the input, never the input
 
 

@@ -75,6 +75,12 @@ import click
     default=None,
     help="Store of output artifacts (default: .persistable-flow beside the output).",
 )
+@click.option(
+    "--copy-output",
+    is_flag=True,
+    help="Give -o a writable copy of its own (default: a read-only hard link to the stored "
+    "output, or a clone where the file system has them: nothing copied).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def command(
     configs: tuple[str, ...],
@@ -87,6 +93,7 @@ def command(
     nompi: bool,
     compression: str | None,
     data_dir: str | None,
+    copy_output: bool,
     no_progress: bool,
 ) -> None:
     """Run h5flow configs over an input file (resumable; the output is an artifact)."""
@@ -105,6 +112,7 @@ def command(
             nompi=nompi,
             compression=compression,
             progress=not no_progress and sys.stderr.isatty(),
+            copy_output=copy_output,
         )
     except (FlowStageError, FlowRequirementError) as error:
         click.echo(f"persistable: error: {error} Run the same command again to continue.", err=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import IO, Any
 
 from persistable._artifact import file_record
 from persistable._persistable import Persistable
+from persistable.exceptions import CorruptArtifactError
 from persistable.io import FileIO
 from persistable.params import PersistableParams
 from persistable.store import Transaction
@@ -61,6 +64,10 @@ class FlowOutput(Persistable[Path, FlowParams]):
     default_payload_io = H5FileIO()
     version = 1
 
+    def set_aside(self, error: CorruptArtifactError) -> None:
+        """Quarantine the stored output (its checksum failed), with a warning."""
+        self._quarantine(error)
+
     def _generate_payload(self, **untracked_payload_params: Any) -> Path:
         produced = untracked_payload_params["produced"]
         return Path(produced)
@@ -68,14 +75,22 @@ class FlowOutput(Persistable[Path, FlowParams]):
     def _write_payload(
         self, payload: Path, transaction: Transaction, files: dict[str, dict[str, Any]]
     ) -> None:
-        """On a local store: a kernel copy into the staging folder, then its checksum.
+        """On a local store: the finished file is *moved* into the staging folder.
 
-        This saves the user-space copy of :meth:`H5FileIO.save` (the file can be many GB);
-        the checksum is computed on the staged copy, so it records what was committed.
+        A rename when the store is on the output's file system (nothing is copied; the
+        file can be many GB), a kernel copy otherwise. The staged file is made read-only
+        and checksummed there (it was just written: the read comes from the page cache),
+        so the record is of what is committed. Other stores stream it as any payload.
         """
         target = transaction.local_path(self.payload_file)
         if target is None:
             super()._write_payload(payload, transaction, files)
             return
-        shutil.copyfile(payload, target)
+        try:
+            os.replace(payload, target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            shutil.copyfile(payload, target)
+        os.chmod(target, 0o444)
         files[self.payload_file] = file_record(target)

@@ -4,14 +4,15 @@ Steps (every rank runs them; rank 0 alone touches the store and the output path)
 
 1. read and validate every config, find every class, check the input file;
 2. key the output (configs, input content digest, start/end, drop, compression, each
-   class's ``class_version`` and source fingerprint); if the store has it, copy it to
-   ``-o`` and stop;
+   class's ``class_version`` and source fingerprint); if the store has a sound one
+   (checksum verified), give it to ``-o`` (``_place``) and stop;
 3. run each config's loop into per-rank replicas inside a private work folder
    ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0's
    replica starts as a copy of the config's input and becomes its output (the next
    config reads it), rewritten only when objects were dropped or deleted;
-4. commit the last output to the store, then rename it to ``-o`` (the work folder is
-   beside it), remove the work folder.
+4. commit the last output to the store (a local store takes the file itself, by a
+   rename), give it to ``-o`` (a clone, a read-only hard link or a copy), remove the
+   work folder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from persistable._content import file_digest
+from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError
 from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._config import DROP_FIX, FlowConfig, drop_name_problem, load_config
 from persistable.flow._data_manager import H5FlowDataManager
@@ -41,6 +43,7 @@ from persistable.flow._loop import (
 )
 from persistable.flow._merge import finish_output
 from persistable.flow._mpi import SerialComm, get_comm
+from persistable.flow._place import place_output
 from persistable.store import StoreLike
 
 __all__ = ["FlowResult", "run_flow"]
@@ -147,16 +150,6 @@ def _check_input(path: Path | None, config: FlowConfig, output: Path) -> None:
                 )
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _abort_on_error(comm: SerialComm, error: BaseException) -> None:
     """Under MPI: report the error and stop every rank (no rank left in a collective)."""
     if comm.is_mpi:
@@ -178,6 +171,7 @@ def run_flow(
     nompi: bool = False,
     compression: str | None = None,
     progress: bool = False,
+    copy_output: bool = False,
 ) -> FlowResult:
     """Run h5flow configs in sequence over ``input_filename``, writing ``output_filename``.
 
@@ -190,6 +184,13 @@ def run_flow(
     wrote them or whether the input had them; the configs still read them while they
     run. A config's own ``flow.drop`` applies to that config's output, as in h5flow, so
     the configs after it no longer see those objects.
+
+    On a local store the finished file moves into the store (read-only, checksummed)
+    and ``output_filename`` gets a clone of it where the file system can clone, else a
+    read-only hard link (nothing is copied either way); ``copy_output=True`` gives it a
+    writable copy of its own instead. A stored output is checked against its checksum
+    before it is handed out again: one changed through a hard link is quarantined and
+    generated again, never served changed.
 
     Raises
     ------
@@ -211,6 +212,7 @@ def run_flow(
             list(drop),
             compression,
             progress,
+            copy_output,
         )
     except (Exception, KeyboardInterrupt) as error:
         if isinstance(error, Exception):
@@ -229,6 +231,7 @@ def _run(
     drop: list[str],
     compression: str | None,
     progress: bool,
+    copy_output: bool,
 ) -> FlowResult:
     if not config_paths:
         raise FlowError("run_flow needs at least one config file (-c reco.yaml).")
@@ -262,10 +265,8 @@ def _run(
     key = artifact.persist_hash
     result = FlowResult(output=output, key=key, status="generated", ranks=comm.size)
     work = output.parent / f".{output.name}.flow-{key[3:19]}"
-    if comm.bcast(artifact.exists() if comm.rank == 0 else None):
+    if comm.bcast(_stored_output(artifact, output, copy_output) if comm.rank == 0 else None):
         if comm.rank == 0:
-            artifact.load()
-            _atomic_copy(artifact.payload, output)
             shutil.rmtree(work, ignore_errors=True)  # left when a run stopped after its commit
             logger.info("%s", f"{output}: already complete in the store (key {key}); nothing to do")
         result.status = "from store"
@@ -291,10 +292,31 @@ def _run(
             drop,
             compression,
             progress,
+            copy_output,
         )
     finally:
         if lock is not None:
             lock.release()
+
+
+def _stored_output(artifact: FlowOutput, output: Path, copy_output: bool) -> bool:
+    """Give ``-o`` the stored output when the store has a sound one (rank 0).
+
+    Its checksum is verified first (``-o`` may be a hard link to it, changed since): a
+    damaged one is quarantined, with a warning, and the flow runs again.
+    """
+    if not artifact.exists():
+        return False
+    try:
+        artifact.load(verify=True)
+    except ArtifactNotFoundError:  # deleted or quarantined by another process meanwhile
+        return False
+    except CorruptArtifactError as error:
+        artifact.set_aside(error)
+        return False
+    place_output(artifact.payload, output, copy=copy_output)
+    artifact.reset_payload()
+    return True
 
 
 def _lock_work(work: Path, output: Path) -> Any:
@@ -325,6 +347,7 @@ def _run_configs(
     drop: list[str],
     compression: str | None,
     progress: bool,
+    copy_output: bool,
 ) -> FlowResult:
     current_input = input_path
     for index, item in enumerate(resolved):
@@ -360,12 +383,14 @@ def _run_configs(
 
     if comm.rank == 0:
         final = Path(cast(Path, current_input))
-        artifact.generate(produced=final)  # copies it into the store, with its checksum
+        artifact.generate(produced=final)  # a local store takes the file itself (a rename)
         artifact.reset_payload()
-        if final.parent == work:
-            os.replace(final, output)  # the work folder is beside the output: a rename
-        else:  # no config ran (cannot happen with one config or more)
-            _atomic_copy(final, output)
+        if final.exists():  # streamed to a remote store: the work folder is beside -o
+            os.replace(final, output)
+        else:  # the store holds it now (read-only): -o gets a clone, a hard link or a copy
+            artifact.load()
+            place_output(artifact.payload, output, copy=copy_output)
+            artifact.reset_payload()
         shutil.rmtree(work, ignore_errors=True)
     comm.barrier()
     return result
