@@ -13,17 +13,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import io
 import os
+import pstats
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 from _common import Row, markdown_table, scratch_dir, time_call
+from _flow_bench_profile import short_profile, top_lines
 from _flow_bench_stages import StopAt, calibrate
 
 from persistable.flow import FlowStageError, dereference, ref_region_dtype, run_flow
@@ -138,6 +142,48 @@ def numpy_dereference(
     return np.ma.array(out, mask=mask)
 
 
+def profile_mpi(n: int, folder: Path, config: Path, source: Path, output: str) -> list[str]:
+    """Top functions by CPU time on each rank of an ``mpiexec -n n`` flow run."""
+    env = {**os.environ, "PYTHONPATH": str(BENCH)}
+    prefix = folder / f"prof-{output}"
+    command = [str(MPIEXEC), "-n", str(n), sys.executable, str(BENCH / "_flow_bench_profile.py")]
+    command += [str(prefix), "--no-progress", "-c", str(config), "-i", str(source), "-o", output]
+    command += ["--data-dir", f"store-{output}"]
+    subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+    lines = []
+    for rank in range(n):
+        lines.append(f"  rank {rank}:")
+        lines += top_lines(pstats.Stats(f"{prefix}-{rank}.pstats", stream=io.StringIO()), 6)
+    return lines
+
+
+def report_misses(results: list[Row], profiles: dict[str, Callable[[], list[str]]]) -> None:
+    """For each row that misses its target: by how much, and where the time goes."""
+    for row in results:
+        if row.met is not False or row.ratio is None or row.target is None or row.peer is None:
+            continue
+        print(
+            f"\nNOT MET: {row.name}: {row.ratio:.2f}x against <= {row.target:g}x "
+            f"({row.ratio / row.target - 1:.0%} over; {_fmt_s(row.value - row.target * row.peer)}"
+            " too slow)",
+            flush=True,
+        )
+        profile = profiles.get(row.name)
+        if profile is not None:
+            print("  where the time goes (cProfile, CPU time, own time per function):")
+            print("\n".join(profile()), flush=True)
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f} ms" if abs(seconds) < 1 else f"{seconds:.2f} s"
+
+
+def fresh(folder: Path, name: str) -> Path:
+    """A name not used yet in ``folder`` (profiles run the flow again from scratch)."""
+    path = folder / f"{name}-{time.perf_counter_ns()}"
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -146,6 +192,7 @@ def main() -> None:
     chunk = 20_000 if args.quick else 100_000
     print_load("start")
     results: list[Row] = []
+    profiles: dict[str, Callable[[], list[str]]] = {}
     with scratch_dir("flow") as folder:
         source = folder / "events.h5"
         make_input(source, rows)
@@ -173,35 +220,44 @@ def main() -> None:
                     )
                 )
             hand, flow = min(t[0] for t in hand_times), min(t[0] for t in flow_times)
-            results.append(
-                Row(
+
+            def profile(config: Path = config) -> list[str]:
+                out = fresh(folder, "profiled")
+                return short_profile(
+                    lambda: run_flow(
+                        config, out.with_suffix(".h5"), source, nompi=True, data_dir=out
+                    )
+                )
+
+            for name, value, peer in (
+                (
                     f"1 rank, {label}: run_flow, CPU time",
                     min(t[1] for t in flow_times),
-                    "s",
-                    "h5py loop",
                     min(t[1] for t in hand_times),
-                    1.1,
-                )
-            )
-            results.append(
-                Row(f"1 rank, {label}: run_flow, wall time", flow, "s", "h5py loop", hand, 1.1)
-            )
+                ),
+                (f"1 rank, {label}: run_flow, wall time", flow, hand),
+            ):
+                results.append(Row(name, value, "s", "h5py loop", peer, 1.1))
+                profiles[name] = profile
 
         print_load("end of the loop-overhead runs")
-        heavy_work = 400 if not args.quick else 40
+        heavy_work = 400  # CPU-bound: ~1.8 ms per 1,000 rows, start-up is ~0.5 s per run
         heavy = write_config(folder, "heavy.yaml", chunk, work=heavy_work)
         bare = [str(source), str(folder / "bare.h5"), str(chunk), str(heavy_work)]
         one = min(mpi_run(1, folder, heavy, source, f"one{i}.h5") for i in range(2))
         bare_one = min(bare_mpi_run(1, folder, bare) for _ in range(2))
         two = min(mpi_run(2, folder, heavy, source, f"two{i}.h5") for i in range(2))
         bare_two = min(bare_mpi_run(2, folder, bare) for _ in range(2))
+        speedup = f"work={heavy_work} stage: -n 2 time / -n 1 time (speed-up {one / two:.2f}x, target >= 1.7x)"
+        results.append(Row(speedup, two, "s", "-n 1", one, 1 / 1.7))
+        profiles[speedup] = lambda: profile_mpi(2, folder, heavy, source, "profiled-two.h5")
         results.append(
             Row(
-                f"work={heavy_work} stage: speed-up -n 1 / -n 2 (target >= 1.7x)",
-                one / two,
-                "x",
-                "bare mpi4py loop",
-                bare_one / bare_two,
+                f"the same, bare mpi4py loop (the machine's ceiling now: {bare_one / bare_two:.2f}x)",
+                bare_two,
+                "s",
+                "-n 1",
+                bare_one,
                 None,
             )
         )
@@ -214,44 +270,65 @@ def main() -> None:
         print_load("end of the mpiexec runs")
         n_chunks = -(-rows // chunk)
         stop_row = int(n_chunks * 0.9) * chunk
-        resumable = write_config(folder, "resume.yaml", chunk, work=50, at_row=stop_row)
-        full_cfg = write_config(folder, "full.yaml", chunk, work=50, at_row=10**12)
+        resume_work = 500 if args.quick else 50  # a full run of ~1.5 s either way
+        resumable = write_config(folder, "resume.yaml", chunk, work=resume_work, at_row=stop_row)
+        full_cfg = write_config(folder, "full.yaml", chunk, work=resume_work, at_row=10**12)
+
+        def interrupted(out: Path) -> None:
+            StopAt.armed = True
+            with contextlib.suppress(FlowStageError):
+                run_flow(resumable, out, source, nompi=True, data_dir=out.with_suffix(".store"))
+            StopAt.armed = False
+
         full = time_call(
             lambda: run_flow(
                 full_cfg, folder / "full.h5", source, nompi=True, data_dir=folder / "sf"
             )
         )
-        StopAt.armed = True
-        with contextlib.suppress(FlowStageError):
-            run_flow(resumable, folder / "resumed.h5", source, nompi=True, data_dir=folder / "sr")
-        StopAt.armed = False
+        interrupted(folder / "resumed.h5")
         rerun = time_call(
             lambda: run_flow(
-                resumable, folder / "resumed.h5", source, nompi=True, data_dir=folder / "sr"
+                resumable,
+                folder / "resumed.h5",
+                source,
+                nompi=True,
+                data_dir=folder / "resumed.store",
             )
         )
-        results.append(
-            Row("rerun after 90% of chunks finished (work=50)", rerun, "s", "full run", full, 0.15)
-        )
+        name = f"rerun after 90% of chunks finished (work={resume_work})"
+        results.append(Row(name, rerun, "s", "full run", full, 0.15))
 
-    n_refs = 1_000_000 if args.quick else 10_000_000
-    rng = np.random.default_rng(1)
-    n_parents = n_refs // 4
-    parents = np.sort(rng.integers(0, n_parents, n_refs))
-    ref = np.c_[parents, np.arange(n_refs)].astype("i8")
-    data = rng.random(n_refs)
-    region = np.zeros(n_parents, ref_region_dtype)
-    first = np.searchsorted(parents, np.arange(n_parents))
-    last = np.searchsorted(parents, np.arange(n_parents), side="right")
-    region["start"], region["stop"] = first, last
-    sel = np.arange(n_parents)
-    ours = min(time_call(lambda: dereference(sel, ref, data, region=region)) for _ in range(3))
-    plain = min(time_call(lambda: numpy_dereference(sel, ref, data)) for _ in range(3))
-    check = dereference(sel, ref, data, region=region)
-    assert np.ma.allequal(check, numpy_dereference(sel, ref, data))
-    results.append(Row(f"dereference, {n_refs:,} refs", ours, "s", "numpy", plain, None))
-    print_load("end")
-    print(markdown_table(results))
+        def profile_rerun() -> list[str]:
+            out = fresh(folder, "profiled").with_suffix(".h5")
+            interrupted(out)
+            return short_profile(
+                lambda: run_flow(
+                    resumable, out, source, nompi=True, data_dir=out.with_suffix(".store")
+                )
+            )
+
+        profiles[name] = profile_rerun
+
+        n_refs = 1_000_000 if args.quick else 10_000_000
+        rng = np.random.default_rng(1)
+        n_parents = n_refs // 4
+        parents = np.sort(rng.integers(0, n_parents, n_refs))
+        ref = np.c_[parents, np.arange(n_refs)].astype("i8")
+        data = rng.random(n_refs)
+        region = np.zeros(n_parents, ref_region_dtype)
+        first = np.searchsorted(parents, np.arange(n_parents))
+        last = np.searchsorted(parents, np.arange(n_parents), side="right")
+        region["start"], region["stop"] = first, last
+        sel = np.arange(n_parents)
+        ours = min(time_call(lambda: dereference(sel, ref, data, region=region)) for _ in range(3))
+        plain = min(time_call(lambda: numpy_dereference(sel, ref, data)) for _ in range(3))
+        check = dereference(sel, ref, data, region=region)
+        assert np.ma.allequal(check, numpy_dereference(sel, ref, data))
+        results.append(Row(f"dereference, {n_refs:,} refs", ours, "s", "numpy", plain, None))
+        print_load("end")
+        print(markdown_table(results), flush=True)
+        report_misses(results, profiles)
+        print_load("end of the profiles")
 
 
 if __name__ == "__main__":

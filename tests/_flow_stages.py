@@ -154,3 +154,19 @@ class Shifting(H5FlowDatasetLoopGenerator):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.chunk_size = int(Path(params["size_file"]).read_text())
+
+
+class Reuse(H5FlowStage):
+    """Writes one array, changes it in place, writes it again (a reused buffer)."""
+
+    def init(self, source_name: str) -> None:
+        self.data_manager.create_dset("reuse/first", dtype="f8")
+        self.data_manager.create_dset("reuse/second", dtype="f8")
+        self.data_manager.set_attrs("reuse/first", offsets=np.zeros(2))
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        values = np.asarray(cache[source_name]["energy"], dtype="f8").copy()
+        for name in ("reuse/first", "reuse/second"):
+            rows = self.data_manager.reserve_data(name, len(values))
+            self.data_manager.write_data(name, rows, values)
+            values += 100.0  # the written rows must keep the values they had when written

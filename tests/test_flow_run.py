@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -385,6 +387,13 @@ def test_mpi_is_off_with_nompi_or_h5flow_nompi(monkeypatch: pytest.MonkeyPatch) 
     assert type(get_comm()) is SerialComm
 
 
+def test_mpio_is_detected_from_h5py_build() -> None:
+    """has_mpio() is h5py's own build flag (False for the pip wheel, which has serial HDF5)."""
+    from persistable.flow._h5 import has_mpio
+
+    assert has_mpio() is bool(h5py.get_config().mpi)
+
+
 def test_a_second_run_of_the_same_flow_at_once_is_refused(tmp_path: Path, events: Path) -> None:
     """While one run holds the flow's work folder, another run of it fails at once, naming the lock."""
     import filelock
@@ -472,6 +481,56 @@ def test_a_changed_output_never_changes_what_the_store_serves(tmp_path: Path, ev
         assert run_flow(config, third, events, nompi=True, data_dir=store).status == "from store"
         assert dump(third) == original
     assert events.read_bytes() == input_bytes  # rank 0 writes a copy of the input, never the input
+
+
+def test_a_store_on_another_file_system_gets_a_copy(tmp_path: Path, events: Path) -> None:
+    """No rename or hard link across file systems: the store and -o each get a whole copy."""
+    shm = Path("/dev/shm")  # tmpfs: another device than the test's temporary folder
+    assert shm.stat().st_dev != tmp_path.stat().st_dev
+    store = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        config = write_config(tmp_path)
+        out = tmp_path / "out.h5"
+        first = run_flow(config, out, events, nompi=True, data_dir=store)
+        [stored] = (store / "flow_output" / first.key).glob("payload*")
+        assert stored.read_bytes() == out.read_bytes()
+        assert stored.stat().st_mode & 0o222 == 0
+        assert out.stat().st_mode & 0o200
+        again = run_flow(config, tmp_path / "again.h5", events, nompi=True, data_dir=store)
+        assert again.status == "from store"
+        assert (tmp_path / "again.h5").read_bytes() == out.read_bytes()
+        assert not list(tmp_path.glob(".out.h5.*"))  # no work folder or temporary file left
+    finally:
+        shutil.rmtree(store)
+
+
+def test_an_array_changed_after_write_data_is_replayed_as_written(
+    tmp_path: Path, events: Path
+) -> None:
+    """The journal keeps what write_data wrote, not the array as a stage changes it later."""
+    text = RECO.replace("stages: [hit_sum, scratch]", "stages: [reuse, trouble]") + textwrap.dedent(
+        """\
+        reuse:
+          classname: Reuse
+          path: _flow_stages
+        trouble:
+          classname: Trouble
+          path: _flow_stages
+          params: {at_row: 30, action: raise, marker: MARKER}
+        """
+    ).replace("MARKER", str(tmp_path / "raised"))
+    config = write_config(tmp_path, text)
+    with pytest.raises(FlowStageError):
+        run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    resumed = run_flow(config, tmp_path / "out.h5", events, nompi=True, data_dir=tmp_path / "store")
+    assert resumed.replayed_steps == 4
+    clean = write_config(tmp_path, text.replace("at_row: 30", "at_row: 999"), name="clean.yaml")
+    run_flow(clean, tmp_path / "clean.h5", events, nompi=True, data_dir=tmp_path / "store2")
+    assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        energy = f["raw/events/data"]["energy"]
+        assert np.array_equal(f["reuse/first/data"][()], energy)
+        assert np.array_equal(f["reuse/second/data"][()], energy + 100.0)
 
 
 def test_a_stage_keeping_state_across_chunks_makes_the_rerun_start_over(

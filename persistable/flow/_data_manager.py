@@ -13,6 +13,7 @@ rank wrote. Rank 0 records the effects of each loop step for the resume journal.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import re
@@ -374,7 +375,8 @@ class H5FlowDataManager:
 
     def set_attrs(self, name: str, **attrs: Any) -> None:
         """Set attributes of object ``name`` (a group is created when missing)."""
-        self._apply(("attrs", name.strip("/"), dict(attrs)))
+        values = copy.deepcopy(attrs) if self._recording else attrs  # journaled as set now
+        self._apply(("attrs", name.strip("/"), values))
 
     def create_dset(self, dataset_name: str, dtype: Any, shape: tuple[int, ...] = ()) -> None:
         """Create the growable 1-D dataset ``<dataset_name>/data`` unless it exists."""
@@ -456,9 +458,10 @@ class H5FlowDataManager:
     def write_data(self, dataset_name: str, spec: Any, data: Any) -> None:
         """Write ``data`` at ``spec`` (collective: every rank calls it, in the same order)."""
         path = f"{dataset_name.strip('/')}/data"
-        for rank_spec, rank_data in self._collect(
-            "write_data", dataset_name, (spec, np.asarray(data))
-        ):
+        # Rank 0 journals the rows as written now: a copy, since a stage may change its
+        # array afterwards (a reused buffer) and the replay must write what was written.
+        mine = np.array(data, copy=True) if self._recording else np.asarray(data)
+        for rank_spec, rank_data in self._collect("write_data", dataset_name, (spec, mine)):
             if isinstance(rank_spec, slice) and rank_spec.start is not None and rank_spec.start < 0:
                 continue  # an empty generator slice
             if np.size(rank_data) == 0:

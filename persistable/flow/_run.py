@@ -32,7 +32,7 @@ from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._config import DROP_FIX, FlowConfig, drop_name_problem, load_config
 from persistable.flow._data_manager import H5FlowDataManager
 from persistable.flow._errors import FlowError, FlowInputError
-from persistable.flow._h5 import h5py
+from persistable.flow._h5 import h5py, has_mpio
 from persistable.flow._journal import Journal
 from persistable.flow._loop import (
     LoopReport,
@@ -274,6 +274,11 @@ def _run(
         return result
 
     lock = None
+    if comm.is_mpi and comm.rank == 0 and has_mpio():
+        logger.info(
+            "h5py has parallel HDF5 (the mpio driver); this version still writes one replica "
+            "per rank (see 'Writes under MPI' in docs/architecture.md)"
+        )
     if comm.rank == 0:
         work.mkdir(exist_ok=True)
         lock = _lock_work(work, output)
