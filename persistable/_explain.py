@@ -317,6 +317,28 @@ def _find(tree: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _dependency_order(
+    persistable: Persistable[Any, Any], metadata: dict[str, Any]
+) -> list[Difference]:
+    """The same dependencies given in another order (user code may read them by position)."""
+    recorded = metadata.get("upstream")
+    if not isinstance(recorded, list):
+        return []
+    old = [entry[0] for entry in recorded if isinstance(entry, list) and entry]
+    new = [dependency.payload_name for dependency in persistable.tracked_persistable_dependencies]
+    if old == new or sorted(old) != sorted(new):
+        return []  # same order, or other dependencies (reported as upstream differences)
+    return [
+        Difference(
+            "dependency order",
+            old,
+            new,
+            f"dependency order {', '.join(old)} -> {', '.join(new)} "
+            "(code may read dependencies by position)",
+        )
+    ]
+
+
 def _code_and_version(
     persistable: Persistable[Any, Any], metadata: dict[str, Any]
 ) -> list[Difference]:
@@ -330,6 +352,7 @@ def _code_and_version(
                 "version", old_version, new_version, f"version {old_version!r} -> {new_version!r}"
             )
         )
+    differences += _dependency_order(persistable, metadata)
     scheme = metadata.get("key_scheme")
     if scheme != KEY_SCHEME:
         differences.append(

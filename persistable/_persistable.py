@@ -371,6 +371,16 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             }
         )
 
+    def _dependency_order(self) -> list[str]:
+        """The dependencies' names (payload names or roles) in the order they were given."""
+        roles = self._dependency_roles
+        order: list[str] = []
+        for index, dependency in enumerate(self.tracked_persistable_dependencies):
+            role = roles[index][0] if index < len(roles) else dependency.payload_name
+            if role not in order:
+                order.append(role)
+        return order
+
     def dependency_keys(self) -> dict[str, Any]:
         """Keys of the tracked dependencies by payload name or role (a list for a sequence role)."""
         return self._by_role(lambda dependency: dependency.persist_hash)
@@ -383,6 +393,11 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             "params": self.params.to_dict(),
             "dependencies": self.dependency_keys(),
         }
+        order = self._dependency_order()
+        if order != sorted(order):
+            # User code may read dependencies by position: [a, b] and [b, a] are other
+            # inputs. Payload-name order adds nothing, so keys made before stay.
+            tree["dependency_order"] = order
         if self.version is not None:
             tree["version"] = encode_value(self.version, f"{type(self).__name__}.version")
         if self.code_changes == "rerun":

@@ -219,12 +219,17 @@ def test_key_covers_dependency_names() -> None:
     assert first.persist_hash != second.persist_hash
 
 
-def test_dependency_order_does_not_change_the_key() -> None:
-    """Listing the tracked dependencies in another order gives the same key."""
+def test_dependency_order_is_keyed_only_when_it_is_not_payload_name_order() -> None:
+    """[a, b] keeps the order-free key; (b, a) is another input (code reads by position).
+
+    See tests/test_dependency_order.py: the two orders once shared a key, and the second
+    silently loaded the first one's payload.
+    """
     a, b = _points(1, payload_name="a"), _points(2, payload_name="b")
     forward = EstimatorP(_store(), EstimatorParams(), [a, b])
     backward = EstimatorP(_store(), EstimatorParams(), (b, a))
-    assert forward.persist_hash == backward.persist_hash
+    assert forward.persist_hash != backward.persist_hash
+    assert "dependency_order" not in forward.key_tree()
     assert forward.params_tree == backward.params_tree
 
 
