@@ -450,6 +450,8 @@ def _register_numpy() -> None:
 
     @_encode.register(np.ndarray)
     def _encode_array(value: np.ndarray[Any, Any], path: str) -> Any:
+        if type(value) is not np.ndarray and not isinstance(value, np.memmap):
+            return _encode_array_subclass(value, path)
         if value.dtype.hasobject:
             raise UnhashableParamError(
                 f"{path} is a numpy array of dtype object, whose bytes are pointers, not values; "
@@ -466,6 +468,28 @@ def _register_numpy() -> None:
             else encode_value(np.lib.format.dtype_to_descr(dtype), f"{path}.dtype"),
             "shape": list(contiguous.shape),
             "xxh3_128": bulk_digest(contiguous.reshape(-1).view(np.uint8).data),
+        }
+
+    def _encode_array_subclass(value: np.ndarray[Any, Any], path: str) -> Any:
+        # Values equal as bytes but not in behaviour: np.matrix multiplies as matrices, a
+        # masked array hides its masked entries. The class (and the mask) are keyed too;
+        # a memory map is a plain array.
+        if isinstance(value, np.ma.MaskedArray):
+            return {
+                _TYPE: "masked_array",
+                "data": _encode_array(np.asarray(value.data), f"{path}.data"),
+                "mask": _encode_array(np.ma.getmaskarray(value), f"{path}.mask"),
+                "fill_value": encode_value(value.fill_value, f"{path}.fill_value"),
+            }
+        cls = type(value)
+        module = cls.__module__
+        return {
+            _TYPE: "ndarray_subclass",
+            # numpy moves its classes between modules across versions: their short name.
+            "class": cls.__qualname__
+            if module.split(".")[0] == "numpy"
+            else f"{module}.{cls.__qualname__}",
+            "array": _encode_array(np.asarray(value), path),
         }
 
     @_encode.register(np.generic)

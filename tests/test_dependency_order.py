@@ -28,7 +28,8 @@ class Leaf(Persistable[int, Value]):
 class Difference(Persistable[int, Value]):
     def _generate_payload(self, **untracked_payload_params: Any) -> int:
         first, second = self.tracked_persistable_dependencies
-        return first.payload - second.payload
+        difference: int = first.payload - second.payload
+        return difference
 
 
 def _leaves(store: Path) -> tuple[Leaf, Leaf]:
