@@ -10,10 +10,6 @@ program when it is installed, otherwise a simple layered drawing of our own).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import html
-import shutil
-import subprocess
 from collections.abc import Iterable
 
 from persistable.artifact._handle import Artifact
@@ -102,6 +98,9 @@ class LineageGraph:
 
     def to_svg(self) -> str:
         """SVG through Graphviz's ``dot`` when installed, else a layered drawing of our own."""
+        import shutil  # here: `import persistable` imports this module
+        import subprocess
+
         dot = shutil.which("dot")
         if dot is not None:
             try:
@@ -149,6 +148,9 @@ class LineageGraph:
                 )
         total_w = 20 + max(len(m) for m in layers.values()) * (width + gap_x) if layers else 40
         total_h = 20 + (top + 1) * (height + gap_y)
+        import hashlib
+        import html
+
         # One notebook page shows many graphs: the arrow's id must be this graph's own.
         arrow = "arrow-" + hashlib.sha256(repr(sorted(position.items())).encode()).hexdigest()[:12]
         parts = [
