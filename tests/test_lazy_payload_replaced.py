@@ -85,3 +85,30 @@ def test_a_damaged_chunk_of_a_lazy_zarr_array_is_named_as_damage(tmp_path: Path)
     with pytest.raises(CorruptArtifactError, match="the artifact is damaged"):
         held[4:, 4:]
     assert (held[:4, :4] == 3).all()  # the intact chunks still read
+
+
+def test_verify_of_a_handle_read_before_a_replace_or_delete_is_no_false_alarm(
+    tmp_path: Path,
+) -> None:
+    """damage() (what `persistable verify` runs) checks a replaced artifact as it is now, and a deleted one is not damage."""
+    from persistable.artifact import Artifact
+
+    store = str(tmp_path / "store")
+    Filled(store, FilledParams(value=1)).generate()
+    item = Filled(store, FilledParams(value=1))
+    handle = Artifact(item.store, item.payload_name, item.key)
+    assert handle.damage() is None  # its metadata.json is read now
+    Filled(store, FilledParams(value=2)).generate()  # replaced: the old files are gone
+    assert handle.damage() is None
+    assert handle.metadata.get("files_folder") is not None  # it checked the new artifact
+    other = Artifact(item.store, item.payload_name, item.key)
+    assert other.damage() is None
+    item.delete()
+    assert other.damage() is None
+    # Real damage is still damage.
+    Filled(store, FilledParams(value=3)).generate()
+    damaged = Artifact(item.store, item.payload_name, item.key)
+    chunk = next(p for p in Path(item.artifact_path).rglob("c/0/0") if p.is_file())
+    chunk.write_bytes(b"x" + chunk.read_bytes()[1:])
+    why = damaged.damage()
+    assert why is not None and "c/0/0" in why

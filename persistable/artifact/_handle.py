@@ -286,12 +286,31 @@ class Artifact:
         )
 
     def damage(self) -> str | None:
-        """Why the artifact is damaged (one sentence), or None when it verifies."""
-        try:
-            self.verify()
-        except (CorruptArtifactError, UnsupportedSchemeError) as error:
-            return str(error)
-        return None
+        """Why the artifact is damaged (one sentence), or None when it verifies.
+
+        An artifact replaced while it is checked is checked again as it is now (up to
+        three times); one deleted meanwhile has nothing left to be damaged (None).
+        """
+        for attempt in range(3):
+            try:
+                self.verify()
+            except ArtifactNotFoundError:
+                return None
+            except UnsupportedSchemeError as error:
+                return str(error)
+            except CorruptArtifactError as error:
+                before = self._metadata
+                self._metadata = None
+                try:
+                    if attempt < 2 and self.metadata != before:
+                        continue  # replaced meanwhile: check the new one
+                except ArtifactNotFoundError:
+                    return None
+                except (CorruptArtifactError, UnsupportedSchemeError) as unreadable:
+                    return str(unreadable)
+                return str(error)
+            return None
+        return None  # pragma: no cover (the loop returns)
 
     # -- payload --------------------------------------------------------------------
 
