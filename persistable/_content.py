@@ -361,8 +361,16 @@ def _walk(root: pathlib.Path, where: str) -> Iterator[tuple[str, pathlib.Path]]:
         )
 
     entries: list[tuple[str, pathlib.Path]] = []
-    for folder, directories, files in os.walk(root, onerror=fail):
-        directories.sort()
+    # Symlinked folders are followed, as a reader of the tree (glob, rglob) follows them;
+    # a folder already listed (a link to an ancestor, or a second link) is not entered again.
+    listed: set[str] = set()
+    for folder, directories, files in os.walk(root, onerror=fail, followlinks=True):
+        listed.add(os.path.realpath(folder))
+        directories[:] = sorted(
+            name
+            for name in directories
+            if os.path.realpath(os.path.join(folder, name)) not in listed
+        )
         relative = os.path.relpath(folder, root)
         prefix = "" if relative == "." else pathlib.Path(relative).as_posix() + "/"
         for name in files:
