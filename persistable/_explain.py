@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from persistable import _lineage_index as shared_index
 from persistable._hashing import KEY_SCHEME
 from persistable._lineage_cache import lineage_cache, parse_lineage
+from persistable.exceptions import ArtifactNotFoundError
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
@@ -29,6 +31,8 @@ __all__ = ["Difference", "Explanation", "explain"]
 
 _PARAMS_FILE = "params.json"
 _THREADS = 32
+#: Below this many unknown keys, each params.json is read on its own (no index, no threads).
+_FEW = 8
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 #: Bytes per read of a local params.json (most are far smaller).
 _READ_SIZE = 1 << 16
@@ -244,6 +248,16 @@ def _read_local(folder: str, key: str) -> tuple[dict[str, Any], str] | None:
     return None if tree is None else (tree, text)
 
 
+def _read_each(store: Store, payload_name: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The params.json of each key through the store, in threads when there are many."""
+    if len(keys) < _FEW:
+        trees = [_read_stored(store, payload_name, key) for key in keys]
+    else:
+        with ThreadPoolExecutor(_THREADS) as pool:  # one round trip each
+            trees = list(pool.map(lambda key: _read_stored(store, payload_name, key), keys))
+    return {key: tree for key, tree in zip(keys, trees, strict=True) if tree is not None}
+
+
 def _read_params(store: Store, payload_name: str, key: str) -> dict[str, Any] | None:
     return _read_all(store, payload_name, [key])[0]
 
@@ -263,14 +277,25 @@ def _read_all(store: Store, payload_name: str, keys: list[str]) -> list[dict[str
                 if found is not None:
                     read[key], texts[key] = found
         else:
-            if len(missing) < 8:
-                trees = [_read_stored(store, payload_name, key) for key in missing]
-            else:
-                with ThreadPoolExecutor(_THREADS) as pool:  # one round trip each
-                    trees = list(
-                        pool.map(lambda key: _read_stored(store, payload_name, key), missing)
-                    )
-            read = {key: tree for key, tree in zip(missing, trees, strict=True) if tree is not None}
+            shared = shared_index.index_store(store) if len(missing) >= _FEW else None
+            index, unindexed, rest = shared_index.IndexRead(), missing, missing
+            if shared is not None:
+                # The shared index first, then one batch for the keys it does not cover.
+                index = shared_index.read_index(shared, payload_name, set(missing))
+                read.update(index.trees)
+                unindexed = [key for key in missing if key not in read]
+                fetched, rest = shared_index.fetch_params(shared, payload_name, unindexed)
+                for key, (tree, text) in fetched.items():
+                    read[key], texts[key] = tree, text
+            read.update(_read_each(store, payload_name, rest))
+            if shared is not None and len(unindexed) >= shared_index.MIN_NEW:
+                live = known | read
+                shared_index.write_index(
+                    shared,
+                    payload_name,
+                    {key: live[key] for key in keys if key in live},
+                    index.objects,
+                )
         lineage_cache.put_many(read, texts)
         known.update(read)
     return [known.get(key) for key in keys]
@@ -450,20 +475,28 @@ def _explain(persistable: Persistable[Any, Any]) -> Explanation:
     candidates = [
         (other, tree) for other, tree in zip(keys, trees, strict=True) if tree is not None
     ]
-    result.compared = len(candidates)
-    if not candidates:
-        return result
     now = _leaves(_as_stored(persistable.lineage()))
-    nearest, recorded = min(
-        candidates,
-        key=lambda item: (_distance(_cached_leaves(item[0], item[1]), now), item[0]),
+    ranked = sorted(
+        (_distance(_cached_leaves(other, tree), now), other, tree) for other, tree in candidates
     )
+    # The listing shows folders: one being written or deleted (no metadata.json) is not
+    # an artifact, so the nearest is the nearest committed one.
+    result.compared = len(ranked)
+    chosen: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+    for _, other, tree in ranked:
+        try:
+            chosen = other, tree, store.read_metadata(name, other)
+        except ArtifactNotFoundError:
+            result.compared -= 1
+            continue
+        except (OSError, ValueError):
+            chosen = other, tree, {}  # committed, but its metadata.json is damaged
+        break
+    if chosen is None:
+        return result  # nothing committed to compare with
+    nearest, recorded, metadata = chosen
     result.nearest = nearest
     differences, follow = _compare(persistable, recorded)
-    try:
-        metadata = store.read_metadata(name, nearest)
-    except (OSError, ValueError):
-        metadata = {}
     differences += _code_and_version(persistable, metadata)
     # Down the chain, without recursion: each upstream whose key changed is compared with
     # the artifact of its old key, and so on until a field or file that changed.

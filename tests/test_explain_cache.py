@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import persistable._explain as explain_module
+import persistable._lineage_index as lineage_index
 from persistable import JsonFileIO, Persistable, PersistableParams
 from persistable._lineage_cache import lineage_cache
 
@@ -41,8 +42,13 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every params.json read from a store (local or object store)."""
     seen: list[str] = []
     local, stored = explain_module._read_local, explain_module._read_stored
+    batch = lineage_index.fetch_params
 
-    def counted_local(folder: str, key: str) -> dict[str, Any] | None:
+    def counted_batch(store: Any, payload_name: str, keys: list[str]) -> Any:
+        seen.extend(keys)
+        return batch(store, payload_name, keys)
+
+    def counted_local(folder: str, key: str) -> tuple[dict[str, Any], str] | None:
         seen.append(key)
         return local(folder, key)
 
@@ -52,6 +58,7 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(explain_module, "_read_local", counted_local)
     monkeypatch.setattr(explain_module, "_read_stored", counted_stored)
+    monkeypatch.setattr(lineage_index, "fetch_params", counted_batch)
     return seen
 
 
