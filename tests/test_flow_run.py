@@ -454,6 +454,8 @@ def test_a_changed_output_never_changes_what_the_store_serves(tmp_path: Path, ev
         [stored] = (store / "flow_output" / first.key).glob("payload*")
         assert stored.stat().st_mode & 0o222 == 0  # the committed file is read-only
         linked = stored.stat().st_ino == out.stat().st_ino
+        assert first.placed == ("link" if linked else "clone")
+        assert ("read-only hard link" in first.summary()) is linked
         original = dump(out)
         os.chmod(out, 0o644)  # a deliberate change of -o (root needs no chmod)
         with h5py.File(out, "r+") as f:
@@ -473,6 +475,7 @@ def test_a_changed_output_never_changes_what_the_store_serves(tmp_path: Path, ev
         copied = tmp_path / f"{name}.copy.h5"
         result = run_flow(config, copied, events, nompi=True, data_dir=store, copy_output=True)
         assert result.status == "from store"
+        assert result.placed == "copy"
         [stored] = (store / "flow_output" / first.key).glob("payload*")
         assert copied.stat().st_ino != stored.stat().st_ino
         with h5py.File(copied, "r+") as f:  # writable, no chmod needed

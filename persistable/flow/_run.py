@@ -61,21 +61,36 @@ class FlowResult:
     status: str
     loops: list[LoopReport] = dataclasses.field(default_factory=list)
     ranks: int = 1
+    #: How the output got the stored bytes: "clone", "link" (a read-only hard link to the
+    #: stored file), "copy", or "file" (the file itself, when the store is remote).
+    placed: str = ""
 
     @property
     def replayed_steps(self) -> int:
         return sum(loop.replayed for loop in self.loops)
 
     def summary(self) -> str:
+        linked = (
+            f" {self.output.name} is a read-only hard link to the stored file (pass "
+            "--copy-output / copy_output=True for a writable copy)."
+            if self.placed == "link"
+            else ""
+        )
         if self.status == "from store":
-            return f"{self.output}: already complete in the store (key {self.key}); nothing to do."
+            return (
+                f"{self.output}: already complete in the store (key {self.key}); nothing to do."
+                + linked
+            )
         steps = sum(loop.steps for loop in self.loops)
         resumed = (
             f", resumed: {self.replayed_steps} of {steps} steps were already done"
             if self.replayed_steps
             else ""
         )
-        return f"{self.output}: written on {self.ranks} rank(s), {steps} steps{resumed} (key {self.key})."
+        return (
+            f"{self.output}: written on {self.ranks} rank(s), {steps} steps{resumed} "
+            f"(key {self.key})." + linked
+        )
 
 
 #: The methods of a flow class whose code (and the user code they reach) keys the output.
@@ -265,7 +280,9 @@ def _run(
     key = artifact.persist_hash
     result = FlowResult(output=output, key=key, status="generated", ranks=comm.size)
     work = output.parent / f".{output.name}.flow-{key[3:19]}"
-    if comm.bcast(_stored_output(artifact, output, copy_output) if comm.rank == 0 else None):
+    placed = comm.bcast(_stored_output(artifact, output, copy_output) if comm.rank == 0 else None)
+    if placed:
+        result.placed = placed
         if comm.rank == 0:
             shutil.rmtree(work, ignore_errors=True)  # left when a run stopped after its commit
             logger.info("%s", f"{output}: already complete in the store (key {key}); nothing to do")
@@ -304,24 +321,24 @@ def _run(
             lock.release()
 
 
-def _stored_output(artifact: FlowOutput, output: Path, copy_output: bool) -> bool:
-    """Give ``-o`` the stored output when the store has a sound one (rank 0).
+def _stored_output(artifact: FlowOutput, output: Path, copy_output: bool) -> str | None:
+    """Give ``-o`` the stored output when the store has a sound one (rank 0): how, or None.
 
     Its checksum is verified first (``-o`` may be a hard link to it, changed since): a
     damaged one is quarantined, with a warning, and the flow runs again.
     """
     if not artifact.exists():
-        return False
+        return None
     try:
         artifact.load(verify=True)
     except ArtifactNotFoundError:  # deleted or quarantined by another process meanwhile
-        return False
+        return None
     except CorruptArtifactError as error:
         artifact.set_aside(error)
-        return False
-    place_output(artifact.payload, output, copy=copy_output)
+        return None
+    placed = place_output(artifact.payload, output, copy=copy_output)
     artifact.reset_payload()
-    return True
+    return placed
 
 
 def _lock_work(work: Path, output: Path) -> Any:
@@ -386,16 +403,19 @@ def _run_configs(
         result.loops.append(report)
         current_input = merged
 
+    placed = ""
     if comm.rank == 0:
         final = Path(cast(Path, current_input))
         artifact.generate(produced=final)  # a local store takes the file itself (a rename)
         artifact.reset_payload()
         if final.exists():  # streamed to a remote store: the work folder is beside -o
             os.replace(final, output)
+            placed = "file"
         else:  # the store holds it now (read-only): -o gets a clone, a hard link or a copy
             artifact.load()
-            place_output(artifact.payload, output, copy=copy_output)
+            placed = place_output(artifact.payload, output, copy=copy_output)
             artifact.reset_payload()
         shutil.rmtree(work, ignore_errors=True)
+    result.placed = comm.bcast(placed)
     comm.barrier()
     return result
