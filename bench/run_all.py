@@ -45,7 +45,7 @@ PLAN: dict[str, tuple[list[str], float]] = {
     "scale": ([], 240.0),
     "run": ([], 300.0),
     "s3": ([], 240.0),
-    "flow": (["--quick"], 180.0),
+    "flow": (["--quick"], 240.0),
     "identity": (["--quick"], 120.0),
     # Issue 12's targets are set at 1 GiB and 200 samples: its measuring sizes (~1 min).
     "samples": ([], 300.0),
