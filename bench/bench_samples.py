@@ -12,13 +12,9 @@ background load disturbs less.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import functools
-import io
 import os
 import pickle
-import pstats
-import re
 import shutil
 import statistics
 import sys
@@ -35,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_samples_nodes import Burn, Image, Normalize
 from _common import Row, markdown_table, scratch_dir, time_call
+from _profile import explain_missed, profile_call
 
 from persistable import Persistable, PersistableParams
 from persistable.io import OmeTiffFileIO, ZarrFileIO
@@ -286,35 +283,6 @@ def _once(func: Callable[[Path], object], folder: Path) -> None:
         target.with_suffix(".ome.tiff").unlink(missing_ok=True)
 
 
-def misses(rows: list[Row], top: int = 10) -> str:
-    """For each row that misses its target: the distance, and a cProfile of one run of ours."""
-    blocks = []
-    for row in rows:
-        if row.met is not False or row.ratio is None or row.target is None:
-            continue
-        over = row.value - row.target * (row.peer or 0.0)
-        blocks.append(
-            f"Not met: {row.name}: {row.ratio:.2f}x against <= {row.target:g}x; "
-            f"{over * 1e3:.3g} ms ({row.ratio / row.target - 1:.0%}) over the target, "
-            f"load {' / '.join(f'{value:.2f}' for value in os.getloadavg())}."
-        )
-        func = PROFILES.get(row.name)
-        if func is None:
-            continue
-        profile = cProfile.Profile()
-        profile.enable()
-        func()
-        profile.disable()
-        out = io.StringIO()
-        pstats.Stats(profile, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
-        body = [line for line in out.getvalue().splitlines() if line.strip()]
-        keep = [
-            line for line in body if "function calls" in line or re.match(r"\s*(ncalls|\d)", line)
-        ]
-        blocks.append("\n".join([f"```text profile of one run of ours: {row.name}", *keep, "```"]))
-    return "\n\n".join(blocks)
-
-
 def main(argv: list[str]) -> None:
     """Run the three groups and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -341,10 +309,13 @@ def main(argv: list[str]) -> None:
         if formats:
             rows += arrays(folder, size, formats=formats)
         print(markdown_table(rows), flush=True)
-        report = misses(rows)
-        if report:
+        profilers = {
+            name: functools.partial(profile_call, func, f"one run of ours: {name}")
+            for name, func in PROFILES.items()
+        }
+        for block in explain_missed(rows, profilers):
             print()
-            print(report)
+            print(block, flush=True)
 
 
 if __name__ == "__main__":
