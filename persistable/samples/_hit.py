@@ -26,8 +26,10 @@ import json
 import os
 from typing import Any, Final
 
+import xxhash
+
 from persistable._artifact import FILES_FOLDER_SCHEME, is_plain_file_name
-from persistable._hashing import BULK_ALGORITHM, BulkHasher
+from persistable._hashing import BULK_ALGORITHM
 from persistable.io import FileIO, PickleFileIO
 from persistable.store import LocalStore, Store
 from persistable.store._base import METADATA_FILE
@@ -50,6 +52,8 @@ _Signature = tuple[int, int, int, int, int]
 #: metadata.json path -> (its signature, (payload path, size, checksum)).
 _records: dict[str, tuple[_Signature, tuple[str, int, str]]] = {}
 _PICKLE: Final = PickleFileIO[Any]()
+#: (store root, payload name) -> the checked folder of that payload name.
+_prefixes: dict[tuple[str, str], str] = {}
 
 
 class _HashingFile(io.RawIOBase):
@@ -58,22 +62,28 @@ class _HashingFile(io.RawIOBase):
     def __init__(self, raw: io.FileIO) -> None:
         super().__init__()
         self._raw = raw
-        self.hasher = BulkHasher()
+        self._hash = xxhash.xxh3_128()
+        self.size = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        count = self._raw.readinto(buffer)
+        count = self._raw.readinto(buffer) or 0
         if count:
-            with memoryview(buffer) as view:
-                self.hasher.update(view[:count] if count < view.nbytes else view)
-        return count or 0
+            view = memoryview(buffer)
+            self._hash.update(view[:count] if count < view.nbytes else view)
+            self.size += count
+        return count
 
     def drain(self) -> None:
         """Read and hash the rest of the file."""
         while chunk := self._raw.read(_BUFFER):
-            self.hasher.update(chunk)
+            self._hash.update(chunk)
+            self.size += len(chunk)
+
+    def hexdigest(self) -> str:
+        return str(self._hash.hexdigest())
 
 
 def _record(
@@ -125,8 +135,11 @@ def load_local_hit(store: Store, payload_name: str, key: str, file_io: FileIO[An
         or not (file_io is None or type(file_io) is PickleFileIO)
     ):
         return FULL_PATH
-    folder = store._os_path(f"{payload_name}/{key}")
-    metadata_path = os.path.join(folder, METADATA_FILE)
+    prefix = _prefixes.get((store._root, payload_name))
+    if prefix is None:  # the payload name is checked once (a key is "k1-" and hex digits)
+        prefix = _prefixes[(store._root, payload_name)] = store._os_path(payload_name)
+    folder = f"{prefix}{os.sep}{key}"
+    metadata_path = f"{folder}{os.sep}{METADATA_FILE}"
     try:
         found = os.stat(metadata_path)
     except (FileNotFoundError, NotADirectoryError):
@@ -152,6 +165,6 @@ def load_local_hit(store: Store, payload_name: str, key: str, file_io: FileIO[An
             hashing.drain()
         except Exception:
             return FULL_PATH  # the general path tells damage from a missing class
-    if hashing.hasher.size != size or hashing.hasher.hexdigest() != checksum:
+    if hashing.size != size or hashing.hexdigest() != checksum:
         return FULL_PATH
     return sample
