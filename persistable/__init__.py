@@ -6,6 +6,8 @@ call computes and commits the payload under a key hashed from the params and the
 of the tracked upstream persistables; every later call, anywhere, loads it.
 """
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from persistable._content import Directory, File
@@ -21,12 +23,13 @@ from persistable.io import (
     TextFileIO,
 )
 from persistable.params import PersistableParams, added_later, untracked
-from persistable.run import RunReport, grid, run
 from persistable.store import LocalStore, MemoryStore, Store, make_store
 
 if TYPE_CHECKING:
+    from persistable._map import grid
     from persistable._sync import SyncReport, sync
     from persistable.datasets import DatasetPersistable, checkout, publish
+    from persistable.run import RunReport, run
     from persistable.steps import step
 
 __all__ = [
@@ -62,6 +65,9 @@ __all__ = [
 
 #: Names whose modules load on first use (``import persistable`` stays fast).
 _LAZY = {
+    "run": "persistable.run",
+    "RunReport": "persistable.run",
+    "grid": "persistable._map",
     "step": "persistable.steps",
     "sync": "persistable._sync",
     "SyncReport": "persistable._sync",
@@ -80,3 +86,21 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """This package's module: ``persistable.run`` is the function, never the subpackage.
+
+    Importing a subpackage binds it as an attribute of its parent once loaded; the
+    runner's subpackage has the name of the function it exports, and loads on first
+    use (``import persistable`` stays fast), possibly through ``import persistable.run``
+    or ``from persistable.run import resolve``: the function is bound instead.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "run" and isinstance(value, types.ModuleType):
+            value = value.run
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -10,10 +10,19 @@ alone. ``Persistable``, ``persistable.sync``, the runner and the command line
 all go through this package; none of them re-implements a per-file check.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from persistable.artifact._handle import Artifact
 from persistable.artifact._lineage import LineageGraph, lineage
-from persistable.artifact._listing import ArtifactInfo, PayloadSummary, StoreListing, list_artifacts
 from persistable.artifact._refs import find_artifact
+
+if TYPE_CHECKING:
+    from persistable.artifact._listing import (
+        ArtifactInfo,
+        PayloadSummary,
+        StoreListing,
+        list_artifacts,
+    )
 
 __all__ = [
     "Artifact",
@@ -25,3 +34,17 @@ __all__ = [
     "lineage",
     "list_artifacts",
 ]
+
+#: The listing (``persistable ls``/``du``/``gc``) loads on first use: every
+#: ``Persistable`` imports this package, few programs list a store.
+_LAZY = {"ArtifactInfo", "PayloadSummary", "StoreListing", "list_artifacts"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from persistable.artifact import _listing
+
+    value = getattr(_listing, name)
+    globals()[name] = value
+    return value

@@ -98,16 +98,17 @@ class _UploadWriter(io.RawIOBase):
     """Writes one file of a claimed artifact, keeping the commit claim fresh.
 
     Files smaller than the store's ``write_block_size`` are kept in memory and sent
-    with one PUT when closed (one copy of the bytes, as s3fs ``pipe_file``; small
-    ones are batched and sent together at commit); larger ones stream as a multipart
-    upload.
+    with one PUT when closed (small ones are batched and sent together at commit);
+    larger ones stream as a multipart upload. The bytes are copied once, into an
+    in-memory file whose ``getvalue()`` hands its bytes over without a copy (the
+    caller may reuse its own buffer once ``write`` returns).
     """
 
     def __init__(self, transaction: _FsspecTransaction, path: str) -> None:
         super().__init__()
         self._transaction = transaction
         self._path = path
-        self._chunks: list[bytes] = []
+        self._buffer = io.BytesIO()
         self._size = 0
         self._stream: IO[bytes] | None = None
 
@@ -117,14 +118,16 @@ class _UploadWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         transaction = self._transaction
         transaction.heartbeat()
+        view = memoryview(data)
+        if not view.contiguous:
+            view = memoryview(view.tobytes())
         if transaction.state != "owner":
-            return memoryview(data).nbytes  # lost the claim: the bytes go nowhere
-        chunk = bytes(data)
+            return view.nbytes  # lost the claim: the bytes go nowhere
         if self._stream is not None:
-            self._stream.write(chunk)
-            return len(chunk)
-        self._chunks.append(chunk)
-        self._size += len(chunk)
+            self._stream.write(view)  # fsspec buffers (copies) what it does not send at once
+            return view.nbytes
+        self._buffer.write(view)
+        self._size += view.nbytes
         if self._size >= transaction.store.write_block_size:
             store = transaction.store
             self._stream = store._call(
@@ -134,10 +137,9 @@ class _UploadWriter(io.RawIOBase):
                 "wb",
                 block_size=store.write_block_size,
             )
-            for buffered in self._chunks:
-                self._stream.write(buffered)
-            self._chunks = []
-        return len(chunk)
+            self._stream.write(self._buffer.getvalue())
+            self._buffer = io.BytesIO()
+        return view.nbytes
 
     def close(self) -> None:
         if self.closed:
@@ -153,8 +155,8 @@ class _UploadWriter(io.RawIOBase):
             elif self._stream is not None:
                 store._call("upload", self._stream.close, retry=False)
             else:
-                data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-                self._chunks = []
+                data = self._buffer.getvalue()  # the buffer's own bytes, not a copy
+                self._buffer = io.BytesIO()
                 self._transaction.upload(self._path, data)
 
 
@@ -383,6 +385,8 @@ class FsspecStore(Store):
 
     def list_dir(self, path: str) -> list[str]:
         full = self._full(path)
+        if self.protocol in _S3:
+            return self._list_s3(full)
         try:
             entries = self._call("list", self.fs.ls, full, detail=False)
         except (FileNotFoundError, StoreConfigurationError):
@@ -396,6 +400,38 @@ class FsspecStore(Store):
             name = relative[len(base) + 1 :] if base else relative
             if name:
                 names.add(name.split("/", 1)[0])
+        return sorted(names)
+
+    def _list_s3(self, full: str, page_size: int = 1000) -> list[str]:
+        """Names directly in the folder ``full``: one LIST request per ``page_size`` names.
+
+        s3fs's ``ls`` of an empty folder also lists its parent (to tell a file from a
+        folder): for a new key's lease folder that parent holds one folder per key
+        ever generated, so a first run cost more with every artifact in the store.
+        """
+        bucket, key, _ = self.fs.split_path(full)
+        prefix = f"{key.rstrip('/')}/" if key else ""
+        names: set[str] = set()
+        request: dict[str, Any] = {
+            "Bucket": bucket,
+            "Prefix": prefix,
+            "Delimiter": "/",
+            "MaxKeys": page_size,
+        }
+        while True:
+            try:
+                page = self._call("list", self.fs.call_s3, "list_objects_v2", **request)
+            except (FileNotFoundError, StoreConfigurationError):
+                return []
+            names.update(item["Key"][len(prefix) :] for item in page.get("Contents", ()))
+            names.update(
+                item["Prefix"][len(prefix) :].rstrip("/") for item in page.get("CommonPrefixes", ())
+            )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+            request["ContinuationToken"] = token
+        names.discard("")
         return sorted(names)
 
     def _find(self, path: str) -> list[str]:
