@@ -1,17 +1,25 @@
 """Runner benchmarks: scheduling overhead per node, parallel speed-up, a shared upstream.
 
 1. 1,000 independent no-op nodes per executor: wall time per node, against calling
-   ``load_generate()`` on each in a plain loop (the raw operation, same store).
+   ``load_generate()`` on each in a plain loop (the raw operation, same store), and the
+   CPU time this process spends per node (scheduling, pickling; load-proof).
 2. 40 CPU-bound nodes (pure Python, ~0.14 s each) and 200 (~20 ms each) on every
-   executor against serial, against the same spins in a bare 2-process pool (targets:
-   the process runner's speed-up >= 0.9x the bare pool's, start-ups included) and in
-   ``client.map`` on the same cluster (>= 0.9x), and ``executor="dask"`` with the
-   cluster started by the run (>= 1.6x serial). Rounds run every contender in turn.
+   executor against serial, against the same spins in a bare 2-process pool (target:
+   the process runner's speed-up >= 0.9x the bare pool's, start-ups included), against
+   ``client.map`` of the spins and of ``load_generate`` (the same artifacts) on the same
+   cluster (>= 0.9x), and ``executor="dask"`` with the cluster started by the run
+   (>= 1.6x serial). Rounds run every contender in turn.
 3. 10,000 no-op nodes (small artifacts): ``executor="dask"``, cluster started by the
    run, against a serial run (target: not slower).
 4. A diamond of 1,000 nodes: one upstream, 998 middle nodes that each hold their own
    (equal) upstream object, and one node joining them all; the upstream must be
    generated exactly once.
+5. A chain of 300 nodes on processes (each node ships its whole upstream): wall time
+   and this process's CPU time per node.
+
+Every line printed while measuring carries the load average. A row that misses its
+target is followed by its distance and a cProfile of the same work (bench/_profile.py);
+for pools the parent's side, plus the worker's side run in this process.
 
 Run: ``.venv/bin/python bench/bench_run.py [--quick]``; prints a markdown table.
 """
@@ -24,14 +32,19 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from _common import Row, markdown_table, scratch_dir
+from _profile import explain_missed, profile_call
 
 import persistable
 from persistable import JsonFileIO, LocalStore, Persistable, PersistableParams, untracked
+from persistable.run import resolve
+from persistable.run._executors import dumps_node, execute_batch
+from persistable.run._shipment import pack
 
 QUICK = "--quick" in sys.argv
 
@@ -73,6 +86,16 @@ def spin(loops: int) -> int:
     return total
 
 
+def load_generate(node: Work) -> None:
+    """What ``client.map`` runs for the same artifacts without the runner."""
+    node.load_generate()
+
+
+def load() -> str:
+    """The 1-minute load average, for every printed figure."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def raw_pool_time(count: int, loops: int) -> float:
     """Wall time of ``count`` spins in a plain 2-process pool, its start-up included."""
     import concurrent.futures
@@ -101,6 +124,18 @@ def client_map_time(client: Any, count: int, loops: int) -> float:
     return time.perf_counter() - started
 
 
+def client_map_generate_time(client: Any, count: int, loops: int) -> float:
+    """Wall time of ``client.map(load_generate)`` over ``count`` new nodes (same artifacts)."""
+    with scratch_dir("map-generate") as folder:
+        targets = nodes(LocalStore(folder), count, loops)
+        started = time.perf_counter()
+        client.gather(client.map(load_generate, targets, pure=False))
+        elapsed = time.perf_counter() - started
+        if not all(target.exists() for target in targets):
+            raise RuntimeError("client.map(load_generate) left nodes uncommitted")
+    return elapsed
+
+
 def loops_for(seconds: float) -> int:
     """How many loop iterations of :class:`Work` take about ``seconds`` here."""
     probe = 200_000
@@ -121,26 +156,70 @@ def timed_run(targets: list[Work], executor: Any, workers: int = 2) -> float:
     return elapsed
 
 
+def profile_run(count: int, loops: int, executor: Any, title: str) -> str:
+    """cProfile of one run of ``count`` new nodes on ``executor`` (this process's side)."""
+    with scratch_dir("profile") as folder:
+        targets = nodes(LocalStore(folder), count, loops)
+        return profile_call(lambda: timed_run(targets, executor), title)
+
+
+def profile_worker_side(count: int, loops: int) -> str:
+    """cProfile of what a pool or Dask worker runs for ``count`` nodes, run in this process."""
+    with scratch_dir("profile-worker") as folder:
+        targets = nodes(LocalStore(folder), count, loops)
+        graph = resolve(targets)
+        identities = [(node.payload_name, node.key) for node in graph.to_run]
+        task = dumps_node(pack(targets, graph.keys, {}))
+        return profile_call(
+            lambda: execute_batch(task, identities),
+            f"the worker's side of {count} nodes (execute_batch of one shipment, in this process)",
+        )
+
+
+def profiles(*makers: Callable[[], str]) -> Callable[[], str]:
+    """One profiler made of several profiles, printed one after the other."""
+    return lambda: "\n".join(maker() for maker in makers)
+
+
 def bench_overhead(rows: list[Row], executors: dict[str, Any], count: int) -> None:
-    """Per-node wall time of independent no-op nodes, against a plain load_generate loop."""
+    """Per-node wall and CPU time of independent no-op nodes, against a plain load_generate loop."""
     with scratch_dir("run-raw") as folder:
         store = LocalStore(folder)
         targets = nodes(store, count)
         started = time.perf_counter()
+        cpu = time.process_time()
         for target in targets:
             target.load_generate()
         raw = (time.perf_counter() - started) / count
+        raw_cpu = (time.process_time() - cpu) / count
+    print(f"  {count} no-op nodes, plain loop: {raw * 1e3:.2f} ms per node ({load()})", flush=True)
     for executor, value in executors.items():
         with scratch_dir(f"run-{executor}") as folder:
+            cpu = time.process_time()
             per_node = timed_run(nodes(LocalStore(folder), count), value) / count
-        print(f"  {count} no-op nodes, {executor}: {per_node * 1e3:.2f} ms per node", flush=True)
+            cpu_per_node = (time.process_time() - cpu) / count
+        print(
+            f"  {count} no-op nodes, {executor}: {per_node * 1e3:.2f} ms per node, "
+            f"{cpu_per_node * 1e3:.2f} ms CPU of this process ({load()})",
+            flush=True,
+        )
         rows.append(
             Row(
-                f"{count} no-op nodes, {executor}, per node",
+                f"{count} no-op nodes, {executor}, per node ({load()})",
                 per_node,
                 "s",
                 "plain load_generate loop",
                 raw,
+            )
+        )
+        rows.append(
+            Row(
+                f"{count} no-op nodes, {executor}, CPU time of this process per node"
+                + (" (the cluster's scheduler runs here too)" if executor == "dask" else ""),
+                cpu_per_node,
+                "s",
+                "plain loop's CPU",
+                raw_cpu,
             )
         )
 
@@ -149,14 +228,26 @@ def _spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}x" if len(values) > 1 else f"{values[0]:.2f}x"
 
 
-def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, rounds: int) -> None:
+def bench_speedup(
+    rows: list[Row],
+    profilers: dict[str, Callable[[], str]],
+    count: int,
+    seconds: float,
+    client: Any,
+    rounds: int,
+    *,
+    threads: bool = True,
+) -> None:
     """CPU-bound nodes on every executor against serial and against the bare pool / client.map.
 
     Every round runs all contenders once, in turn, so each sees the same load; rows give
-    the median over the rounds and the range of the per-round ratios.
+    the median over the rounds and the range of the per-round ratios. ``threads=False``
+    leaves out the thread pool (which cannot run pure Python in parallel).
     """
     loops = loops_for(seconds)
     names = ["serial", "threads", "processes", "dask (started by run)", "dask (existing client)"]
+    if not threads:
+        names.remove("threads")
     values: dict[str, Any] = {
         "serial": "serial",
         "threads": "threads",
@@ -164,7 +255,10 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, roun
         "dask (started by run)": "dask",
         "dask (existing client)": client,
     }
-    times: dict[str, list[float]] = {name: [] for name in [*names, "loop", "pool", "map"]}
+    times: dict[str, list[float]] = {
+        name: [] for name in [*names, "loop", "pool", "map", "map load_generate"]
+    }
+    loads: list[float] = []
     for round_ in range(rounds):
         for name in names:
             with scratch_dir("cpu") as folder:
@@ -172,10 +266,13 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, roun
         times["loop"].append(raw_loop_time(count, loops))
         times["pool"].append(raw_pool_time(count, loops))
         times["map"].append(client_map_time(client, count, loops))
+        times["map load_generate"].append(client_map_generate_time(client, count, loops))
+        loads.append(os.getloadavg()[0])
         line = ", ".join(f"{name} {values_[-1]:.2f} s" for name, values_ in times.items())
-        print(f"  {count} CPU-bound nodes, round {round_ + 1}: {line}", flush=True)
+        print(f"  {count} CPU-bound nodes, round {round_ + 1}: {line} ({load()})", flush=True)
     median = {name: statistics.median(values_) for name, values_ in times.items()}
     label = f"{count} CPU-bound nodes (~{seconds * 1e3:.0f} ms)"
+    at = f"load {min(loads):.1f}-{max(loads):.1f}"
     # value/peer <= target  <=>  the runner's speed-up >= 0.9 x the bare pool's.
     relative = [
         (processes / serial) / (pool / loop)
@@ -185,7 +282,7 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, roun
     ]
     rows.append(
         Row(
-            f"{label}, bare ProcessPoolExecutor(2) vs plain loop (the machine's speed-up)",
+            f"{label}, bare ProcessPoolExecutor(2) vs plain loop (the machine's speed-up), {at}",
             median["pool"],
             "s",
             "plain loop",
@@ -195,7 +292,7 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, roun
     for name in names[1:]:
         rows.append(
             Row(
-                f"{label}, {name} vs serial run, median of {rounds}",
+                f"{label}, {name} vs serial run, median of {rounds}, {at}",
                 median[name],
                 "s",
                 "serial",
@@ -206,31 +303,46 @@ def bench_speedup(rows: list[Row], count: int, seconds: float, client: Any, roun
     rows.append(
         Row(
             f"{label}, processes: bare pool's speed-up / the runner's, per round "
-            f"{_spread(relative)} (target: the runner's >= 0.9x the pool's)",
+            f"{_spread(relative)} (target: the runner's >= 0.9x the pool's), {at}",
             statistics.median(relative),
             "x",
             target=1 / 0.9,
             absolute=True,
         )
     )
-    map_ratios = [
-        run_ / map_
-        for run_, map_ in zip(times["dask (existing client)"], times["map"], strict=True)
-    ]
-    rows.append(
-        Row(
-            f"{label}, dask run on a cluster vs client.map on it, per round {_spread(map_ratios)} "
-            "(target: >= 0.9x its speed)",
-            median["dask (existing client)"],
-            "s",
-            "client.map",
-            median["map"],
-            target=1 / 0.9,
+    for peer, what in (("map", "client.map of the spins"), ("map load_generate", None)):
+        ratios = [
+            run_ / map_
+            for run_, map_ in zip(times["dask (existing client)"], times[peer], strict=True)
+        ]
+        rows.append(
+            Row(
+                f"{label}, dask run on a cluster vs {what or 'client.map of load_generate'} on "
+                f"it, per round {_spread(ratios)} (target: >= 0.9x its speed), {at}",
+                median["dask (existing client)"],
+                "s",
+                "client.map" if what else "client.map(load_generate)",
+                median[peer],
+                target=1 / 0.9,
+            )
         )
+    few = max(4, count // 10)
+    profilers[f"{label}, processes"] = profiles(
+        lambda: profile_run(count, loops, "processes", f"run(executor='processes') of {label}"),
+        lambda: profile_worker_side(few, loops),
+    )
+    profilers[f"{label}, dask (started by run)"] = lambda: profile_run(
+        count, loops, "dask", f"run(executor='dask') of {label}, cluster start and close included"
+    )
+    profilers[f"{label}, dask run on a cluster"] = profiles(
+        lambda: profile_run(count, loops, client, f"run on an existing cluster of {label}"),
+        lambda: profile_worker_side(few, loops),
     )
 
 
-def bench_many_small(rows: list[Row], count: int, rounds: int) -> None:
+def bench_many_small(
+    rows: list[Row], profilers: dict[str, Callable[[], str]], count: int, rounds: int
+) -> None:
     """``count`` no-op nodes: ``executor="dask"`` (cluster started by the run) against serial."""
     serial: list[float] = []
     dask: list[float] = []
@@ -241,20 +353,26 @@ def bench_many_small(rows: list[Row], count: int, rounds: int) -> None:
             dask.append(timed_run(nodes(LocalStore(folder), count), "dask"))
         print(
             f"  {count} small artifacts, round {round_ + 1}: serial {serial[-1]:.2f} s, "
-            f"dask {dask[-1]:.2f} s",
+            f"dask {dask[-1]:.2f} s ({load()})",
             flush=True,
         )
     ratios = [d / s for d, s in zip(dask, serial, strict=True)]
+    label = f"{count} small artifacts"
     rows.append(
         Row(
-            f"{count} small artifacts, first run, executor='dask' (LocalCluster started by "
-            f"run) vs serial, per round {_spread(ratios)}",
+            f"{label}, first run, executor='dask' (LocalCluster started by "
+            f"run) vs serial, per round {_spread(ratios)}, {load()}",
             statistics.median(dask),
             "s",
             "serial run",
             statistics.median(serial),
             target=1.0,
         )
+    )
+    part = count // 10
+    profilers[label] = profiles(
+        lambda: profile_run(part, 0, "dask", f"run(executor='dask') of {part} small artifacts"),
+        lambda: profile_worker_side(part // 10, 0),
     )
 
 
@@ -283,7 +401,7 @@ def bench_diamond(rows: list[Row], middle: int) -> None:
                 raise RuntimeError(f"the diamond run did not complete:\n{report}")
         print(
             f"  diamond of {middle + 2} nodes, {executor}: {elapsed:.2f} s, "
-            f"upstream generated {roots}x",
+            f"upstream generated {roots}x ({load()})",
             flush=True,
         )
         rows.append(
@@ -295,14 +413,52 @@ def bench_diamond(rows: list[Row], middle: int) -> None:
                 absolute=True,
             )
         )
-        rows.append(Row(f"diamond of {middle + 2} nodes, {executor}: wall time", elapsed, "s"))
+        rows.append(
+            Row(f"diamond of {middle + 2} nodes, {executor}: wall time ({load()})", elapsed, "s")
+        )
+
+
+def bench_chain(rows: list[Row], depth: int) -> None:
+    """A chain of ``depth`` nodes on processes and serially: per node, wall and CPU here."""
+    for executor in ("serial", "processes"):
+        with scratch_dir(f"chain-{executor}") as folder:
+            store = LocalStore(folder)
+            node = Work(store, WorkParams(0), payload_name="chain")
+            for i in range(1, depth):
+                node = Work(store, WorkParams(i), [node], payload_name="chain")
+            started = time.perf_counter()
+            cpu = time.process_time()
+            report = persistable.run([node], executor=executor, max_workers=2, progress=False)
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            if not report.ok or len(report.generated) != depth:
+                raise RuntimeError(f"the chain run did not complete:\n{report}")
+        print(
+            f"  chain of {depth} nodes, {executor}: {elapsed:.2f} s, {cpu:.2f} s CPU here "
+            f"({load()})",
+            flush=True,
+        )
+        rows.append(
+            Row(
+                f"chain of {depth} nodes, {executor}: wall per node ({load()})",
+                elapsed / depth,
+                "s",
+            )
+        )
+        rows.append(
+            Row(
+                f"chain of {depth} nodes, {executor}: CPU time of this process per node",
+                cpu / depth,
+                "s",
+            )
+        )
 
 
 def main() -> None:
-    """Run the four benchmarks and print the table."""
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"bench_run on {os.cpu_count()} CPUs, load average {load}{' (quick)' if QUICK else ''}")
+    """Run the benchmarks, print the table and a profile of every row that misses its target."""
+    print(f"bench_run on {os.cpu_count()} CPUs, {load()}{' (quick)' if QUICK else ''}")
     rows: list[Row] = []
+    profilers: dict[str, Callable[[], str]] = {}
     distributed: Any = importlib.import_module("distributed")
 
     started = time.perf_counter()
@@ -312,7 +468,9 @@ def main() -> None:
     client = distributed.Client(cluster)
     rows.append(
         Row(
-            "dask LocalCluster start (2 worker processes), once", time.perf_counter() - started, "s"
+            f"dask LocalCluster start by the user (2 spawned worker processes), once ({load()})",
+            time.perf_counter() - started,
+            "s",
         )
     )
     try:
@@ -323,18 +481,28 @@ def main() -> None:
             "dask": client,
         }
         bench_overhead(rows, executors, 200 if QUICK else 1000)
-        bench_speedup(rows, 10 if QUICK else 40, 0.14, client, 1 if QUICK else 2)
-        bench_speedup(rows, 40 if QUICK else 200, 0.02, client, 1 if QUICK else 2)
+        bench_speedup(
+            rows, profilers, 10 if QUICK else 40, 0.14, client, 1 if QUICK else 2, threads=False
+        )
+        bench_speedup(rows, profilers, 40 if QUICK else 200, 0.02, client, 1 if QUICK else 2)
         bench_diamond(rows, 198 if QUICK else 998)
-        bench_many_small(rows, 1000 if QUICK else 10_000, 1)
+        bench_chain(rows, 100 if QUICK else 300)
+        bench_many_small(rows, profilers, 1000 if QUICK else 10_000, 1)
     except KeyboardInterrupt:  # make bench's time budget: keep what was measured
         print("\n(stopped before the end: the rows below are those measured)", flush=True)
+        profilers = {}
+    finally:
+        print(f"\n{load()} after the measurements\n")
+        print(markdown_table(rows))
+    try:
+        for block in explain_missed(rows, profilers):
+            print()
+            print(block, flush=True)
+    except KeyboardInterrupt:
+        print("\n(stopped while profiling the rows that missed their targets)", flush=True)
     finally:
         client.close()
         cluster.close()
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\nload average after: {load}\n")
-    print(markdown_table(rows))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ still checks against the resolved keys) instead of the whole upstream of each on
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,7 @@ def detached(persistable: Persistable[Any, Any], memo: dict[int, Any]) -> Persis
 
 
 def pack(
-    nodes: list[Persistable[Any, Any]],
+    nodes: Sequence[Persistable[Any, Any]],
     resolved: dict[int, tuple[object, str]],
     memo: dict[int, Any],
 ) -> Shipment:
