@@ -22,6 +22,8 @@ IMPORTED_BY_PID = os.getpid()
 #: Third-party modules preloaded when the caller has imported them (each worker needs
 #: them to unpickle nodes and payloads).
 _ALSO_IF_IMPORTED = ("numpy", "pydantic")
+#: The package's folder: only modules loaded from its files are preloaded.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def preload_in_forkserver(modules: Iterable[str]) -> None:
@@ -42,11 +44,15 @@ def preload_in_forkserver(modules: Iterable[str]) -> None:
     current = list(getattr(server, "_preload_modules", None) or ["__main__"])
     wanted = set(modules) | {"cloudpickle"}
     wanted.update(name for name in _ALSO_IF_IMPORTED if name in sys.modules)
-    wanted.update(
-        name
-        for name in list(sys.modules)
-        if name == "persistable" or name.startswith("persistable.")
-    )
+    wanted.update(name for name, module in list(sys.modules.items()) if _is_ours(name, module))
     added = sorted(wanted - set(current))
     if added:
         get_context("forkserver").set_forkserver_preload([*current, *added])
+
+
+def _is_ours(name: str, module: object) -> bool:
+    """Whether ``module`` is one of persistable's, loaded from a file of the package."""
+    if name != "persistable" and not name.startswith("persistable."):
+        return False
+    origin = getattr(module, "__file__", None)
+    return isinstance(origin, str) and origin.startswith(_PACKAGE_DIR)
