@@ -56,8 +56,10 @@ EXECUTOR_NAMES = ("serial", "threads", "processes", "dask")
 #: Seconds of work a task carries on a process pool when nodes are short (a task's round
 #: trip, pickles and two pipes, costs about a millisecond: 0.05 s sent 20 ms nodes alone).
 POOL_BATCH_SECONDS = 0.1
-#: The same on Dask, where a task's round trip through the scheduler costs several ms.
-DASK_BATCH_SECONDS = 0.2
+#: The same on Dask, where a task's round trip through the scheduler costs several ms of
+#: this process's CPU (with a LocalCluster the scheduler runs here, beside the workers):
+#: at 0.2 s, 2,000 no-op nodes cost this process as much CPU as a serial run of them.
+DASK_BATCH_SECONDS = 0.5
 
 
 def _format_exc() -> str:
