@@ -326,16 +326,19 @@ def bench_speedup(
                 target=1 / 0.9,
             )
         )
-    few = max(4, count // 10)
+    # The profiles rerun a quarter of the nodes (the budget of make bench), the worker's
+    # side a tenth.
+    few, part = max(4, count // 10), max(4, count // 4)
+    what = f"{part} of the {label}"
     profilers[f"{label}, processes"] = profiles(
-        lambda: profile_run(count, loops, "processes", f"run(executor='processes') of {label}"),
+        lambda: profile_run(part, loops, "processes", f"run(executor='processes') of {what}"),
         lambda: profile_worker_side(few, loops),
     )
     profilers[f"{label}, dask (started by run)"] = lambda: profile_run(
-        count, loops, "dask", f"run(executor='dask') of {label}, cluster start and close included"
+        part, loops, "dask", f"run(executor='dask') of {what}, cluster start and close included"
     )
     profilers[f"{label}, dask run on a cluster"] = profiles(
-        lambda: profile_run(count, loops, client, f"run on an existing cluster of {label}"),
+        lambda: profile_run(part, loops, client, f"run on an existing cluster of {what}"),
         lambda: profile_worker_side(few, loops),
     )
 
