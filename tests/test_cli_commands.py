@@ -34,10 +34,15 @@ def _short(ref: str) -> str:
 
 
 def test_show_prints_provenance_params_and_log(tmp_path: Path) -> None:
-    """`show` resolves a key prefix and prints where, who, the files and the params; --json has the metadata."""
+    """`show` resolves a key prefix and prints where, who, the files (of a replaced artifact: in its folder) and the params; --json has the metadata."""
     refs = _lineage_store(tmp_path / "cache")
+    root = tmp_path / "cache"
+    changed = Total(root, CountParams(3), [Squares(root, CountParams(3))])
+    changed._generate_payload = lambda **kw: -1  # type: ignore[method-assign]
+    changed.generate()  # other bytes under the same key: replaced, its files in .r-<id>/
     shown = run_cli("show", str(tmp_path / "cache"), _short(refs["total"]), "--log")
     assert shown.returncode == 0, shown.stderr
+    assert f"files (in {changed.metadata['files_folder']}/, a replace's folder):" in shown.stdout
     assert refs["total"] in shown.stdout
     assert "upstream" in shown.stdout
     assert refs["squares3"] in shown.stdout
@@ -46,6 +51,7 @@ def test_show_prints_provenance_params_and_log(tmp_path: Path) -> None:
     document = run_json("show", str(tmp_path / "cache"), _short(refs["total"]))
     assert document["metadata"]["upstream"] == [refs["squares3"].split("/")]
     assert document["params"]["n"] == 3
+    assert document["metadata"]["files_folder"] == changed.metadata["files_folder"]
 
 
 def test_diff_exits_1_when_params_differ_and_0_when_equal(tmp_path: Path) -> None:

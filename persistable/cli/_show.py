@@ -58,7 +58,8 @@ def command(
     for name, key in artifact.upstream():
         rows.append(["upstream", f"{name}/{key}"])
     click.echo(format_table(["", ""], rows).split("\n", 1)[1])
-    click.echo("files:")
+    folder = metadata.get("files_folder")
+    click.echo(f"files (in {folder}/, a replace's folder):" if folder else "files:")
     for name, record in sorted(artifact.files.items()):
         click.echo(f"  {name}  {format_size(int(record['size']))}")
     click.echo("params:")
