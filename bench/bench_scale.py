@@ -233,7 +233,7 @@ def bench_count(
 
 
 def describe_entry(folder: Path) -> str:
-    """The files of the first entry (a folder holding files) under ``folder``: sizes, blocks."""
+    """The files of the first entry (a folder of files only) under ``folder``: sizes, blocks."""
     stack = [folder]
     while stack:
         current = stack.pop()
@@ -241,14 +241,15 @@ def describe_entry(folder: Path) -> str:
             entries = sorted(scanned, key=lambda entry: entry.name)
         entries = [entry for entry in entries if not entry.name.startswith(".")]
         files = [entry for entry in entries if entry.is_file(follow_symlinks=False)]
-        if files:
+        folders = [entry for entry in entries if entry.is_dir(follow_symlinks=False)]
+        if files and not folders:
             parts = []
             for entry in files:
                 info = entry.stat(follow_symlinks=False)
                 parts.append(f"{entry.name} {info.st_size} B ({info.st_blocks * 512} allocated)")
             own = os.stat(current).st_blocks * 512
             return f"one entry: {', '.join(parts)}; its folder {own} allocated"
-        stack += [Path(entry.path) for entry in reversed(entries) if entry.is_dir()]
+        stack += [Path(entry.path) for entry in reversed(folders)]
     return "no entry found"
 
 
