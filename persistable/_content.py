@@ -362,14 +362,26 @@ def _walk(root: pathlib.Path, where: str) -> Iterator[tuple[str, pathlib.Path]]:
 
     entries: list[tuple[str, pathlib.Path]] = []
     # Symlinked folders are followed, as a reader of the tree (glob, rglob) follows them;
-    # a folder already listed (a link to an ancestor, or a second link) is not entered again.
-    listed: set[str] = set()
+    # a link to a folder already listed (an ancestor, or a second link) is not entered again.
+    listed: set[tuple[int, int]] = set()
+
+    def entered(folder: str) -> bool:
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return True  # os.walk reports it through onerror
+        identity = (info.st_dev, info.st_ino)
+        if identity in listed:
+            return False
+        listed.add(identity)
+        return True
+
+    entered(os.fspath(root))
     for folder, directories, files in os.walk(root, onerror=fail, followlinks=True):
-        listed.add(os.path.realpath(folder))
         directories[:] = sorted(
             name
             for name in directories
-            if os.path.realpath(os.path.join(folder, name)) not in listed
+            if not os.path.islink(path := os.path.join(folder, name)) or entered(path)
         )
         relative = os.path.relpath(folder, root)
         prefix = "" if relative == "." else pathlib.Path(relative).as_posix() + "/"

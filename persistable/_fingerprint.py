@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from persistable._fingerprint_values import describe
+from persistable._fingerprint_values import qualified as _qualified
 from persistable._hashing import canonical_json
 from persistable._parsing import PARSE_LOCK
 
@@ -534,10 +535,6 @@ def _unit(obj: Any, owner: type | None) -> _Unit:
     with _units_lock, contextlib.suppress(TypeError):  # not weak-referenceable: not cached
         _units[obj] = unit
     return unit
-
-
-def _qualified(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 @dataclass

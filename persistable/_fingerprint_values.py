@@ -17,13 +17,14 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["describe"]
+__all__ = ["describe", "qualified"]
 
 #: Containers nested deeper than this are not looked into (their depth is recorded).
 _MAX_DEPTH = 32
 
 
-def _qualified(obj: Any) -> str:
+def qualified(obj: Any) -> str:
+    """``module.qualname`` of a function or class, as fingerprint entries name them."""
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
@@ -39,10 +40,6 @@ def describe(
     from persistable.exceptions import PersistableError
     from persistable.params import encode_value
 
-    try:
-        return encode_value(value, name), []
-    except (PersistableError, RecursionError, TypeError, ValueError):
-        pass
     code: list[Any] = []
     seen: set[int] = set()
 
@@ -55,7 +52,7 @@ def describe(
                 # The short name, as the entries' own digests: a script keys the same
                 # run whether it is __main__ or imported.
                 return {"code": item.__qualname__}
-            return {"library": _qualified(item)}
+            return {"library": qualified(item)}
         if depth > _MAX_DEPTH or id(item) in seen:
             return {"nested": type(item).__qualname__}
         try:
@@ -95,7 +92,7 @@ def describe(
                 "instance": cls.__qualname__,
                 "state": {key: walk(state[key], depth + 1) for key in sorted(state)},
             }
-        return {"object": _qualified(cls)}
+        return {"object": qualified(cls)}
 
     described = walk(value, 0)
     if not code and isinstance(described, dict) and set(described) == {"object"}:

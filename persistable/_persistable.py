@@ -8,7 +8,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
 
@@ -317,10 +317,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def _by_role(self, value: Callable[[Persistable[Any, Any]], Any]) -> dict[str, Any]:
         """``value(dependency)`` of every tracked dependency, grouped by role name."""
         grouped: dict[str, Any] = {}
-        roles = self._dependency_roles
-        for index, dependency in enumerate(self.tracked_persistable_dependencies):
-            # Entries appended to the flat list after construction count under their name.
-            role, many = roles[index] if index < len(roles) else (dependency.payload_name, False)
+        for dependency, role, many in self._roles():
             if many:
                 grouped.setdefault(role, []).append(value(dependency))
             else:
@@ -371,15 +368,17 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             }
         )
 
+    def _roles(self) -> Iterator[tuple[Persistable[Any, Any], str, bool]]:
+        """Each tracked dependency with its role name and whether the role is a sequence."""
+        roles = self._dependency_roles
+        for index, dependency in enumerate(self.tracked_persistable_dependencies):
+            # Entries appended to the flat list after construction count under their name.
+            role, many = roles[index] if index < len(roles) else (dependency.payload_name, False)
+            yield dependency, role, many
+
     def _dependency_order(self) -> list[str]:
         """The dependencies' names (payload names or roles) in the order they were given."""
-        roles = self._dependency_roles
-        order: list[str] = []
-        for index, dependency in enumerate(self.tracked_persistable_dependencies):
-            role = roles[index][0] if index < len(roles) else dependency.payload_name
-            if role not in order:
-                order.append(role)
-        return order
+        return list(dict.fromkeys(role for _, role, _ in self._roles()))
 
     def dependency_keys(self) -> dict[str, Any]:
         """Keys of the tracked dependencies by payload name or role (a list for a sequence role)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +77,13 @@ def s3_bucket(s3_endpoint: str, s3_env: dict[str, str]) -> tuple[str, dict[str, 
     bucket = f"test-bucket-{next(_bucket_numbers)}-{time.monotonic_ns()}"
     s3fs.S3FileSystem(**storage_options, skip_instance_cache=True).mkdir(bucket)
     return f"s3://{bucket}/cache", storage_options
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder on sys.path for temporary user modules."""
+    folder = tmp_path / "user_code"
+    folder.mkdir()
+    sys.path.insert(0, str(folder))
+    yield folder
+    sys.path.remove(str(folder))

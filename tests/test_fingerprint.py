@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _user_modules import import_user_module
 
 from persistable import Persistable
 from persistable._fingerprint import changed_entries, fingerprint
@@ -21,22 +21,8 @@ from persistable.exceptions import PersistableDefinitionError
 _counter = iter(range(1_000_000))
 
 
-@pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder on sys.path for temporary user modules."""
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
-
-
 def _module(folder: Path, source: str) -> ModuleType:
-    """Import ``source`` as a fresh module of a unique name (a user module, not a library)."""
-    name = f"fp_user_{next(_counter)}"
-    (folder / f"{name}.py").write_text(textwrap.dedent(source))
-    importlib.invalidate_caches()
-    return importlib.import_module(name)
+    return import_user_module(folder, source, "fp_user")
 
 
 def _root(folder: Path, source: str) -> Callable[..., Any]:

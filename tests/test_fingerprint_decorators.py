@@ -8,35 +8,20 @@ therefore reads as a code change, exactly as renaming a called helper does.
 
 from __future__ import annotations
 
-import importlib
 import itertools
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from _user_modules import import_user_module
 
 from persistable._fingerprint import CodeFingerprint, fingerprint
 
 _names = itertools.count()
 
 
-@pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
-
-
 def _fingerprint(folder: Path, source: str) -> CodeFingerprint:
-    name = f"fp_decorators_{next(_names)}"
-    (folder / f"{name}.py").write_text(textwrap.dedent(source))
-    importlib.invalidate_caches()
-    root: Callable[..., Any] = importlib.import_module(name).root
+    root: Callable[..., Any] = import_user_module(folder, source, "fp_decorators").root
     return fingerprint(root)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _user_modules import import_user_module
 
 from persistable import MemoryStore
 from persistable._fingerprint import fingerprint
@@ -20,21 +19,8 @@ from persistable.exceptions import UnreadableCodeWarning
 _counter = iter(range(1_000_000))
 
 
-@pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder on sys.path for temporary user modules."""
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
-
-
 def _module(folder: Path, source: str) -> ModuleType:
-    name = f"fp_edge_{next(_counter)}"
-    (folder / f"{name}.py").write_text(textwrap.dedent(source))
-    importlib.invalidate_caches()
-    return importlib.import_module(name)
+    return import_user_module(folder, source, "fp_edge")
 
 
 def test_library_module_data_is_not_a_user_constant(

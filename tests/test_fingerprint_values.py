@@ -89,11 +89,9 @@ CASES = {
 _versions = itertools.count(1)
 
 
-def _load(tmp_path: Path, case: str, k: int) -> Any:
-    """Import the case's module as written with ``K = k``, as a new process would."""
-    values, attributes, expression = CASES[case]
+def _import(tmp_path: Path, case: str, source: str) -> Any:
+    """Import ``source`` as the case's module, as a new process would after an edit."""
     name = "fp_values_" + "".join(c if c.isalnum() else "_" for c in case)
-    source = HEADER.format(k=k, values=values, attributes=attributes, expression=expression)
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(source))
     stamp = 1_700_000_000 + next(_versions)  # each edit has its own mtime (linecache, pyc)
@@ -101,6 +99,13 @@ def _load(tmp_path: Path, case: str, k: int) -> Any:
     sys.modules.pop(name, None)
     importlib.invalidate_caches()
     return importlib.import_module(name)
+
+
+def _load(tmp_path: Path, case: str, k: int) -> Any:
+    """The module of a value case, written with ``K = k``."""
+    values, attributes, expression = CASES[case]
+    source = HEADER.format(k=k, values=values, attributes=attributes, expression=expression)
+    return _import(tmp_path, case, source)
 
 
 @pytest.fixture
@@ -209,14 +214,7 @@ class Step(Persistable[int, Params]):
 
 
 def _load_source(tmp_path: Path, case: str, k: int) -> Any:
-    name = "fp_values_" + "".join(c if c.isalnum() else "_" for c in case)
-    path = tmp_path / f"{name}.py"
-    path.write_text(SUPER_AND_PARAMS[case].replace("{k}", str(k)))
-    stamp = 1_700_000_000 + next(_versions)
-    os.utime(path, (stamp, stamp))
-    sys.modules.pop(name, None)
-    importlib.invalidate_caches()
-    return importlib.import_module(name)
+    return _import(tmp_path, case, SUPER_AND_PARAMS[case].replace("{k}", str(k)))
 
 
 @pytest.mark.parametrize("case", sorted(SUPER_AND_PARAMS))

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib
 import itertools
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _user_modules import import_user_module
 
 from persistable._fingerprint import _dump, _strip, fingerprint
 
@@ -69,15 +67,6 @@ def test_a_changed_format_spec_still_counts() -> None:
     )
 
 
-@pytest.fixture
-def module_dir(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
-
-
 FSTRINGS = """
     def root(x, width=5, prec=2):
         a = f"{x:{width}.{prec}}"
@@ -96,8 +85,5 @@ GOLDEN_FSTRINGS = "6ede941859737b3345868b88ad308180a281bd10ae5211885156e94130ed4
 
 
 def test_golden_fingerprint_of_f_strings(module_dir: Path) -> None:
-    name = f"fp_versions_{next(_names)}"
-    (module_dir / f"{name}.py").write_text(textwrap.dedent(FSTRINGS))
-    importlib.invalidate_caches()
-    root = importlib.import_module(name).root
+    root = import_user_module(module_dir, FSTRINGS, "fp_versions").root
     assert fingerprint(root).digest == GOLDEN_FSTRINGS
