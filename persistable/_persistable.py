@@ -55,7 +55,12 @@ from persistable.exceptions import (
 )
 from persistable.io import FileIO, PickleFileIO
 from persistable.io._folder import FolderFileIO, write_folder
-from persistable.params import PersistableParams, encode_value, tracked_field_names
+from persistable.params import (
+    PersistableParams,
+    encode_value,
+    omitted_defaults,
+    tracked_field_names,
+)
 from persistable.store import Store, StoreLike, Transaction, make_store
 
 if TYPE_CHECKING:
@@ -649,6 +654,9 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 duration_s=duration,
             )
             metadata["code"].update(self._code_record())
+            omitted = omitted_defaults(self.params)
+            if omitted:
+                metadata["added_later_defaults"] = omitted
             if extra_metadata:
                 metadata.update(extra_metadata)
             # Lineage by payload name and key, so the store alone rebuilds the upstream graph.
@@ -863,7 +871,21 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self.logger.debug(message)
 
     def _check_origin(self, metadata: dict[str, Any], key: str, store: Store) -> None:
-        """Warn when another class, or other code, wrote this artifact."""
+        """Warn when another class, or other code, wrote this artifact; refuse it when an
+        ``added_later`` default changed since (the key cannot tell the two apart)."""
+        recorded = metadata.get("added_later_defaults")
+        if isinstance(recorded, dict) and recorded:
+            current = omitted_defaults(self.params)
+            for path, made_with in recorded.items():
+                now = current.get(path)
+                if now is not None and now != made_with:
+                    raise InvalidParamsError(
+                        f"{self.payload_name} key {key} was made with {path} = {made_with} (the "
+                        f"default of its added_later field then), but that default is now {now}, "
+                        "which the key leaves out, so the artifact is not what the current params "
+                        f"make; restore added_later(default={made_with}) and pass the new value "
+                        "explicitly, or set the class's version to make everything again."
+                    )
         if not self._check_class(metadata, key, store) and self.code_changes == "warn":
             self._check_code(metadata, key)
 

@@ -125,6 +125,10 @@ def added_later(
             scale: float = added_later(default=1.0)
 
     "Holds its default" compares canonical encodings, so ``1`` and ``1.0`` differ.
+    Never change the default afterwards: the key cannot tell the old default from the
+    new one, so ``metadata.json`` records the default each artifact was made with and a
+    load under a changed default raises :class:`~persistable.exceptions.InvalidParamsError`
+    (pass the new value explicitly instead, or set the class's ``version``).
     """
     if default is dataclasses.MISSING and default_factory is dataclasses.MISSING:
         raise InvalidParamsError(
@@ -266,7 +270,32 @@ def _encode_dataclass_fields(obj: Any, path: str) -> dict[str, Any]:
     for name, default in info.added_later.items():
         if name in encoded and canonical_json(encoded[name]) == default:
             del encoded[name]
+            omitted = _omitted.collector
+            if omitted is not None:
+                omitted[f"{path}.{name}"] = default.decode()
     return encoded
+
+
+class _Omitted(threading.local):
+    collector: dict[str, str] | None = None
+
+
+_omitted = _Omitted()
+
+
+def omitted_defaults(params: Any) -> dict[str, str]:
+    """The ``added_later`` fields of ``params`` left out of its key, by field path, with the
+    canonical JSON of the default they hold (recorded in ``metadata.json``, checked on load)."""
+    if not dataclasses.is_dataclass(params) or isinstance(params, type):
+        return {}
+    previous = _omitted.collector
+    found: dict[str, str] = {}
+    _omitted.collector = found
+    try:
+        _encode_dataclass_fields(params, "params")
+    finally:
+        _omitted.collector = previous
+    return found
 
 
 @functools.singledispatch

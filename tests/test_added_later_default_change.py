@@ -1,0 +1,62 @@
+"""Changing the default of an ``added_later`` field must never hand over the old default's payload."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from persistable import Persistable, PersistableParams, added_later
+from persistable.exceptions import InvalidParamsError
+
+
+def _scaled(default: float) -> type[Persistable[Any, Any]]:
+    @dataclass
+    class ScaleParams(PersistableParams):
+        n: int = 3
+        scale: float = added_later(default=default)
+
+    class Scaled(Persistable[float, ScaleParams]):
+        def _generate_payload(self, **untracked: Any) -> float:
+            return self.params.n * self.params.scale
+
+    Scaled.params_class = ScaleParams  # type: ignore[attr-defined]
+    return Scaled
+
+
+def _make(tmp_path: Path, default: float, **values: Any) -> Persistable[Any, Any]:
+    cls = _scaled(default)
+    params = cls.params_class(**values)  # type: ignore[attr-defined]
+    return cls(data_dir=tmp_path, params=params, tracked_persistable_dependencies=None)
+
+
+def test_a_changed_default_is_refused_not_loaded(tmp_path: Path) -> None:
+    first = _make(tmp_path, 1.0)
+    first.load_generate()
+    assert first.payload == 3.0
+    metadata = json.loads((tmp_path / "scaled" / first.key / "metadata.json").read_text())
+    assert metadata["added_later_defaults"] == {"params.scale": "1.0"}
+
+    changed = _make(tmp_path, 2.0)
+    assert changed.key == first.key  # the field at its default stays out of the key
+    with pytest.raises(InvalidParamsError, match=r"params.scale = 1.0 .* default is now 2.0"):
+        changed.load_generate()
+    # Nothing was written or removed: the artifact made with 1.0 still loads as it was.
+    again = _make(tmp_path, 1.0)
+    again.load_generate()
+    assert again.payload == 3.0
+
+
+def test_an_explicit_value_and_an_unchanged_default_load_as_before(tmp_path: Path) -> None:
+    _make(tmp_path, 1.0).load_generate()
+    explicit = _make(tmp_path, 2.0, scale=1.0)  # not its default now: in the key, a new artifact
+    explicit.load_generate()
+    assert explicit.payload == 3.0
+    metadata = json.loads((tmp_path / "scaled" / explicit.key / "metadata.json").read_text())
+    assert "added_later_defaults" not in metadata
+    other = _make(tmp_path, 1.0, scale=2.0)
+    other.load_generate()
+    assert other.payload == 6.0
