@@ -135,6 +135,8 @@ def added_later(
             "added_later() needs a default (got none): the default is what the artifacts made "
             "before the field existed were made with; write added_later(default=...)."
         )
+    global _added_later_declared
+    _added_later_declared = True
     metadata = {"persistable": ADDED_LATER}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
@@ -282,11 +284,19 @@ class _Omitted(threading.local):
 
 _omitted = _Omitted()
 
+#: Set once any added_later() field is declared: until then no params can omit a field,
+#: so omitted_defaults() needs no second encoding pass (arrays and files hashed again).
+_added_later_declared = False
+
 
 def omitted_defaults(params: Any) -> dict[str, str]:
     """The ``added_later`` fields of ``params`` left out of its key, by field path, with the
     canonical JSON of the default they hold (recorded in ``metadata.json``, checked on load)."""
-    if not dataclasses.is_dataclass(params) or isinstance(params, type):
+    if (
+        not _added_later_declared
+        or not dataclasses.is_dataclass(params)
+        or isinstance(params, type)
+    ):
         return {}
     previous = _omitted.collector
     found: dict[str, str] = {}
