@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
 
 from persistable import _keys
+from persistable._added_later import changed_upstream, upstream_digest
 from persistable._artifact import (
     GENERATION_LOG_FILE,
     PARAMS_FILE,
@@ -657,6 +658,9 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             omitted = omitted_defaults(self.params)
             if omitted:
                 metadata["added_later_defaults"] = omitted
+            upstream_defaults = upstream_digest(self)
+            if upstream_defaults is not None:
+                metadata["upstream_added_later"] = upstream_defaults
             if extra_metadata:
                 metadata.update(extra_metadata)
             # Lineage by payload name and key, so the store alone rebuilds the upstream graph.
@@ -886,6 +890,15 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                         f"make; restore added_later(default={made_with}) and pass the new value "
                         "explicitly, or set the class's version to make everything again."
                     )
+        suspects = changed_upstream(self, metadata.get("upstream_added_later"))
+        if suspects is not None:
+            raise InvalidParamsError(
+                f"{self.payload_name} key {key} was made from upstream artifacts whose "
+                "added_later defaults have changed since (the keys leave those fields out, so "
+                "the artifact is not what the current tree makes); upstream fields at their "
+                f"default now: {'; '.join(suspects) or 'none'}; restore the old default and "
+                "pass the new value explicitly, or set the version of the changed class."
+            )
         if not self._check_class(metadata, key, store) and self.code_changes == "warn":
             self._check_code(metadata, key)
 

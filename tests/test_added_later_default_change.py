@@ -60,3 +60,59 @@ def test_an_explicit_value_and_an_unchanged_default_load_as_before(tmp_path: Pat
     other = _make(tmp_path, 1.0, scale=2.0)
     other.load_generate()
     assert other.payload == 6.0
+
+
+def _downstream(tmp_path: Path, default: float) -> Persistable[Any, Any]:
+    @dataclass
+    class SumParams(PersistableParams):
+        offset: int = 10
+
+    class Summed(Persistable[float, SumParams]):
+        def _generate_payload(self, **untracked: Any) -> float:
+            (upstream,) = self.tracked_persistable_dependencies
+            return float(upstream.payload) + self.params.offset
+
+    return Summed(
+        data_dir=tmp_path,
+        params=SumParams(),
+        tracked_persistable_dependencies=[_make(tmp_path, default)],
+    )
+
+
+def test_a_changed_default_upstream_is_refused_downstream(tmp_path: Path) -> None:
+    first = _downstream(tmp_path, 1.0)
+    first.load_generate()
+    assert first.payload == 13.0
+    metadata = json.loads((tmp_path / "summed" / first.key / "metadata.json").read_text())
+    assert isinstance(metadata["upstream_added_later"], str)
+
+    changed = _downstream(tmp_path, 2.0)
+    assert changed.key == first.key  # neither key holds the upstream field at its default
+    with pytest.raises(
+        InvalidParamsError,
+        match=r"summed key .* added_later defaults have changed.*scaled \(params.scale\)",
+    ):
+        changed.load_generate()
+    # The downstream artifact made from 1.0 is still there and still loads as it was.
+    again = _downstream(tmp_path, 1.0)
+    again.load_generate()
+    assert again.payload == 13.0
+
+
+def test_a_tree_without_omitted_defaults_records_nothing(tmp_path: Path) -> None:
+    # The upstream's field holds an explicit value: it is in the upstream key, nothing to record.
+    @dataclass
+    class SumParams(PersistableParams):
+        offset: int = 10
+
+    class Plain(Persistable[float, SumParams]):
+        def _generate_payload(self, **untracked: Any) -> float:
+            return float(self.params.offset)
+
+    upstream = _make(tmp_path, 1.0, scale=5.0)
+    plain = Plain(
+        data_dir=tmp_path, params=SumParams(), tracked_persistable_dependencies=[upstream]
+    )
+    plain.load_generate()
+    metadata = json.loads((tmp_path / "plain" / plain.key / "metadata.json").read_text())
+    assert "upstream_added_later" not in metadata
