@@ -206,12 +206,20 @@ def _class_info(cls: type) -> _ClassInfo:
         later: dict[str, bytes] = {}
         for field in fields:
             if field.metadata.get("persistable") == ADDED_LATER:
-                if field.default_factory is not dataclasses.MISSING:
-                    default = field.default_factory()
+                # By type, not identity: a class rebuilt by value (cloudpickle, in a
+                # worker) holds a copy of the MISSING sentinel, not the sentinel itself.
+                factory: Any = field.default_factory
+                if not isinstance(factory, type(dataclasses.MISSING)):
+                    default = factory()
                 else:
                     default = field.default
                 where = f"{cls.__qualname__}.{field.name} (its default)"
                 later[field.name] = canonical_json(encode_value(default, where))
+        if later:
+            # Also when the class was rebuilt without calling added_later() (cloudpickle
+            # by value in a worker): the records of omitted defaults must still be made.
+            global _added_later_declared
+            _added_later_declared = True
         coerce: dict[str, type] = {}
         for field in fields:
             content = _content_type(field.type)

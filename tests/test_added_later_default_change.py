@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,51 @@ def test_a_tree_without_omitted_defaults_records_nothing(tmp_path: Path) -> None
     plain.load_generate()
     metadata = json.loads((tmp_path / "plain" / plain.key / "metadata.json").read_text())
     assert "upstream_added_later" not in metadata
+
+
+_BY_VALUE = """
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from persistable import Persistable, PersistableParams, added_later
+
+
+@dataclass
+class ScaleParams(PersistableParams):
+    n: int = 3
+    scale: float = added_later(default=1.0)
+
+
+class Scaled(Persistable[float, ScaleParams]):
+    def _generate_payload(self, **untracked: Any) -> float:
+        return self.params.n * self.params.scale
+
+
+p = Scaled(data_dir=sys.argv[1], params=ScaleParams(), tracked_persistable_dependencies=None)
+sys.stdout.buffer.write(cloudpickle.dumps(p))
+"""
+
+_WORKER = """
+import pickle
+import sys
+
+p = pickle.loads(sys.stdin.buffer.read())  # the classes come by value: added_later() never runs
+p.load_generate()
+print(p.key)
+"""
+
+
+def test_a_class_rebuilt_by_value_in_a_worker_still_records_its_defaults(tmp_path: Path) -> None:
+    # What a Dask or process worker does with classes of a notebook's __main__.
+    made = subprocess.run(
+        [sys.executable, "-c", _BY_VALUE, str(tmp_path)], capture_output=True, check=True
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", _WORKER], input=made.stdout, capture_output=True, check=True
+    )
+    key = ran.stdout.decode().strip()
+    metadata = json.loads((tmp_path / "scaled" / key / "metadata.json").read_text())
+    assert metadata["added_later_defaults"] == {"params.scale": "1.0"}
