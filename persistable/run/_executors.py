@@ -408,7 +408,8 @@ _DASK_WORKER_MODULES = ("distributed", "dask", "msgpack", "tornado", "toolz")
 
 
 def _start_local_cluster(distributed: Any, workers: int) -> Any:
-    """A ``LocalCluster`` of ``workers`` worker processes of one thread each, no dashboard.
+    """A ``LocalCluster`` of ``workers`` worker processes of one thread each, no dashboard,
+    its scheduler's HTTP server on a free loopback port.
 
     Where the platform has it, workers fork from the forkserver with distributed and
     persistable preloaded instead of each starting a fresh interpreter (Dask's default,
@@ -432,7 +433,14 @@ def _start_local_cluster(distributed: Any, workers: int) -> Any:
         settings["distributed.worker.multiprocessing-method"] = "forkserver"
     with dask.config.set(settings):
         return distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # The scheduler's HTTP server (health, metrics) starts even without a dashboard,
+            # on 8787 by default: where that port is taken (another cluster, a dashboard),
+            # Dask warns and moves. A free port on loopback from the start says nothing.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
 
 
