@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from persistable._hashing import KEY_SCHEME, key_from_tree
 from persistable.exceptions import InvalidSampleError
 from persistable.params import encode_value
+from persistable.samples._pickling import canonical_state
 
 __all__ = [
     "BaseSample",
@@ -47,6 +48,11 @@ class BaseSample(BaseModel):
     id: str
     #: ``(processor name, params, key)`` of every processor applied, in order.
     processing_history: list[HistoryEntry] = Field(default_factory=list)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pydantic's pickled state, its sets in a fixed order (the bytes do not depend on
+        ``PYTHONHASHSEED``, so ``Save()`` in another process keeps an identical sample)."""
+        return canonical_state(super().__getstate__())
 
 
 def sample_fields(sample: Any, where: str = "A sample") -> list[str]:
