@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import IO, Any
 
 import xxhash
@@ -27,15 +28,55 @@ BULK_ALGORITHM = "xxh3_128"
 _CHUNK = 1 << 22
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _c_encoder() -> Callable[[Any, int], list[str]] | None:
+    """The C encoder that ``json.dumps`` uses for :func:`canonical_json`'s options, built once.
+
+    ``json.dumps`` with non-default options builds a ``JSONEncoder`` and this same C
+    encoder on every call; a key is hashed several times per cached load, so the encoder
+    is made once. No ``markers`` (cycle check): a cyclic tree raises RecursionError,
+    and :func:`canonical_json` then lets ``json.dumps`` say what it says.
+    """
+    make: Any = getattr(json.encoder, "c_make_encoder", None)
+    quote: Any = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:
+        return None
+    encoder: Callable[[Any, int], list[str]] = make(
+        None, _not_json, quote, None, ":", ",", True, False, False
+    )
+    return encoder
+
+
+_ENCODER = _c_encoder()
+
+
 def canonical_json(tree: Any) -> bytes:
     """Serialise an already-canonical tree into its one byte form.
 
     Keys sorted, no whitespace, UTF-8, NaN and infinities refused (the encoder in
-    :mod:`persistable.params` tags them before they get here).
+    :mod:`persistable.params` tags them before they get here). The bytes are those of
+    ``json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)``, whose C encoder is called directly.
     """
+    if _ENCODER is not None:
+        try:
+            text = "".join(_ENCODER(tree, 0))
+        except RecursionError:
+            text = _dumps(tree)  # a cycle: json.dumps's own ValueError
+    else:
+        text = _dumps(tree)
+    return text.encode(
+        "utf-8", "surrogatepass"
+    )  # lone surrogates (os.fsdecode'd names) stay distinct
+
+
+def _dumps(tree: Any) -> str:
     return json.dumps(
         tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8", "surrogatepass")  # lone surrogates (os.fsdecode'd names) stay distinct
+    )
 
 
 def key_from_tree(tree: Any) -> str:

@@ -74,6 +74,33 @@ def test_floats_survive_json_exactly() -> None:
     assert canonical_json(encode_value(0.1)) == b"0.1"
 
 
+def test_canonical_json_is_the_bytes_of_json_dumps_and_its_errors() -> None:
+    """canonical_json (the C encoder built once) writes what json.dumps writes, and refuses alike."""
+    trees: list[Any] = [
+        {"b": [1, 2.5, {"z": None, "a": "\u00e9\ud800"}], "a": True, "c": -0.0, "d": 1e300},
+        {"big": 12345678901234567890, "esc": '"\\\n\t\x00', "t": (1, "x"), "e": {}, "l": []},
+        "text",
+        7,
+        None,
+        [0.1, 1e-320, 3],
+    ]
+    for tree in trees:
+        expected = json.dumps(
+            tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8", "surrogatepass")
+        assert canonical_json(tree) == expected
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    for bad, error in (
+        ({"a": float("nan")}, ValueError),
+        ({"a": object()}, TypeError),
+        ({1: "x", "a": 2}, TypeError),
+        (cycle, ValueError),
+    ):
+        with pytest.raises(error):
+            canonical_json(bad)
+
+
 def test_numpy_scalars_equal_the_python_number() -> None:
     """np.int64(3) is 3, np.float64(0.5) is 0.5, np.bool_(True) is True and np.str_("a") is "a"."""
     assert _key(np.int64(3)) == _key(3) == _key(np.uint8(3))
