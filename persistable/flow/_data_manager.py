@@ -1,14 +1,26 @@
-"""``H5FlowDataManager``: h5flow's data API over a per-rank replica file.
+"""``H5FlowDataManager``: h5flow's data API over a per-rank replica or one shared file.
 
-The pip ``h5py`` has no parallel HDF5, so no two processes may write one file. Every
-rank therefore keeps its own *replica* holding what the flow wrote (datasets of the
-input are read from the input file, which every rank opens read-only, and are copied
-into the replica only when written: copy-on-write; rank 0's replica starts as a byte
-copy of the input instead and becomes the output). Each write is an *effect*
-(``create``, ``resize``, ``write``, ``attrs``, ...); collective calls (``reserve_data``,
-``write_data``, ``write_ref``) gather every rank's part in rank order and apply the same
-effects on every rank, so all replicas stay identical and each rank can read what any
-rank wrote. Rank 0 records the effects of each loop step for the resume journal.
+Every write is an *effect* (``create``, ``resize``, ``write``, ``attrs``, ...); collective
+calls (``reserve_data``, ``write_data``, ``write_ref``) gather every rank's part in rank
+order, and every rank applies the same metadata effects in the same order. Rank 0
+records the effects of each loop step for the resume journal. Two ways to hold them:
+
+* *replicas* (the pip ``h5py``, which has no parallel HDF5, so no two processes may
+  write one file): every rank keeps its own file holding what the flow wrote (datasets
+  of the input are read from the input file, which every rank opens read-only, and are
+  copied into the replica only when written: copy-on-write; rank 0's replica starts as
+  a byte copy of the input instead and becomes the output). Every rank applies every
+  effect, data included, so all replicas stay identical and each rank can read what
+  any rank wrote.
+* *shared* (an ``h5py`` built with parallel HDF5, ``mpio=True``): every rank opens one
+  file (a copy of the input) with the ``mpio`` driver. Metadata effects (create,
+  resize, attrs, delete) are HDF5 collective calls made by every rank; each rank writes
+  only its own rows (independent I/O), rank 0 the ``ref_region`` updates; the data goes
+  to rank 0 only, for the journal. A barrier ends every collective write, and the file
+  is in MPI atomic mode, so any rank reads what any rank wrote. Variable-length data and
+  filtered (compressed) datasets cannot be written this way (parallel HDF5 writes them
+  only collectively, or not at all): such a write raises ``ReplicasNeeded`` on every
+  rank, and the flow runs the config again with replicas, resuming from its journal.
 """
 
 from __future__ import annotations
@@ -20,15 +32,15 @@ import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from persistable.flow._errors import FlowStageError
+from persistable.flow._errors import FlowError, FlowStageError
 from persistable.flow._mpi import SerialComm
 from persistable.flow._refs import REF_DTYPE, dereference_chain, ref_region_dtype
 
-__all__ = ["Effect", "H5FlowDataManager", "is_dropped"]
+__all__ = ["Effect", "H5FlowDataManager", "ReplicasNeeded", "is_dropped"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +52,19 @@ def _h5py() -> Any:
     from persistable.flow._h5 import h5py
 
     return h5py()
+
+
+class ReplicasNeeded(FlowError):
+    """A write the ``mpio`` driver cannot make (raised on every rank at the same call)."""
+
+
+def _mpio_problem(dset: Any) -> str | None:
+    """Why ranks cannot write ``dset`` independently with ``mpio`` (or None when they can)."""
+    if dset.dtype.hasobject:
+        return f"{dset.name} holds variable-length data"
+    if dset.id.get_create_plist().get_nfilters():
+        return f"{dset.name} is filtered (compressed)"
+    return None
 
 
 def is_dropped(path: str, drop: Iterable[str]) -> bool:
@@ -70,6 +95,10 @@ class H5FlowDataManager:
     copy_input
         Start the replica as a byte copy of the input (rank 0 of a flow): the replica is
         then the whole output, and needs no merge unless objects were deleted or dropped.
+    mpio
+        Every rank opens ``filepath`` itself with h5py's ``mpio`` driver (needs an MPI
+        ``comm`` and an h5py built with parallel HDF5); the file then starts as a copy of
+        the input whatever ``copy_input`` is (rank 0 makes it before the others open it).
     """
 
     def __init__(
@@ -81,6 +110,7 @@ class H5FlowDataManager:
         drop_list: Sequence[str] = (),
         *,
         copy_input: bool = False,
+        mpio: bool = False,
     ) -> None:
         h5py = _h5py()
         self.filepath = str(filepath)
@@ -90,8 +120,19 @@ class H5FlowDataManager:
         self.size = self.comm.size
         self.compression = compression
         self.drop_list = list(drop_list)
-        if copy_input and input_filename is not None:
-            shutil.copyfile(input_filename, self.filepath)  # a kernel copy, no HDF5 decoding
+        #: One file shared by every rank (``mpio``), instead of one replica per rank.
+        self.shared = bool(mpio and self.comm.is_mpi)
+        copied = input_filename is not None and (copy_input or self.shared)
+        if self.shared:
+            if self.rank == 0 and copied:
+                shutil.copyfile(cast(str, input_filename), self.filepath)
+            self.comm.barrier()
+            self.fh = h5py.File(
+                self.filepath, "r+" if copied else "w", driver="mpio", comm=self.comm.world
+            )
+            self.fh.atomic = True  # a rank reads another's writes once the barrier is passed
+        elif copied:
+            shutil.copyfile(cast(str, input_filename), self.filepath)  # a kernel copy
             self.fh = h5py.File(self.filepath, "r+")
         else:
             self.fh = h5py.File(self.filepath, "w")
@@ -102,6 +143,7 @@ class H5FlowDataManager:
         self._effects: list[Effect] = []
         self._objects: dict[str, tuple[Any, bool]] = {}
         self._regions: dict[str, list[str]] = {}
+        self._mpio_checked: set[str] = set()
 
     def __repr__(self) -> str:
         return f"H5FlowDataManager(filepath={self.filepath!r}, input={self.input_filename!r}, rank={self.rank}/{self.size})"
@@ -157,6 +199,7 @@ class H5FlowDataManager:
         """Drop the lookup caches (an object was created, copied or deleted)."""
         self._objects.clear()
         self._regions.clear()
+        self._mpio_checked.clear()
 
     def _obj(self, path: str) -> Any:
         found = self._lookup(path)
@@ -179,8 +222,19 @@ class H5FlowDataManager:
                 self._apply(effect)
         finally:
             self._recording = recording
+        self._settle()
 
-    def _apply(self, effect: Effect) -> None:
+    def _settle(self) -> None:
+        """End a collective write on a shared file: every rank's writes are done (a barrier)."""
+        if self.shared:
+            self.comm.barrier()
+
+    def _apply(self, effect: Effect, writer: int | None = None) -> None:
+        """Apply (and on rank 0 record) ``effect``.
+
+        A ``write`` on a shared file is made by rank ``writer`` only (rank 0 when None:
+        a journal replay, a ``ref_region`` update); with replicas, by every rank.
+        """
         kind, path = effect[0], effect[1]
         fh = self.fh
         if kind in ("group", "dataset", "delete"):
@@ -189,6 +243,8 @@ class H5FlowDataManager:
             self._require_group(path)
         elif kind == "dataset":
             shape, maxshape, dtype, fill, compression = effect[2:]
+            if self.shared and np.dtype(dtype).hasobject:
+                raise ReplicasNeeded(f"{path} would hold variable-length data")
             self._require_group(path.rsplit("/", 1)[0] if "/" in path else "")
             if path not in fh:
                 fh.create_dataset(
@@ -209,9 +265,12 @@ class H5FlowDataManager:
             dset = self._obj(path)
             dset.resize((effect[2], *dset.shape[1:]))
         elif kind == "write":
-            self._writable(path)
-            sel, data = effect[2], effect[3]
-            self._obj(path)[sel] = data
+            if self.shared:
+                self._check_mpio(path)
+            if not self.shared or (writer or 0) == self.rank:
+                self._writable(path)
+                sel, data = effect[2], effect[3]
+                self._obj(path)[sel] = data
         elif kind == "delete":
             if path in fh:
                 del fh[path]
@@ -255,6 +314,30 @@ class H5FlowDataManager:
             self._require_group(path)
         else:
             raise KeyError(f"{path!r} does not exist; create it first (create_dset/create_ref)")
+
+    def _check_mpio(self, *paths: str) -> None:
+        """On a shared file: raise ``ReplicasNeeded`` if ranks cannot write these datasets."""
+        for path in paths:
+            path = path.strip("/")
+            if path not in self._mpio_checked:
+                problem = _mpio_problem(self._obj(path))
+                if problem is not None:
+                    raise ReplicasNeeded(problem)
+                self._mpio_checked.add(path)
+
+    def _parts(
+        self, op: str, name: str, summary: Any, data: Any
+    ) -> tuple[list[Any], list[Any] | None]:
+        """Every rank's ``summary`` and, where this rank needs them, every rank's ``data``.
+
+        With replicas every rank gets all the data (each writes all of it); on a shared
+        file only rank 0 does (it journals them), the others get None.
+        """
+        if not self.shared:
+            gathered = self._collect(op, name, (summary, data))
+            return [g[0] for g in gathered], [g[1] for g in gathered]
+        summaries = self._collect(op, name, summary)
+        return summaries, self.comm.gather(data)  # None on every rank but 0
 
     def _collect(self, op: str, name: str, payload: Any) -> list[Any]:
         """Allgather ``payload`` of a collective call, checking every rank made the same call."""
@@ -376,6 +459,8 @@ class H5FlowDataManager:
     def set_attrs(self, name: str, **attrs: Any) -> None:
         """Set attributes of object ``name`` (a group is created when missing)."""
         values = copy.deepcopy(attrs) if self._recording else attrs  # journaled as set now
+        if self.shared:  # a collective HDF5 call: every rank writes rank 0's values
+            values = self.comm.bcast(values)
         self._apply(("attrs", name.strip("/"), values))
 
     def create_dset(self, dataset_name: str, dtype: Any, shape: tuple[int, ...] = ()) -> None:
@@ -458,49 +543,73 @@ class H5FlowDataManager:
     def write_data(self, dataset_name: str, spec: Any, data: Any) -> None:
         """Write ``data`` at ``spec`` (collective: every rank calls it, in the same order)."""
         path = f"{dataset_name.strip('/')}/data"
+        if self.shared:
+            self._check_mpio(path)
         # Rank 0 journals the rows as written now: a copy, since a stage may change its
         # array afterwards (a reused buffer) and the replay must write what was written.
         mine = np.array(data, copy=True) if self._recording else np.asarray(data)
-        for rank_spec, rank_data in self._collect("write_data", dataset_name, (spec, mine)):
+        specs, datas = self._parts("write_data", dataset_name, (spec, mine.size), mine)
+        for rank, (rank_spec, size) in enumerate(specs):
             if isinstance(rank_spec, slice) and rank_spec.start is not None and rank_spec.start < 0:
                 continue  # an empty generator slice
-            if np.size(rank_data) == 0:
+            if size == 0:
                 continue
-            self._apply(("write", path, rank_spec, rank_data))
+            if datas is not None:
+                self._apply(("write", path, rank_spec, datas[rank]), writer=rank)
+            elif rank == self.rank:
+                self._apply(("write", path, rank_spec, mine), writer=rank)
+        self._settle()
 
     def write_ref(self, parent_dataset_name: str, child_dataset_name: str, refs: Any) -> None:
         """Append ``(N, 2)`` parent->child row pairs (collective) and update both region tables."""
         arr = np.asarray(refs, dtype=np.int64).reshape(-1, 2)
-        gathered = self._collect("write_ref", f"{parent_dataset_name}->{child_dataset_name}", arr)
         ref_dset, direction = self.get_ref(parent_dataset_name, child_dataset_name)
         ref_path = ref_dset.name.strip("/")
-        offset = len(ref_dset)
-        total = sum(len(g) for g in gathered)
-        if total:
-            self._apply(("resize", ref_path, offset + total))
         parent_region = self.get_ref_region(parent_dataset_name, child_dataset_name).name.strip("/")
         child_region = self.get_ref_region(child_dataset_name, parent_dataset_name).name.strip("/")
-        for rank_refs in gathered:
-            if len(rank_refs) == 0:
-                continue
-            self._apply(
-                (
-                    "write",
-                    ref_path,
-                    slice(offset, offset + len(rank_refs)),
-                    rank_refs[:, list(direction)],
-                )
-            )
-            self._update_region(parent_region, rank_refs[:, 0], offset)
-            self._update_region(child_region, rank_refs[:, 1], offset)
-            offset += len(rank_refs)
+        if self.shared:
+            self._check_mpio(ref_path, parent_region, child_region)
+        highs = arr.max(axis=0) + 1 if len(arr) else np.zeros(2, dtype=np.int64)
+        summaries, parts = self._parts(
+            "write_ref",
+            f"{parent_dataset_name}->{child_dataset_name}",
+            (len(arr), int(highs[0]), int(highs[1])),
+            arr,
+        )
+        offset = len(ref_dset)
+        total = sum(n for n, _, _ in summaries)
+        if not total:
+            self._settle()
+            return
+        self._apply(("resize", ref_path, offset + total))
+        start = offset
+        for rank, (n, _, _) in enumerate(summaries):
+            if n and (parts is not None or rank == self.rank):
+                rows = arr if parts is None else parts[rank]
+                written = slice(start, start + n)
+                self._apply(("write", ref_path, written, rows[:, list(direction)]), writer=rank)
+            start += n
+        every = None if parts is None else np.concatenate(parts)
+        for side, region in ((0, parent_region), (1, child_region)):
+            high = max(h[side + 1] for h in summaries if h[0])
+            self._update_region(region, None if every is None else every[:, side], offset, high)
+        self._settle()
 
-    def _update_region(self, region_path: str, rows: np.ndarray[Any, Any], offset: int) -> None:
-        low, high = int(rows.min()), int(rows.max()) + 1
+    def _update_region(
+        self, region_path: str, rows: np.ndarray[Any, Any] | None, offset: int, high: int
+    ) -> None:
+        """Grow the region table to ``high`` rows; fold in the refs from ``offset`` on.
+
+        ``rows`` (the parent or child row of every new ref, in order) is None on the
+        ranks of a shared file other than 0: they only join the collective resize.
+        """
         region_dset = self._obj(region_path)
         if len(region_dset) < high:
             self._apply(("resize", region_path, high))
             region_dset = self._obj(region_path)
+        if rows is None:
+            return
+        low = int(rows.min())
         current = np.asarray(region_dset[low:high])
         positions = np.arange(len(rows), dtype=np.int64) + offset
         local = rows - low

@@ -57,6 +57,9 @@ class LoopReport:
     steps: int = 0
     replayed: int = 0
     chunks: int = 0
+    #: How the output was written: "mpio" (one file shared by the ranks), "replicas"
+    #: (one file per rank), "serial"; "" when the loop was done before (a resume).
+    writes: str = ""
 
 
 @dataclass(frozen=True)

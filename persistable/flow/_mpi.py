@@ -19,6 +19,8 @@ class SerialComm:
     rank = 0
     size = 1
     is_mpi = False
+    #: The mpi4py communicator (what h5py's ``mpio`` driver opens a file with); None here.
+    world: Any = None
 
     def Get_rank(self) -> int:
         return 0
@@ -48,7 +50,7 @@ class Comm(SerialComm):
     is_mpi = True
 
     def __init__(self, world: Any) -> None:
-        self._world = world
+        self.world = world
         self.rank = int(world.Get_rank())
         self.size = int(world.Get_size())
 
@@ -59,23 +61,23 @@ class Comm(SerialComm):
         return self.size
 
     def allgather(self, value: Any) -> list[Any]:
-        return list(self._world.allgather(value))
+        return list(self.world.allgather(value))
 
     def gather(self, value: Any, root: int = 0) -> list[Any] | None:
-        gathered = self._world.gather(value, root=root)
+        gathered = self.world.gather(value, root=root)
         return None if gathered is None else list(gathered)
 
     def bcast(self, value: Any, root: int = 0) -> Any:
-        return self._world.bcast(value, root=root)
+        return self.world.bcast(value, root=root)
 
     def barrier(self) -> None:
-        self._world.Barrier()
+        self.world.Barrier()
 
     def abort(self, code: int = 1) -> None:
         """Stop every rank of the job (used after an error, so no rank waits forever)."""
         sys.stderr.flush()
         sys.stdout.flush()
-        self._world.Abort(code)
+        self.world.Abort(code)
 
 
 def mpi_wanted(nompi: bool = False) -> bool:

@@ -30,7 +30,7 @@ from persistable._content import file_digest
 from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError
 from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._config import DROP_FIX, FlowConfig, drop_name_problem, load_config
-from persistable.flow._data_manager import H5FlowDataManager
+from persistable.flow._data_manager import H5FlowDataManager, ReplicasNeeded
 from persistable.flow._errors import FlowError, FlowInputError
 from persistable.flow._h5 import h5py, has_mpio
 from persistable.flow._journal import Journal
@@ -46,7 +46,7 @@ from persistable.flow._mpi import SerialComm, get_comm
 from persistable.flow._place import place_output
 from persistable.store import StoreLike
 
-__all__ = ["FlowResult", "run_flow"]
+__all__ = ["FlowResult", "run_flow", "use_mpio"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,10 @@ class FlowResult:
             if self.replayed_steps
             else ""
         )
+        writes = {loop.writes for loop in self.loops} - {""}
+        how = " (one shared file, mpio)" if writes == {"mpio"} else ""
         return (
-            f"{self.output}: written on {self.ranks} rank(s), {steps} steps{resumed} "
+            f"{self.output}: written on {self.ranks} rank(s){how}, {steps} steps{resumed} "
             f"(key {self.key})." + linked
         )
 
@@ -291,11 +293,6 @@ def _run(
         return result
 
     lock = None
-    if comm.is_mpi and comm.rank == 0 and has_mpio():
-        logger.info(
-            "h5py has parallel HDF5 (the mpio driver); this version still writes one replica "
-            "per rank (see 'Writes under MPI' in docs/architecture.md)"
-        )
     if comm.rank == 0:
         work.mkdir(exist_ok=True)
         lock = _lock_work(work, output)
@@ -319,6 +316,46 @@ def _run(
     finally:
         if lock is not None:
             lock.release()
+
+
+def use_mpio(comm: SerialComm, compression: str | None) -> bool:
+    """Whether the ranks write one shared file with h5py's ``mpio`` driver.
+
+    Only under MPI with an h5py built with parallel HDF5 (not the pip wheel), and not
+    with ``compression`` (parallel HDF5 writes filtered datasets only collectively).
+    """
+    return comm.is_mpi and compression is None and has_mpio()
+
+
+def _run_config(
+    comm: SerialComm,
+    item: ResolvedConfig,
+    work: Path,
+    index: int,
+    current_input: Path | None,
+    compression: str | None,
+    drops: list[str],
+    start: int | None,
+    end: int | None,
+    progress: bool,
+    shared: bool,
+) -> tuple[Path, LoopReport, list[str]]:
+    """One config's loop into this rank's replica, or the ranks' shared file: (file, report, deleted)."""
+    replica = replica_path(work, index, 0 if shared else comm.rank)
+    with H5FlowDataManager(
+        replica, current_input, comm, compression, drops, copy_input=comm.rank == 0, mpio=shared
+    ) as dm:
+        report = run_loop(
+            item,
+            dm,
+            Journal(work / f"journal-{index}", comm.size),
+            None if current_input is None else str(current_input),
+            start,
+            end,
+            progress,
+        )
+        report.writes = "mpio" if shared else "replicas" if comm.is_mpi else "serial"
+        return replica, report, sorted(dm.deleted)
 
 
 def _stored_output(artifact: FlowOutput, output: Path, copy_output: bool) -> str | None:
@@ -381,20 +418,39 @@ def _run_configs(
             result.loops.append(LoopReport())
             current_input = merged
             continue
-        replica = replica_path(work, index, comm.rank)
-        with H5FlowDataManager(
-            replica, current_input, comm, compression, drops, copy_input=comm.rank == 0
-        ) as dm:
-            report = run_loop(
+        shared = use_mpio(comm, compression)
+        try:
+            replica, report, deleted = _run_config(
+                comm,
                 item,
-                dm,
-                Journal(work / f"journal-{index}", comm.size),
-                None if current_input is None else str(current_input),
+                work,
+                index,
+                current_input,
+                compression,
+                drops,
                 start,
                 end,
                 progress,
+                shared,
             )
-            deleted = sorted(dm.deleted)
+        except ReplicasNeeded as why:
+            if comm.rank == 0:
+                logger.info("%s", f"mpio cannot write this flow ({why}); writing per-rank replicas")
+                replica_path(work, index, 0).unlink(missing_ok=True)
+            comm.barrier()
+            replica, report, deleted = _run_config(
+                comm,
+                item,
+                work,
+                index,
+                current_input,
+                compression,
+                drops,
+                start,
+                end,
+                progress,
+                False,
+            )
         comm.barrier()
         if comm.rank == 0:
             finish_output(replica, merged, drops, deleted)
