@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from persistable.flow import (
@@ -170,3 +171,16 @@ class Reuse(H5FlowStage):
             rows = self.data_manager.reserve_data(name, len(values))
             self.data_manager.write_data(name, rows, values)
             values += 100.0  # the written rows must keep the values they had when written
+
+
+class Labels(H5FlowStage):
+    """Writes one variable-length string per event (data parallel HDF5 cannot write)."""
+
+    def init(self, source_name: str) -> None:
+        self.data_manager.create_dset("labels", dtype=h5py.string_dtype())
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        ids = cache[source_name]["id"]
+        rows = self.data_manager.reserve_data("labels", len(ids))
+        labels = np.array([f"event-{i}" + "!" * (int(i) % 4) for i in ids], dtype=object)
+        self.data_manager.write_data("labels", rows, labels)

@@ -165,7 +165,11 @@ class H5FlowDataManager:
     def __enter__(self) -> H5FlowDataManager:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if self.shared and error is not None and not isinstance(error, ReplicasNeeded):
+            # Closing a shared file is collective: it would wait for the ranks that did
+            # not fail. The failing rank stops the job instead (MPI_Abort, in run_flow).
+            return
         self.close()
 
     def _is_deleted(self, path: str) -> bool:

@@ -1,0 +1,171 @@
+"""Flows written with h5py's ``mpio`` driver (parallel HDF5) under the system ``mpiexec``.
+
+The pip h5py has serial HDF5 only; ``_mpio_venv`` builds an env whose h5py has parallel
+HDF5 (once per machine). There, ranks write one shared file: the datasets must be
+identical to a serial run's and to the per-rank replicas' (the pip wheels' path), and a
+killed rank, a failing rank and data the driver cannot write must behave as there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import h5py
+import pytest
+from _flow_stages import write_events
+from _mpio_venv import MpioEnv, MpioUnavailable, mpio_env
+from test_flow_mpi import TROUBLE, mpiexec
+from test_flow_run import RECO, dump, write_config
+
+from persistable.flow import run_flow
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+#: Generous: mpiexec start-up is slow on a loaded machine; a hang would hit it.
+TIMEOUT = 120
+SHARED = "(one shared file, mpio)"
+
+#: Building the env (first use on a machine) compiles mpi4py and h5py: minutes.
+pytestmark = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(scope="module")
+def mpio() -> MpioEnv:
+    try:
+        return mpio_env()
+    except MpioUnavailable as why:
+        pytest.skip(f"cannot test the mpio write path: {why}")
+
+
+def run_mpio(env: MpioEnv, n: int, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``persistable flow`` on ``n`` ranks of the system MPICH, in the parallel-h5py env."""
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
+    environ.pop("H5FLOW_NOMPI", None)
+    command = [str(env.mpiexec), "-n", str(n), str(env.python), "-m", "persistable.flow"]
+    return subprocess.run(
+        [*command, "--no-progress", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.h5"
+    write_events(path, n_events=40)
+    return path
+
+
+def test_the_env_has_parallel_hdf5(mpio: MpioEnv) -> None:
+    """The built h5py has the mpio driver (and the project's pip h5py does not)."""
+    probe = subprocess.run(
+        [str(mpio.python), "-c", "import h5py; print(h5py.get_config().mpi)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "True"
+    assert not h5py.get_config().mpi
+
+
+def test_mpio_output_equals_serial_and_replicas_on_1_2_3_ranks(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """One shared file on 2 and 3 ranks holds the same datasets as a serial run and the replicas."""
+    config = write_config(tmp_path)
+    run_flow(config, tmp_path / "serial.h5", events, nompi=True, data_dir=tmp_path / "s0")
+    args = ["-c", str(config), "-i", str(events)]
+    replicas = mpiexec(2, tmp_path, *args, "-o", "replicas.h5", "--data-dir", "replicas")
+    assert replicas.returncode == 0, replicas.stderr
+    assert SHARED not in replicas.stdout
+    for n in (1, 2, 3):
+        done = run_mpio(mpio, n, tmp_path, *args, "-o", f"m{n}.h5", "--data-dir", f"m{n}")
+        assert done.returncode == 0, done.stderr
+        assert f"written on {n} rank(s)" in done.stdout
+        assert (SHARED in done.stdout) == (n > 1), done.stdout
+    serial = dump(tmp_path / "serial.h5")
+    assert serial == dump(tmp_path / "replicas.h5")
+    for n in (1, 2, 3):
+        assert serial == dump(tmp_path / f"m{n}.h5"), n
+
+
+def test_mpio_sigkill_of_one_rank_then_rerun_continues(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """A killed rank leaves no output; the rerun resumes from the journal and matches a clean run."""
+    marker = tmp_path / "killed"
+    config = write_config(
+        tmp_path, TROUBLE.replace("ACTION", "kill").replace("MARKER", str(marker))
+    )
+    args = ["-c", str(config), "-i", str(events), "-o", "out.h5", "--data-dir", "store"]
+    killed = run_mpio(mpio, 2, tmp_path, *args)
+    assert killed.returncode != 0
+    assert marker.exists()
+    assert not (tmp_path / "out.h5").exists()
+    rerun = run_mpio(mpio, 2, tmp_path, *args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert SHARED in rerun.stdout
+    assert "resumed: 1 of 3 steps were already done" in rerun.stdout
+    run_flow(config, tmp_path / "clean.h5", events, nompi=True, data_dir=tmp_path / "other")
+    assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")
+    again = run_mpio(mpio, 2, tmp_path, *args)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+
+
+def test_mpio_exception_on_one_rank_stops_every_rank(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """A stage raising on rank 1 of a shared file ends the job naming stage, rank and chunk."""
+    config = write_config(tmp_path, TROUBLE.replace("ACTION", "raise").replace("MARKER", "none"))
+    done = run_mpio(mpio, 2, tmp_path, "-c", str(config), "-i", str(events), "-o", "out.h5")
+    assert done.returncode != 0
+    assert (
+        "stage trouble (Trouble).run raised ValueError: bad row 25 (rank 1 at chunk 3"
+        in done.stderr
+    )
+    assert not (tmp_path / "out.h5").exists()
+
+
+LABELS = RECO.replace("stages: [hit_sum, scratch]", "stages: [hit_sum, labels]") + (
+    "labels:\n  classname: Labels\n  path: _flow_stages\n"
+)
+
+
+def _labels(path: Path) -> tuple[list[str], dict[str, Any]]:
+    with h5py.File(path, "r") as fh:
+        labels = list(fh["labels/data"].asstr()[()])
+    rest = {k: v for k, v in dump(path).items() if not k.startswith("labels")}
+    return labels, rest
+
+
+def test_mpio_falls_back_to_replicas_for_what_it_cannot_write(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """Variable-length data, or compression, is written through per-rank replicas instead."""
+    config = write_config(tmp_path, LABELS)
+    run_flow(config, tmp_path / "serial.h5", events, nompi=True, data_dir=tmp_path / "s0")
+    done = run_mpio(mpio, 2, tmp_path, "-c", str(config), "-i", str(events), "-o", "vl.h5")
+    assert done.returncode == 0, done.stderr
+    assert "written on 2 rank(s), 3 steps" in done.stdout
+    labels, rest = _labels(tmp_path / "serial.h5")
+    assert labels[:3] == ["event-0", "event-1!", "event-2!!"]
+    assert len(labels) == 40
+    assert _labels(tmp_path / "vl.h5") == (labels, rest)
+
+    plain = write_config(tmp_path, name="plain.yaml")
+    args = ["-c", str(plain), "-i", str(events), "--compression", "gzip"]
+    run_flow(plain, tmp_path / "gz0.h5", events, nompi=True, compression="gzip")
+    done = run_mpio(mpio, 2, tmp_path, *args, "-o", "gz.h5", "--data-dir", "gz")
+    assert done.returncode == 0, done.stderr
+    assert "written on 2 rank(s), 3 steps" in done.stdout
+    assert dump(tmp_path / "gz0.h5") == dump(tmp_path / "gz.h5")
+    with h5py.File(tmp_path / "gz.h5", "r") as fh:
+        assert fh["reco/sums/data"].compression == "gzip"
