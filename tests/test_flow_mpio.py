@@ -40,10 +40,15 @@ def mpio() -> MpioEnv:
         pytest.skip(f"cannot test the mpio write path: {why}")
 
 
-def run_mpio(env: MpioEnv, n: int, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_mpio(
+    env: MpioEnv, n: int, cwd: Path, *args: str, nompio: bool = False
+) -> subprocess.CompletedProcess[str]:
     """``persistable flow`` on ``n`` ranks of the system MPICH, in the parallel-h5py env."""
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
     environ.pop("H5FLOW_NOMPI", None)
+    environ.pop("PERSISTABLE_FLOW_NOMPIO", None)
+    if nompio:
+        environ["PERSISTABLE_FLOW_NOMPIO"] = "1"
     command = [str(env.mpiexec), "-n", str(n), str(env.python), "-m", "persistable.flow"]
     return subprocess.run(
         [*command, "--no-progress", *args],
@@ -78,13 +83,20 @@ def test_the_env_has_parallel_hdf5(mpio: MpioEnv) -> None:
 def test_mpio_output_equals_serial_and_replicas_on_1_2_3_ranks(
     mpio: MpioEnv, tmp_path: Path, events: Path
 ) -> None:
-    """One shared file on 2 and 3 ranks holds the same datasets as a serial run and the replicas."""
+    """One shared file on 2 and 3 ranks holds the same datasets as a serial run and the replicas.
+
+    The replicas run twice: with the pip wheels, and in the parallel-h5py env with mpio
+    turned off by ``PERSISTABLE_FLOW_NOMPIO``.
+    """
     config = write_config(tmp_path)
     run_flow(config, tmp_path / "serial.h5", events, nompi=True, data_dir=tmp_path / "s0")
     args = ["-c", str(config), "-i", str(events)]
     replicas = mpiexec(2, tmp_path, *args, "-o", "replicas.h5", "--data-dir", "replicas")
     assert replicas.returncode == 0, replicas.stderr
     assert SHARED not in replicas.stdout
+    off = run_mpio(mpio, 2, tmp_path, *args, "-o", "off.h5", "--data-dir", "off", nompio=True)
+    assert off.returncode == 0, off.stderr
+    assert "written on 2 rank(s), 3 steps" in off.stdout
     for n in (1, 2, 3):
         done = run_mpio(mpio, n, tmp_path, *args, "-o", f"m{n}.h5", "--data-dir", f"m{n}")
         assert done.returncode == 0, done.stderr
@@ -92,6 +104,7 @@ def test_mpio_output_equals_serial_and_replicas_on_1_2_3_ranks(
         assert (SHARED in done.stdout) == (n > 1), done.stdout
     serial = dump(tmp_path / "serial.h5")
     assert serial == dump(tmp_path / "replicas.h5")
+    assert serial == dump(tmp_path / "off.h5")
     for n in (1, 2, 3):
         assert serial == dump(tmp_path / f"m{n}.h5"), n
 

@@ -16,8 +16,10 @@ records the effects of each loop step for the resume journal. Two ways to hold t
   file (a copy of the input) with the ``mpio`` driver. Metadata effects (create,
   resize, attrs, delete) are HDF5 collective calls made by every rank; each rank writes
   only its own rows (independent I/O), rank 0 the ``ref_region`` updates; the data goes
-  to rank 0 only, for the journal. A barrier ends every collective write, and the file
-  is in MPI atomic mode, so any rank reads what any rank wrote. Variable-length data and
+  to rank 0 only, for the journal. A barrier ends every collective write, so any rank
+  reads what any rank wrote on a file system where a finished write is seen by every
+  process (POSIX: local disks, Lustre, GPFS; MPI's atomic mode would make it hold
+  everywhere, but costs ~45x in writes). Variable-length data and
   filtered (compressed) datasets cannot be written this way (parallel HDF5 writes them
   only collectively, or not at all): such a write raises ``ReplicasNeeded`` on every
   rank, and the flow runs the config again with replicas, resuming from its journal.
@@ -130,7 +132,6 @@ class H5FlowDataManager:
             self.fh = h5py.File(
                 self.filepath, "r+" if copied else "w", driver="mpio", comm=self.comm.world
             )
-            self.fh.atomic = True  # a rank reads another's writes once the barrier is passed
         elif copied:
             shutil.copyfile(cast(str, input_filename), self.filepath)  # a kernel copy
             self.fh = h5py.File(self.filepath, "r+")

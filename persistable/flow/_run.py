@@ -6,10 +6,11 @@ Steps (every rank runs them; rank 0 alone touches the store and the output path)
 2. key the output (configs, input content digest, start/end, drop, compression, each
    class's ``class_version`` and source fingerprint); if the store has a sound one
    (checksum verified), give it to ``-o`` (``_place``) and stop;
-3. run each config's loop into per-rank replicas inside a private work folder
+3. run each config's loop into per-rank replicas, or one file the ranks share with
+   h5py's ``mpio`` driver (``use_mpio``), inside a private work folder
    ``.<output name>.flow-<key>/`` beside the output, journaling finished steps; rank 0's
-   replica starts as a copy of the config's input and becomes its output (the next
-   config reads it), rewritten only when objects were dropped or deleted;
+   replica (or the shared file) starts as a copy of the config's input and becomes its
+   output (the next config reads it), rewritten only when objects were dropped or deleted;
 4. commit the last output to the store (a local store takes the file itself, by a
    rename), give it to ``-o`` (a clone, a read-only hard link or a copy), remove the
    work folder.
@@ -321,10 +322,14 @@ def _run(
 def use_mpio(comm: SerialComm, compression: str | None) -> bool:
     """Whether the ranks write one shared file with h5py's ``mpio`` driver.
 
-    Only under MPI with an h5py built with parallel HDF5 (not the pip wheel), and not
-    with ``compression`` (parallel HDF5 writes filtered datasets only collectively).
+    Only under MPI with an h5py built with parallel HDF5 (not the pip wheel), not with
+    ``compression`` (parallel HDF5 writes filtered datasets only collectively), and not
+    when the environment variable ``PERSISTABLE_FLOW_NOMPIO`` is set to a non-empty
+    value (for a file system where one rank does not see another's writes at once).
     """
-    return comm.is_mpi and compression is None and has_mpio()
+    if not comm.is_mpi or compression is not None or os.environ.get("PERSISTABLE_FLOW_NOMPIO"):
+        return False
+    return has_mpio()
 
 
 def _run_config(
