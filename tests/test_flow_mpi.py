@@ -31,18 +31,27 @@ TROUBLE = RECO.replace(
 )
 
 
-def mpiexec(n: int, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def mpiexec(
+    n: int,
+    cwd: Path,
+    *args: str,
+    launcher: Path = MPIEXEC,
+    python: Path = Path(sys.executable),
+    environ: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``persistable flow`` on ``n`` ranks (the mpich wheel's mpiexec and this env by default)."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]),
+        **(environ or {}),
     }
     env.pop("H5FLOW_NOMPI", None)
     return subprocess.run(
         [
-            str(MPIEXEC),
+            str(launcher),
             "-n",
             str(n),
-            sys.executable,
+            str(python),
             "-m",
             "persistable.flow",
             "--no-progress",

@@ -8,7 +8,6 @@ killed rank, a failing rank and data the driver cannot write must behave as ther
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,6 @@ from test_flow_run import RECO, dump, write_config
 
 from persistable.flow import run_flow
 
-TESTS = Path(__file__).parent
-ROOT = TESTS.parent
-#: Generous: mpiexec start-up is slow on a loaded machine; a hang would hit it.
-TIMEOUT = 120
 SHARED = "(one shared file, mpio)"
 
 #: Building the env (first use on a machine) compiles mpi4py and h5py: minutes.
@@ -44,21 +39,8 @@ def run_mpio(
     env: MpioEnv, n: int, cwd: Path, *args: str, nompio: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """``persistable flow`` on ``n`` ranks of the system MPICH, in the parallel-h5py env."""
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
-    environ.pop("H5FLOW_NOMPI", None)
-    environ.pop("PERSISTABLE_FLOW_NOMPIO", None)
-    if nompio:
-        environ["PERSISTABLE_FLOW_NOMPIO"] = "1"
-    command = [str(env.mpiexec), "-n", str(n), str(env.python), "-m", "persistable.flow"]
-    return subprocess.run(
-        [*command, "--no-progress", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    environ = {"PERSISTABLE_FLOW_NOMPIO": "1" if nompio else ""}
+    return mpiexec(n, cwd, *args, launcher=env.mpiexec, python=env.python, environ=environ)
 
 
 @pytest.fixture

@@ -424,38 +424,30 @@ def _run_configs(
             current_input = merged
             continue
         shared = use_mpio(comm, compression)
-        try:
-            replica, report, deleted = _run_config(
-                comm,
-                item,
-                work,
-                index,
-                current_input,
-                compression,
-                drops,
-                start,
-                end,
-                progress,
-                shared,
-            )
-        except ReplicasNeeded as why:
-            if comm.rank == 0:
-                logger.info("%s", f"mpio cannot write this flow ({why}); writing per-rank replicas")
-                replica_path(work, index, 0).unlink(missing_ok=True)
-            comm.barrier()
-            replica, report, deleted = _run_config(
-                comm,
-                item,
-                work,
-                index,
-                current_input,
-                compression,
-                drops,
-                start,
-                end,
-                progress,
-                False,
-            )
+        while True:
+            try:
+                replica, report, deleted = _run_config(
+                    comm,
+                    item,
+                    work,
+                    index,
+                    current_input,
+                    compression,
+                    drops,
+                    start,
+                    end,
+                    progress,
+                    shared,
+                )
+                break
+            except ReplicasNeeded as why:
+                if not shared:  # pragma: no cover - raised on shared files only
+                    raise
+                if comm.rank == 0:
+                    logger.info("%s", f"mpio cannot write this flow ({why}); writing replicas")
+                    replica_path(work, index, 0).unlink(missing_ok=True)
+                comm.barrier()
+                shared = False  # again with replicas, resuming from the journal
         comm.barrier()
         if comm.rank == 0:
             finish_output(replica, merged, drops, deleted)
