@@ -312,17 +312,27 @@ class DaskBackend(Backend):
 
     crosses_processes = True
 
-    def __init__(self, client: Any, *, cluster: Any = None, owned_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        cluster: Any = None,
+        owned_client: bool = False,
+        threads: int | None = None,
+    ) -> None:
         self._distributed = _import_distributed()
         self.client = client
         self._cluster = cluster
         self._owned_client = owned_client
-        self._as_completed = self._distributed.as_completed()
-        self._done: list[Any] = []
-        threads = sum(client.nthreads().values()) or 1
-        # In-process clusters (processes=False) share this process's memory.
-        pids = set(client.run(os.getpid).values())
-        self.crosses_processes = pids != {os.getpid()}
+        # Results travel back in the client's event loop as tasks finish: taking one
+        # costs this thread no round trip to its worker (errors are raised by result()).
+        self._as_completed = self._distributed.as_completed(with_results=True, raise_errors=False)
+        self._done: dict[Any, Any] = {}
+        if threads is None:  # the user's cluster (the run's own: processes, known threads)
+            threads = sum(client.nthreads().values()) or 1
+            # In-process clusters (processes=False) share this process's memory.
+            pids = set(client.run(os.getpid).values())
+            self.crosses_processes = pids != {os.getpid()}
         # Two tasks per thread keep every thread busy while results travel back; the
         # rest waits here, where it can still be batched (a task's round trip through
         # the scheduler costs several milliseconds).
@@ -351,13 +361,16 @@ class DaskBackend(Backend):
         while True:
             ready = [future for future in self._done if future in wanted]
             if ready:
-                self._done = [future for future in self._done if future not in wanted]
                 return ready
-            self._done.extend(self._as_completed.next_batch(block=True))
+            self._done.update(self._as_completed.next_batch(block=True))
 
     def result(self, future: Any) -> list[NodeOutcome] | None:
-        outcomes: list[NodeOutcome] | None = future.result()
-        return outcomes
+        outcomes = self._done.pop(future, None)
+        if outcomes is None or future.status != "finished":
+            # An error or a cancellation (raised from the future itself), or a future
+            # done (wait_all) before as_completed had its result.
+            outcomes = future.result()
+        return cast("list[NodeOutcome] | None", outcomes)
 
     def cancel(self, futures: Iterable[Any]) -> list[Any]:
         # Dask cannot tell queued from running tasks here: a task already running on a
@@ -372,6 +385,7 @@ class DaskBackend(Backend):
 
     def close(self) -> None:
         self._as_completed.clear()
+        self._done.clear()
         if self._owned_client:
             self.client.close()
         if self._cluster is not None:
@@ -520,7 +534,7 @@ def make_backend(executor: object, max_workers: int | None) -> Backend:
         except BaseException:
             cluster.close()
             raise
-        return DaskBackend(client, cluster=cluster, owned_client=True)
+        return DaskBackend(client, cluster=cluster, owned_client=True, threads=workers)
     if _is_dask_client(executor):
         return DaskBackend(executor)
     distributed = _import_distributed()
