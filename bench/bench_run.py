@@ -21,7 +21,9 @@ Every line printed while measuring carries the load average. A row that misses i
 target is followed by its distance and a cProfile of the same work (bench/_profile.py);
 for pools the parent's side, plus the worker's side run in this process.
 
-Run: ``.venv/bin/python bench/bench_run.py [--quick]``; prints a markdown table.
+Run: ``.venv/bin/python bench/bench_run.py [--quick] [--only=PARTS]``; prints a markdown
+table. ``PARTS`` is a comma-separated subset of ``overhead,long,short,diamond,chain,small``
+(1. to 5. above; ``long`` and ``short`` are the 40 and 200 CPU-bound nodes of 2.).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ from persistable.run._executors import dumps_node, execute_batch
 from persistable.run._shipment import pack
 
 QUICK = "--quick" in sys.argv
+PARTS = ("overhead", "long", "short", "diamond", "chain", "small")
+#: The parts to run (``--only=long,short``), all by default.
+ONLY = next(
+    (set(arg.split("=", 1)[1].split(",")) for arg in sys.argv if arg.startswith("--only=")),
+    set(PARTS),
+)
 
 
 @dataclass
@@ -459,6 +467,9 @@ def bench_chain(rows: list[Row], depth: int) -> None:
 
 def main() -> None:
     """Run the benchmarks, print the table and a profile of every row that misses its target."""
+    unknown = ONLY - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}; choose among {', '.join(PARTS)}")
     print(f"bench_run on {os.cpu_count()} CPUs, {load()}{' (quick)' if QUICK else ''}")
     rows: list[Row] = []
     profilers: dict[str, Callable[[], str]] = {}
@@ -483,14 +494,20 @@ def main() -> None:
             "processes": "processes",
             "dask": client,
         }
-        bench_overhead(rows, executors, 200 if QUICK else 1000)
-        bench_speedup(
-            rows, profilers, 10 if QUICK else 40, 0.14, client, 1 if QUICK else 2, threads=False
-        )
-        bench_speedup(rows, profilers, 40 if QUICK else 200, 0.02, client, 1 if QUICK else 2)
-        bench_diamond(rows, 198 if QUICK else 998)
-        bench_chain(rows, 100 if QUICK else 300)
-        bench_many_small(rows, profilers, 1000 if QUICK else 10_000, 1)
+        if "overhead" in ONLY:
+            bench_overhead(rows, executors, 200 if QUICK else 1000)
+        if "long" in ONLY:
+            bench_speedup(
+                rows, profilers, 10 if QUICK else 40, 0.14, client, 1 if QUICK else 2, threads=False
+            )
+        if "short" in ONLY:
+            bench_speedup(rows, profilers, 40 if QUICK else 200, 0.02, client, 1 if QUICK else 2)
+        if "diamond" in ONLY:
+            bench_diamond(rows, 198 if QUICK else 998)
+        if "chain" in ONLY:
+            bench_chain(rows, 100 if QUICK else 300)
+        if "small" in ONLY:
+            bench_many_small(rows, profilers, 1000 if QUICK else 10_000, 1)
     except KeyboardInterrupt:  # make bench's time budget: keep what was measured
         print("\n(stopped before the end: the rows below are those measured)", flush=True)
         profilers = {}
