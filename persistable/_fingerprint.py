@@ -425,7 +425,10 @@ class _ClassAttributes(Mapping[str, Any]):
         """``inspect.getattr_static(owner, key)``, by the class dicts along the MRO when the
         metaclass does not define ``key`` (every cached load checks these lookups)."""
         metaclass: type = type(self.owner)
-        if not any(key in vars(klass) for klass in metaclass.__mro__):
+        for klass in metaclass.__mro__:
+            if key in vars(klass):
+                break
+        else:
             for klass in self.owner.__mro__:
                 value = vars(klass).get(key, _MISSING)
                 if value is not _MISSING:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import xxhash
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = [
     "KEY_SCHEME",
@@ -84,8 +87,8 @@ def key_from_tree(tree: Any) -> str:
     return f"k{KEY_SCHEME}-{hashlib.sha256(canonical_json(tree)).hexdigest()}"
 
 
-def bulk_digest(data: bytes | bytearray | memoryview) -> str:
-    """xxh3-128 hex digest of bulk bytes."""
+def bulk_digest(data: ReadableBuffer) -> str:
+    """xxh3-128 hex digest of bulk bytes (any C-contiguous buffer: its bytes in order)."""
     return xxhash.xxh3_128_hexdigest(data)
 
 

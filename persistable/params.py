@@ -335,6 +335,10 @@ def _encode(value: Any, path: str) -> Any:
     )
 
 
+#: The encoders by the exact class they were registered for (a live view).
+_registry = _encode.registry
+
+
 def register_encoder(
     cls: type[_T],
 ) -> Callable[[Callable[[_T, str], Any]], Callable[[_T, str], Any]]:
@@ -355,6 +359,11 @@ def encode_value(value: Any, path: str = "params") -> Any:
     """The canonical JSON-able tree of one value; ``path`` names it in error messages."""
     if not _numpy_registered and "numpy" in sys.modules:
         _register_numpy()
+    # A type registered itself is what the dispatch would pick (the first class of its
+    # MRO); looked up directly, without singledispatch's per-call cache of weak references.
+    encoder = _registry.get(type(value))
+    if encoder is not None:
+        return encoder(value, path)
     return _encode(value, path)
 
 
@@ -514,8 +523,17 @@ def _register_numpy() -> None:
             if dtype.fields is None
             else encode_value(np.lib.format.dtype_to_descr(dtype), f"{path}.dtype"),
             "shape": list(contiguous.shape),
-            "xxh3_128": bulk_digest(contiguous.reshape(-1).view(np.uint8).data),
+            "xxh3_128": _array_digest(contiguous),
         }
+
+    def _array_digest(contiguous: np.ndarray[Any, Any]) -> str:
+        # A C-contiguous array's buffer is its bytes in C order, hashed as they lie; the
+        # byte view below is the same bytes, for a dtype whose buffer numpy will not export.
+        buffer: Any = contiguous  # (numpy's stubs do not declare the buffer protocol)
+        try:
+            return bulk_digest(buffer)
+        except (BufferError, TypeError, ValueError):
+            return bulk_digest(contiguous.reshape(-1).view(np.uint8).data)
 
     def _encode_array_subclass(value: np.ndarray[Any, Any], path: str) -> Any:
         # Values equal as bytes but not in behaviour: np.matrix multiplies as matrices, a

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, Field
 
 from persistable.samples import BaseSample, Processor
 
@@ -119,3 +120,37 @@ class Burn(Processor):
             total = (total + index * index) % 1_000_003
         sample.value = sample.value + total % 7
         return sample
+
+
+class Optics(BaseModel):
+    """A nested pydantic model (not a sample) inside a sample's field."""
+
+    magnification: int = 40
+    filters: set[str] = Field(default_factory=set)
+
+
+class Specimen(BaseSample):
+    """A sample with every kind of field the sample key encodes (the golden keys' cases)."""
+
+    image: Any = None
+    mask: Any = None
+    optics: Optics | None = None
+    tags: list[Any] = Field(default_factory=list)
+    score: float = 0.0
+
+
+def golden_specimens() -> dict[str, Specimen]:
+    """The samples whose keys tests/test_samples_golden.py freezes."""
+    image = np.arange(48, dtype=">i4").reshape(6, 8)[::2, 1:5]  # big-endian, not contiguous
+    return {
+        "plain": Specimen(id="c1"),
+        "arrays": Specimen(id="c2", image=image, mask=np.eye(3, dtype=bool), score=float("nan")),
+        "nested": Specimen(
+            id="n7", optics=Optics(filters={"ex488", "em525"}), tags=[Optics(), "x", 2]
+        ),
+        "history": Specimen(
+            id="c3",
+            processing_history=[("Scale", {"factor": 2.0}, "k1-" + "0" * 64)],
+            image=np.zeros((2, 2), dtype=[("a", "<i2"), ("b", "<f8")]),
+        ),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from persistable.samples._map import map_steps
@@ -43,6 +44,7 @@ class Compose:
         else:
             self.steps = _flatten(steps)
         self._stores: dict[tuple[str | bytes, str], Store] = {}
+        self._last: tuple[object, Store] | None = None
 
     def __repr__(self) -> str:
         return f"Compose({self.steps!r})"
@@ -61,14 +63,22 @@ class Compose:
         """The store for ``where``, built once per folder or URL string (a store holds no state of a run)."""
         if where is None or isinstance(where, Store):
             return where
+        last = self._last
+        if last is not None and last[0] is where:
+            return last[1]  # the same absolute folder or URL object as the call before
         import os
 
         # A relative folder is relative to the working directory of each call.
         spelled = os.fspath(where)
-        name = (spelled, "" if os.path.isabs(spelled) or "://" in str(spelled) else os.getcwd())
+        absolute = os.path.isabs(spelled) or "://" in str(spelled)
+        name = (spelled, "" if absolute else os.getcwd())
         found = self._stores.get(name)
         if found is None:
             found = self._stores[name] = make_store(where)
+        if absolute and isinstance(
+            where, (str, bytes, PurePath)
+        ):  # immutable: its identity will do
+            self._last = (where, found)
         return found
 
     def map(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 from typing import Any, Final
 
 import xxhash
@@ -51,7 +52,6 @@ _BUFFER = 1 << 14
 _Signature = tuple[int, int, int, int, int]
 #: metadata.json path -> (its signature, (payload path, size, checksum)).
 _records: dict[str, tuple[_Signature, tuple[str, int, str]]] = {}
-_PICKLE: Final = PickleFileIO[Any]()
 #: (store root, payload name) -> the checked folder of that payload name.
 _prefixes: dict[tuple[str, str], str] = {}
 
@@ -161,7 +161,10 @@ def load_local_hit(store: Store, payload_name: str, key: str, file_io: FileIO[An
     with raw:  # (a short or long file fails the size check below)
         hashing = _HashingFile(raw)
         try:
-            sample = (file_io or _PICKLE).load(io.BufferedReader(hashing, _BUFFER))
+            # The C unpickler's own class lookup: a class it cannot find makes the
+            # general path load it, which names the class (or finds a pool worker's
+            # script classes under __mp_main__).
+            sample = pickle.load(io.BufferedReader(hashing, _BUFFER))  # noqa: S301 - trusted store, as PickleFileIO
             hashing.drain()
         except Exception:
             return FULL_PATH  # the general path tells damage from a missing class

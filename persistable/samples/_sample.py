@@ -68,11 +68,49 @@ def sample_fields(sample: Any, where: str = "A sample") -> list[str]:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What the per-sample helpers need of a sample class, worked out once per class."""
+
+    #: The class's ``__qualname__`` (error messages, field paths).
+    kind: str
+    #: ``module.qualname`` as keys spell it (``__mp_main__`` spelled ``__main__``).
+    spelled: str
+    #: ``(field name, its path in error messages)``, in declaration order.
+    fields: tuple[tuple[str, str], ...]
+    has_id: bool
+
+
+#: Per sample class (the field names of a pydantic model or dataclass never change).
+_shapes: dict[type, _Shape] = {}
+#: Classes remembered; past this the memo starts again (a notebook redefines classes).
+_SHAPES_LIMIT = 4096
+
+
+def _shape(sample: Any, where: str) -> _Shape:
+    cls = type(sample)
+    shape = _shapes.get(cls)
+    if shape is None:
+        names = sample_fields(sample, where)
+        kind = cls.__qualname__
+        module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
+        shape = _Shape(
+            kind=kind,
+            spelled=f"{module}.{kind}",
+            fields=tuple((name, f"{kind}.{name}") for name in names),
+            has_id="id" in names,
+        )
+        if len(_shapes) >= _SHAPES_LIMIT:
+            _shapes.clear()
+        _shapes[cls] = shape
+    return shape
+
+
 def check_sample(sample: Any, where: str) -> str | int:
     """The sample's id, after checking that it has a usable id and a ``processing_history`` list."""
-    names = sample_fields(sample, where)
-    kind = type(sample).__qualname__
-    if "id" not in names:
+    shape = _shape(sample, where)
+    kind = shape.kind
+    if not shape.has_id:
         raise InvalidSampleError(
             f"{where} is a {kind} without an `id` field; add `id: str` so that results and "
             "failures can name it (BaseSample has one)."
@@ -103,8 +141,11 @@ _PLAIN_NUMPY: list[bool] = []
 
 def encode_model_value(value: Any, path: str) -> Any:
     """The canonical tree of a value that may hold pydantic models (encoded field by field)."""
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
         return encode_value(value, path)  # the common case, without the checks below
+    if (kind is list or kind is tuple) and not value:
+        return []  # what encode_value gives an empty sequence (a fresh processing_history)
     if not _PLAIN_NUMPY and "numpy" in sys.modules:
         _PLAIN.add(sys.modules["numpy"].ndarray)  # dtype object is refused by encode_value
         _PLAIN_NUMPY.append(True)
@@ -136,13 +177,8 @@ def sample_key(sample: Any) -> str:
     ``__main__`` in the script and ``__mp_main__`` in the workers of a process pool:
     both are spelled ``__main__``.
     """
-    cls = type(sample)
-    kind = cls.__qualname__
-    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
-    fields = {
-        name: encode_model_value(getattr(sample, name), f"{kind}.{name}")
-        for name in sample_fields(sample)
-    }
+    shape = _shape(sample, "A sample")
+    fields = {name: encode_model_value(getattr(sample, name), path) for name, path in shape.fields}
     return key_from_tree(
-        {"key_scheme": KEY_SCHEME, "sample": {"class": f"{module}.{kind}", "fields": fields}}
+        {"key_scheme": KEY_SCHEME, "sample": {"class": shape.spelled, "fields": fields}}
     )
