@@ -288,7 +288,12 @@ def _read_all(store: Store, payload_name: str, keys: list[str]) -> list[dict[str
                 for key, (tree, text) in fetched.items():
                     read[key], texts[key] = tree, text
             read.update(_read_each(store, payload_name, rest))
-            if shared is not None and len(unindexed) >= shared_index.MIN_NEW:
+            if shared is not None and (
+                len(unindexed) >= shared_index.MIN_NEW
+                or len(index.objects) > shared_index.MAX_OBJECTS
+            ):
+                # Many keys read one by one, or many objects (one per run that wrote
+                # some): one object for them all from now on.
                 live = known | read
                 shared_index.write_index(
                     shared,

@@ -34,7 +34,17 @@ if TYPE_CHECKING:
     from persistable.store import Store
     from persistable.store._fsspec import FsspecStore
 
-__all__ = ["MIN_NEW", "IndexRead", "fetch_params", "index_store", "read_index", "write_index"]
+__all__ = [
+    "MAX_OBJECTS",
+    "MIN_NEW",
+    "IndexRead",
+    "add_to_index",
+    "encode_index",
+    "fetch_params",
+    "index_store",
+    "read_index",
+    "write_index",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +52,8 @@ _FOLDER = f"{INTERNAL_DIR}/lineages"
 _FORMAT = 1
 #: Keys read one by one in an explain() above which it writes a new index object.
 MIN_NEW = 32
+#: Index objects of a payload name above which an explain() merges them into one.
+MAX_OBJECTS = 64
 _PARAMS_FILE = "params.json"
 
 
@@ -147,21 +159,46 @@ def write_index(
     """Write one index object holding ``trees`` and delete the ``replaces`` objects; its name or None."""
     if store.read_only or not trees:
         return None
-    data = json.dumps(
-        {"format": _FORMAT, "payload_name": payload_name, "lineages": trees},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
-    name = f"{hashlib.sha256(data).hexdigest()}.json"
+    name, data = encode_index(payload_name, trees)
     folder = _folder(store, payload_name)
     try:
         store.fs.pipe_file(f"{folder}/{name}", data)
     except Exception as error:  # no write permission, a full quota...: explain() still answers
         logger.debug("cannot write the lineage index %s: %s", folder, error)
         return None
-    for old in replaces:
-        if old != name:
-            with contextlib.suppress(Exception):
-                store.fs.rm_file(f"{folder}/{old}")
+    stale = [f"{folder}/{old}" for old in replaces if old != name]
+    if stale:
+        with contextlib.suppress(Exception):
+            store.fs.rm(stale)  # one bulk request on S3
     return name
+
+
+def encode_index(payload_name: str, trees: dict[str, dict[str, Any]]) -> tuple[str, bytes]:
+    """The name and content of an index object holding ``trees``."""
+    data = json.dumps(
+        {"format": _FORMAT, "payload_name": payload_name, "lineages": trees},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return f"{hashlib.sha256(data).hexdigest()}.json", data
+
+
+def add_to_index(store: FsspecStore, by_name: dict[str, dict[str, dict[str, Any]]]) -> bool:
+    """Write one new index object per payload name, all in one batch; whether it was written.
+
+    Nothing is replaced: the objects of earlier writers stay, and explain() merges them.
+    """
+    objects = {}
+    for payload_name, trees in by_name.items():
+        if trees:
+            name, data = encode_index(payload_name, trees)
+            objects[f"{_folder(store, payload_name)}/{name}"] = data
+    if store.read_only or not objects:
+        return False
+    try:
+        store.fs.pipe(objects)
+    except Exception as error:  # no write permission, a full quota...: explain() still answers
+        logger.debug("cannot add to the lineage index of %s: %s", store.url, error)
+        return False
+    return True

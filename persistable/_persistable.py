@@ -632,13 +632,16 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         ``"kept"``: replacing, the stored artifact already held these very bytes (and
         verifies), so it stays as it is; ``"lost"``: another writer committed first.
         """
+        from persistable import _lineage_feed  # loaded by the first commit
+
         lineage, dependency_keys, upstream = identity
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
+        params = dump_json(lineage)
         with self.store.begin(artifact_dir, replace=replace) as transaction:
             self._write_payload(payload, transaction, files)
             for name, data in (
-                (PARAMS_FILE, dump_json(lineage)),
+                (PARAMS_FILE, params),
                 (GENERATION_LOG_FILE, log),
             ):
                 transaction.write_bytes(name, data)
@@ -673,8 +676,11 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     self.payload_name,
                     key,
                 )
+                _lineage_feed.record(self.store, self.payload_name, key, params)
                 return "kept"
             committed = transaction.commit(dump_metadata(metadata))
+        # Committed by this writer or another: either way an artifact of this lineage.
+        _lineage_feed.record(self.store, self.payload_name, key, params)
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
                 self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))

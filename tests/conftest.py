@@ -37,6 +37,15 @@ def local_or_memory_store(request: pytest.FixtureRequest) -> LocalStore | Memory
     return store
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _forget_lineage_index_entries() -> Iterator[None]:
+    """At the end, drop index entries still buffered: their loopback servers are gone."""
+    yield
+    from persistable import _lineage_feed
+
+    _lineage_feed.discard()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3-compatible server (moto_server) on a free loopback port, for the whole session."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from persistable import _lineage_feed
 from persistable._forkserver import preload_in_forkserver
 from persistable._ids import hostname, random_hex
 from persistable._keys import current_epoch, resolved_keys
@@ -85,6 +86,9 @@ class NodeOutcome:
     worker: str
     error: str | None = None
     traceback: str | None = None
+    #: (payload name, key, params.json) of what the node committed to its store, for the
+    #: caller to add to the store's lineage index (see :mod:`persistable._lineage_feed`).
+    lineages: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def execute_node(
@@ -112,8 +116,16 @@ def execute_node(
                     "differs, install the same versions on every worker."
                 )
             logger.debug("Node %s key %s in %s", payload_name, key, worker)
-            status = persistable.ensure_committed()
-        return NodeOutcome(payload_name, key, status, time.perf_counter() - started, worker)
+            with _lineage_feed.capture() as captured:
+                status = persistable.ensure_committed()
+        return NodeOutcome(
+            payload_name,
+            key,
+            status,
+            time.perf_counter() - started,
+            worker,
+            lineages=_sent_back(persistable, captured),
+        )
     except Exception as error:
         return NodeOutcome(
             payload_name,
@@ -127,6 +139,25 @@ def execute_node(
     finally:
         if not had_payload:
             persistable.reset_payload()
+
+
+def _sent_back(
+    persistable: Persistable[Any, Any], captured: list[_lineage_feed.Record]
+) -> tuple[tuple[str, str, bytes], ...]:
+    """What the node committed to its own store, to go back with its outcome.
+
+    Commits to other stores (rare: user code generating elsewhere) are buffered here.
+    """
+    own, other = [], []
+    for item in captured:
+        store = item[0]
+        if store is persistable.store or store.url == persistable.store.url:
+            own.append(item[1:])
+        else:
+            other.append(item)
+    if other:
+        _lineage_feed.add(other)
+    return tuple(own)
 
 
 def dumps_node(persistable: object) -> bytes:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from persistable import _lineage_feed
 from persistable._keys import resolved_keys
 from persistable._persistable import Persistable
 from persistable.exceptions import RunError, RunInterrupted, StoreConfigurationError
@@ -124,6 +125,7 @@ def run(
                 ).run()
         finally:
             backend.close()
+            _lineage_feed.flush()  # what this run committed, into the stores' lineage index
     report = RunReport(
         results=[results[id(node)] for node in graph.nodes],
         executor=str(description),
@@ -306,6 +308,9 @@ class _Scheduler:
             self.bar.set_postfix_str(f"{self.failures} failed")
             self._skip_downstream(node, f"upstream {node.label} failed")
             return
+        if outcome.lineages:
+            store = node.persistable.store
+            _lineage_feed.add((store, *entry) for entry in outcome.lineages)
         status: Status = "generated" if outcome.status == "generated" else "loaded"
         reason = (
             "no artifact in the store" if status == "generated" else "committed by another worker"

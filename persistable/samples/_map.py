@@ -13,8 +13,9 @@ import logging
 import os
 import pickle
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from persistable import _lineage_feed
 from persistable.exceptions import InvalidSampleError, MapError, ProcessingError
 from persistable.samples._run import run_pipeline
 from persistable.samples._sample import check_sample, sample_fields
@@ -76,11 +77,17 @@ def _run_task(task: bytes) -> bytes:
                 traceback=traceback.format_exc(),
             ),
         )
-        return _dumps(outcome)
+        return _dumps((outcome, []))
     _adopt_main_classes(sample)
-    outcome = _run_one(steps, sample, store)
+    with _lineage_feed.capture() as captured:
+        outcome = _run_one(steps, sample, store)
+    # What the pipeline committed goes back too: the caller adds it to the lineage index.
     try:
-        return _dumps(outcome)
+        return _dumps((outcome, captured))
+    except Exception:
+        _lineage_feed.add(captured)  # a store that does not pickle: buffered here
+    try:
+        return _dumps((outcome, []))
     except Exception as error:
         if outcome[0]:
             failure = ProcessingError(
@@ -96,7 +103,14 @@ def _run_task(task: bytes) -> bytes:
                 processor=failure.processor,
                 traceback=failure.traceback,
             )
-        return _dumps((False, failure))
+        return _dumps(((False, failure), []))
+
+
+def _received(data: bytes) -> Outcome:
+    """The outcome a worker's :func:`_run_task` sent; what it committed goes to the index buffer."""
+    outcome, captured = pickle.loads(data)  # noqa: S301 - from this map's own workers
+    _lineage_feed.add(captured)
+    return cast(Outcome, outcome)
 
 
 def _adopt_main_classes(sample: Any) -> None:
@@ -204,7 +218,7 @@ def map_steps(
                     }
                     distributed = backend._distributed
                     for future in distributed.as_completed(list(futures)):
-                        outcomes[futures[future]] = pickle.loads(future.result())  # noqa: S301
+                        outcomes[futures[future]] = _received(future.result())
                         bar.update(1)
                 else:
                     assert isinstance(backend, FuturesBackend)
@@ -219,13 +233,14 @@ def map_steps(
                     for future in concurrent.futures.as_completed(pending):
                         result = future.result()
                         if isinstance(result, bytes):
-                            result = pickle.loads(result)  # noqa: S301 - from this map's workers
+                            result = _received(result)
                         outcomes[pending[future]] = result
                         bar.update(1)
             finally:
                 backend.close()
     finally:
         bar.close()
+        _lineage_feed.flush()  # what the map committed, into the stores' lineage index
     results: list[Any] = []
     failures: list[ProcessingError] = []
     for outcome in outcomes:
