@@ -5,7 +5,8 @@ is compared with the ``params.json`` of every artifact of the same payload name;
 nearest one (fewest differing fields) is reported with its differences. An upstream
 key that differs is followed down the chain, to the upstream field or file that changed.
 An artifact's ``params.json`` is fixed by its key, so each is read once per user
-(:mod:`persistable._lineage_cache`; in threads on object stores).
+(:mod:`persistable._lineage_cache`); on object stores the store's shared index
+(:mod:`persistable._lineage_index`, fed by the writers) spares even that first read.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ key that the live listing of the payload folder holds: a deleted artifact is nev
 described from the index. Keys no index covers are read from their ``params.json``, all at
 once (fsspec's multi-path read). When that was many (:data:`MIN_NEW`), ``explain()`` writes
 one new object covering every key it knows that is still listed, and deletes the objects it
-read (the new one covers them). Two writers at once leave two objects; the next writer
+read (the new one covers them), as it does when it read more than :data:`MAX_OBJECTS`
+objects. Committers add objects too (:mod:`persistable._lineage_feed`: one per payload
+name per run, or per 256 commits), so the first explain() after a run reads a few objects
+and no ``params.json``. Two writers at once leave two objects; the next writer
 merges them. A reader that finds an object gone reads the keys it covered one by one. The
 index is an optimisation only: when it cannot be read or written, the answer is the same.
 """

@@ -355,3 +355,45 @@ def test_an_unwritable_index_folder_leaves_the_commits_intact(
     assert explanation.compared == COUNT
     assert not fs.exists(f"{where}/cache/.persistable/lineages")  # explain() could not either
     lineage_cache.clear_memory()
+
+
+# -- samples.map ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_map_feeds_the_index_of_each_step(
+    server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    """Each cached or saved step's payload name gets an index holding every key it committed."""
+    import s3fs
+    from _samples_nodes import Add, Number, Scale
+
+    from persistable.samples import Cache, Compose, Save
+
+    monkeypatch.setenv("PYTHONPATH", _env(Path())["PYTHONPATH"])
+    samples = [Number(id=f"s{index:03d}", value=float(index)) for index in range(12)]
+    pipeline = Compose([Cache(Scale(factor=2.0)), Add(step=1.0), Save()])
+    results = pipeline.map(
+        samples,
+        store=f"s3://{bucket}/cache",
+        storage_options=server.options,
+        executor=executor,
+        max_workers=2,
+    )
+    assert [sample.value for sample in results] == [2.0 * index + 1.0 for index in range(12)]
+    assert feed.pending() == 0
+    fs = s3fs.S3FileSystem(**server.options, skip_instance_cache=True)
+    names = [
+        path.rsplit("/", 1)[-1]
+        for path in fs.ls(f"{bucket}/cache", detail=False)
+        if not path.endswith("/.persistable")
+    ]
+    assert len(names) == 2, names
+    for name in names:
+        keys = {path.rsplit("/", 1)[-1] for path in fs.ls(f"{bucket}/cache/{name}", detail=False)}
+        assert len(keys) == len(samples)
+        (index,) = fs.find(f"{bucket}/cache/.persistable/lineages/{name}")
+        record = json.loads(fs.cat(index))
+        assert set(record["lineages"]) == keys
+        for key, tree in record["lineages"].items():
+            assert tree == json.loads(fs.cat(f"{bucket}/cache/{name}/{key}/params.json"))
