@@ -22,7 +22,6 @@ commit, a run or a map; an entry that is lost only means that ``explain()`` read
 from __future__ import annotations
 
 import atexit
-import concurrent.futures.thread  # noqa: F401 - its exit hook is registered before ours
 import contextlib
 import logging
 import os
@@ -75,10 +74,11 @@ def add(records: Iterable[Record]) -> None:
                 shared = index_store(store)
                 if shared is None or shared.read_only:
                     continue
-                shared = _stores.setdefault(shared.url, shared)
+                _stores[shared.url] = shared  # the latest: its credentials are the freshest
                 where = (shared.url, payload_name)
                 buffer = _buffers.setdefault(where, {})
                 buffer[key] = params
+                _hook_exit()
                 if len(buffer) >= THRESHOLD:
                     full.append((shared, payload_name, _buffers.pop(where)))
         _write(full)
@@ -154,14 +154,30 @@ def _forget_in_child() -> None:
     _buffers.clear()
 
 
-# Before concurrent.futures' own exit hook when possible: after it, asyncio (and so s3fs)
-# cannot resolve a host name any more (its default executor refuses new work).
-_register = getattr(threading, "_register_atexit", None)
-try:
-    if _register is None:
-        raise RuntimeError
-    _register(_flush_at_exit)
-except RuntimeError:  # no such hook, or the interpreter is already shutting down
+_hooked = False
+
+
+def _hook_exit() -> None:
+    """Register the exit hook, once, when the first entry is buffered (call it under the lock).
+
+    Not at import: a process that only writes to local stores never loads what it needs.
+    """
+    global _hooked
+    if _hooked:
+        return
+    _hooked = True
+    # Before concurrent.futures' own exit hook: after it, asyncio (and so s3fs) cannot
+    # resolve a host name any more, its default executor refusing new work. Hooks run
+    # last registered first, so concurrent.futures' is registered before ours.
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # the interpreter is shutting down already
+            register(_flush_at_exit)
+            return
     atexit.register(_flush_at_exit)
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_child)
