@@ -164,3 +164,42 @@ def test_mpio_falls_back_to_replicas_for_what_it_cannot_write(
     assert dump(tmp_path / "gz0.h5") == dump(tmp_path / "gz.h5")
     with h5py.File(tmp_path / "gz.h5", "r") as fh:
         assert fh["reco/sums/data"].compression == "gzip"
+
+
+SECOND = """\
+flow:
+  source: reco/sums
+  stages: [again]
+reco/sums:
+  classname: H5FlowDatasetLoopGenerator
+  dset_name: reco/sums
+  params: {chunk_size: 5}
+again:
+  classname: Scratch
+  path: _flow_stages
+  params: {output: reco/again}
+"""
+
+
+def test_mpio_multi_config_flow_with_a_drop_on_3_ranks(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """Two configs in sequence (the second reads the first's shared file), one object dropped."""
+    first = write_config(tmp_path, RECO, name="first.yaml")
+    second = write_config(tmp_path, SECOND, name="second.yaml")
+    run_flow(
+        [first, second],
+        tmp_path / "serial.h5",
+        events,
+        nompi=True,
+        drop=["reco/again"],
+        data_dir=tmp_path / "s0",
+    )
+    args = ["-c", str(first), "-c", str(second), "-i", str(events), "-d", "reco/again"]
+    done = run_mpio(mpio, 3, tmp_path, *args, "-o", "m3.h5", "--data-dir", "m3")
+    assert done.returncode == 0, done.stderr
+    assert SHARED in done.stdout
+    out = dump(tmp_path / "m3.h5")
+    assert "reco/sums/data" in out
+    assert not any(name.startswith("reco/again") for name in out)
+    assert out == dump(tmp_path / "serial.h5")
