@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,47 @@ def mpiexec(
         timeout=TIMEOUT,
         check=False,
     )
+
+
+def interrupt_then_rerun(
+    cwd: Path,
+    events: Path,
+    launcher: Path = MPIEXEC,
+    python: Path = Path(sys.executable),
+    environ: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """Ctrl-C (SIGINT to mpiexec) while rank 1 sleeps in a stage; then the same command again.
+
+    Returns the interrupted run's stderr and the rerun's stdout (both must end in time).
+    """
+    marker = cwd / "waiting"
+    config = write_config(cwd, TROUBLE.replace("ACTION", "sleep").replace("MARKER", str(marker)))
+    args = ["-c", str(config), "-i", str(events), "-o", "out.h5", "--data-dir", "store"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    env.pop("H5FLOW_NOMPI", None)
+    env.update(environ or {})
+    command = [str(launcher), "-n", "2", str(python), "-m", "persistable.flow", "--no-progress"]
+    process = subprocess.Popen(
+        [*command, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # SIGINT may be ignored by a background test runner: mpiexec must get it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), process.communicate(timeout=TIMEOUT)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=TIMEOUT)  # a hang fails here
+    assert process.returncode != 0
+    assert not (cwd / "out.h5").exists()
+    rerun = mpiexec(2, cwd, *args, launcher=launcher, python=python, environ=environ)
+    assert rerun.returncode == 0, rerun.stderr
+    return stderr, rerun.stdout
 
 
 @pytest.fixture
@@ -127,3 +170,12 @@ def test_sigkill_of_one_rank_then_rerun_continues(tmp_path: Path, events: Path) 
     assert dump(tmp_path / "out.h5") == dump(tmp_path / "clean.h5")
     again = mpiexec(2, tmp_path, *args)
     assert "nothing to do" in again.stdout
+
+
+def test_ctrl_c_under_mpiexec_stops_every_rank_then_rerun_continues(
+    tmp_path: Path, events: Path
+) -> None:
+    """SIGINT while rank 0 waits in a collective: the job still ends at once, the rerun resumes."""
+    stderr, rerun = interrupt_then_rerun(tmp_path, events)
+    assert "rank 1: interrupted; run the same command again to continue." in stderr
+    assert "resumed: 1 of 3 steps were already done" in rerun

@@ -16,7 +16,7 @@ import h5py
 import pytest
 from _flow_stages import write_events
 from _mpio_venv import MpioEnv, MpioUnavailable, mpio_env
-from test_flow_mpi import TROUBLE, mpiexec
+from test_flow_mpi import TROUBLE, interrupt_then_rerun, mpiexec
 from test_flow_run import RECO, dump, write_config
 
 from persistable.flow import run_flow
@@ -203,3 +203,15 @@ def test_mpio_multi_config_flow_with_a_drop_on_3_ranks(
     assert "reco/sums/data" in out
     assert not any(name.startswith("reco/again") for name in out)
     assert out == dump(tmp_path / "serial.h5")
+
+
+def test_mpio_ctrl_c_stops_every_rank_then_rerun_continues(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """SIGINT to the system mpiexec while rank 0 waits: the job ends, the rerun resumes on mpio."""
+    stderr, rerun = interrupt_then_rerun(
+        tmp_path, events, launcher=mpio.mpiexec, python=mpio.python
+    )
+    assert "rank 1: interrupted; run the same command again to continue." in stderr
+    assert "resumed: 1 of 3 steps were already done" in rerun
+    assert SHARED in rerun

@@ -169,12 +169,24 @@ def _check_input(path: Path | None, config: FlowConfig, output: Path) -> None:
 
 
 def _abort_on_error(comm: SerialComm, error: BaseException) -> None:
-    """Under MPI: report the error and stop every rank (no rank left in a collective)."""
-    if comm.is_mpi:
+    """Under MPI: report the error and stop every rank (no rank left in a collective).
+
+    Ctrl-C too: ``mpiexec`` passes SIGINT to every rank, but a rank waiting in a
+    collective call never sees it, so the interrupted rank stops the job (the finished
+    steps are journaled: the same command continues).
+    """
+    if not comm.is_mpi:
+        return
+    if isinstance(error, KeyboardInterrupt):
         print(
-            f"persistable flow: rank {comm.rank}: {type(error).__name__}: {error}", file=sys.stderr
+            f"persistable flow: rank {comm.rank}: interrupted; run the same command again "
+            "to continue.",
+            file=sys.stderr,
         )
-        comm.abort(1)
+        comm.abort(130)
+        return  # an MPI whose abort returns: the interruption goes on up
+    print(f"persistable flow: rank {comm.rank}: {type(error).__name__}: {error}", file=sys.stderr)
+    comm.abort(1)
 
 
 def run_flow(
@@ -233,8 +245,7 @@ def run_flow(
             copy_output,
         )
     except (Exception, KeyboardInterrupt) as error:
-        if isinstance(error, Exception):
-            _abort_on_error(comm, error)
+        _abort_on_error(comm, error)
         raise
 
 
