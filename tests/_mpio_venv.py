@@ -82,10 +82,24 @@ def _install_packages(missing: list[str]) -> None:
     install = [apt, "install", "-y", "--no-install-recommends", *APT_PACKAGES]
     done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:  # the package lists may be missing on a fresh machine
-        subprocess.run(
-            [apt, "update"], capture_output=True, text=True, env=env, check=True, timeout=600
-        )
-        subprocess.run(install, capture_output=True, text=True, env=env, check=True, timeout=900)
+        for command in ([apt, "update"], install):
+            done = subprocess.run(
+                command, capture_output=True, text=True, env=env, check=False, timeout=900
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _hdf5_version() -> str:
+    """The installed version of the MPICH HDF5 package (the env is rebuilt when it changes)."""
+    done = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "libhdf5-mpich-dev"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PATH": _system_path()},
+    )
+    return done.stdout.strip()
 
 
 def _hdf5_dirs() -> tuple[str, str]:
@@ -127,7 +141,7 @@ def mpio_env() -> MpioEnv:
     requirements = [f"{name}=={version(name)}" for name in RUNTIME]
     build = [f"mpi4py=={MPI4PY_VERSION}", f"h5py=={H5PY_VERSION}"]
     tag = hashlib.sha256(
-        "\n".join([sys.version, str(mpicc), *requirements, *build]).encode()
+        "\n".join([sys.version, str(mpicc), _hdf5_version(), *requirements, *build]).encode()
     ).hexdigest()[:16]
     venv = Path(tempfile.gettempdir()) / f"persistable-mpio-venv-{tag}"
     python = venv / "bin" / "python"
