@@ -25,13 +25,13 @@ from persistable.exceptions import CorruptArtifactError
 __all__ = ["CheckedZarrStore"]
 
 
-def _sliced(data: bytes, byte_range: ByteRequest) -> bytes:
+def _sliced(data: memoryview, byte_range: ByteRequest) -> memoryview:
     if isinstance(byte_range, RangeByteRequest):
         return data[byte_range.start : byte_range.end]
     if isinstance(byte_range, OffsetByteRequest):
         return data[byte_range.offset :]
     if isinstance(byte_range, SuffixByteRequest):
-        return data[-byte_range.suffix :] if byte_range.suffix else b""
+        return data[-byte_range.suffix :] if byte_range.suffix else data[:0]
     raise TypeError(f"unexpected byte range {byte_range!r}")  # pragma: no cover
 
 
@@ -91,7 +91,9 @@ class CheckedZarrStore(WrapperStore[Any]):
         buffer: Buffer | None = await self._store.get(key, prototype, None)
         if buffer is None:
             raise self._error(key, "is missing")
-        data = buffer.to_bytes()
+        # The chunk's bytes where the store put them (to_bytes() would copy each chunk
+        # into fresh memory first: a second pass and the page faults of a whole copy).
+        data = memoryview(buffer.as_buffer_like()).cast("B")
         hasher = BulkHasher()
         hasher.update(data)
         try:
@@ -100,7 +102,8 @@ class CheckedZarrStore(WrapperStore[Any]):
             raise self._error(key, "differs from the file metadata.json lists") from error
         if byte_range is None:
             return buffer
-        sliced: Buffer = prototype.buffer.from_bytes(_sliced(data, byte_range))
+        # A copy of the range only, so the whole file's buffer is not kept alive by it.
+        sliced: Buffer = prototype.buffer.from_bytes(bytes(_sliced(data, byte_range)))
         return sliced
 
     async def get_partial_values(
