@@ -144,7 +144,7 @@ def _labels(path: Path) -> tuple[list[str], dict[str, Any]]:
 def test_mpio_falls_back_to_replicas_for_what_it_cannot_write(
     mpio: MpioEnv, tmp_path: Path, events: Path
 ) -> None:
-    """Variable-length data, or compression, is written through per-rank replicas instead."""
+    """Variable-length data, compression, or a compressed input dataset: per-rank replicas instead."""
     config = write_config(tmp_path, LABELS)
     run_flow(config, tmp_path / "serial.h5", events, nompi=True, data_dir=tmp_path / "s0")
     done = run_mpio(mpio, 2, tmp_path, "-c", str(config), "-i", str(events), "-o", "vl.h5")
@@ -164,6 +164,18 @@ def test_mpio_falls_back_to_replicas_for_what_it_cannot_write(
     assert dump(tmp_path / "gz0.h5") == dump(tmp_path / "gz.h5")
     with h5py.File(tmp_path / "gz.h5", "r") as fh:
         assert fh["reco/sums/data"].compression == "gzip"
+
+    # an input whose datasets are compressed, appended to by a flow without compression
+    again = ["-c", str(plain), "-i", str(tmp_path / "gz0.h5")]
+    run_flow(
+        plain, tmp_path / "more0.h5", tmp_path / "gz0.h5", nompi=True, data_dir=tmp_path / "m0"
+    )
+    done = run_mpio(mpio, 2, tmp_path, *again, "-o", "more.h5", "--data-dir", "more")
+    assert done.returncode == 0, done.stderr
+    assert "written on 2 rank(s), 3 steps" in done.stdout
+    more = dump(tmp_path / "more.h5")
+    assert len(more["reco/sums/data"][0][1]) == 2 * 40 * 8  # 40 more rows of float64
+    assert more == dump(tmp_path / "more0.h5")
 
 
 SECOND = """\
