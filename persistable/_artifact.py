@@ -154,26 +154,40 @@ class HashingWriter(io.RawIOBase):
 
         The buffer is already in memory and neither side changes it, so the digest is
         the one of the bytes written; the hash then costs no wall time when a second
-        CPU is free. The thread is joined before this returns, also on errors.
+        CPU is free. The hashing thread trails the writes, one slice behind: it hashes
+        each slice once it has been written, while the write has just pulled it into
+        the CPU's cache, so RAM is read once, not once per side (a hash running ahead
+        reads all of it a second time, beside the write). The thread is joined before
+        this returns, also on errors.
         """
         size = view.nbytes
         hasher = self.hasher
         failures: list[BaseException] = []
+        written = threading.Semaphore(0)  # one release per slice written
+        stop = threading.Event()
 
-        def hash_all() -> None:
+        def hash_written() -> None:
             try:
                 for start in range(0, size, _SLICE):
+                    written.acquire()
+                    if stop.is_set():
+                        return
                     hasher.update(view[start : start + _SLICE])
             except BaseException as error:  # re-raised in the writing thread
                 failures.append(error)
 
-        thread = threading.Thread(target=hash_all, name="persistable-hash", daemon=True)
+        thread = threading.Thread(target=hash_written, name="persistable-hash", daemon=True)
         thread.start()
         try:
             for start in range(0, size, _SLICE):
                 if start % _RESERVE == 0:  # a window ahead, as in write()
                     _preallocate(self._sink, min(_RESERVE, size - start))
                 self._sink.write(view[start : start + _SLICE])
+                written.release()
+        except BaseException:
+            stop.set()
+            written.release()  # wakes the thread if it waits for a slice
+            raise
         finally:
             thread.join()
         if failures:

@@ -72,3 +72,34 @@ def test_a_big_artifact_verifies_and_loads(tmp_path: Path) -> None:
     again = _Big(store, _Size(mib=20))
     again.load()
     assert np.array_equal(again.payload, big.payload)
+
+
+class _WatchingSink(io.RawIOBase):
+    """Records, at every write, how many bytes the watched writer's hasher had taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+        self.hashed_before: list[tuple[int, int]] = []
+        self.writer: HashingWriter | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        assert self.writer is not None
+        self.hashed_before.append((self.writer.hasher.size, self.written))
+        self.written += memoryview(data).nbytes
+        return memoryview(data).nbytes
+
+
+def test_the_hashing_thread_hashes_only_bytes_already_written() -> None:
+    """It trails the writes (each slice is hashed after the write read it), and gets them all."""
+    data = np.random.default_rng(2).bytes(_HASH_ALONGSIDE_FROM + 54321)
+    sink = _WatchingSink()
+    writer = HashingWriter(cast(IO[bytes], sink))
+    sink.writer = writer
+    writer.write(data)
+    assert len(sink.hashed_before) > 2
+    assert all(hashed <= written for hashed, written in sink.hashed_before)
+    assert writer.record == {"size": len(data), "xxh3_128": bulk_digest(data)}
