@@ -102,6 +102,21 @@ def test_memory_store_on_worker_processes_fails_clearly(
         run([step(memory_store, "a")], executor=client)
 
 
+def test_an_in_process_cluster_sees_a_memory_store_run_after_run(memory_store: MemoryStore) -> None:
+    """Workers in this process (processes=False) share its memory store, on every run of a client."""
+    distributed = importlib.import_module("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as in_process,
+    ):
+        for name in ("first", "second"):  # the second run reuses what the first asked
+            report = run([step(memory_store, name)], executor=in_process, progress=False)
+            assert report.ok
+            assert [result.payload_name for result in report.generated] == [name]
+
+
 def test_dask_name_starts_and_stops_a_local_cluster(client: Any, local_store: LocalStore) -> None:
     """executor='dask' starts a LocalCluster for the run and closes it afterwards."""
     targets = [step(local_store, f"n{i}", payload_name="n", value=i) for i in range(4)]

@@ -22,6 +22,7 @@ import os
 import pickle
 import sys
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -360,10 +361,9 @@ class DaskBackend(Backend):
         self._as_completed = self._distributed.as_completed(with_results=True, raise_errors=False)
         self._done: dict[Any, Any] = {}
         if threads is None:  # the user's cluster (the run's own: processes, known threads)
-            threads = sum(client.nthreads().values()) or 1
-            # In-process clusters (processes=False) share this process's memory.
-            pids = set(client.run(os.getpid).values())
-            self.crosses_processes = pids != {os.getpid()}
+            nthreads = client.nthreads()
+            threads = sum(nthreads.values()) or 1
+            self.crosses_processes = _workers_elsewhere(client, frozenset(nthreads))
         # Two tasks per thread keep every thread busy while results travel back; the
         # rest waits here, where it can still be batched (a task's round trip through
         # the scheduler costs several milliseconds).
@@ -421,6 +421,28 @@ class DaskBackend(Backend):
             self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+#: Per client, the worker addresses last asked and whether they run in other processes.
+_ELSEWHERE: weakref.WeakKeyDictionary[Any, tuple[frozenset[str], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _workers_elsewhere(client: Any, workers: frozenset[str]) -> bool:
+    """Whether the workers of ``client`` run in other processes than this one.
+
+    In-process clusters (``processes=False``) share this process's memory. Asking costs
+    a round trip to every worker (``client.run``): the answer is kept per client while
+    its workers stay the same ones, so runs after the first on one cluster skip it.
+    """
+    known = _ELSEWHERE.get(client)
+    if known is not None and known[0] == workers:
+        return known[1]
+    pids = set(client.run(os.getpid).values())
+    elsewhere = pids != {os.getpid()}
+    _ELSEWHERE[client] = (workers, elsewhere)
+    return elsewhere
 
 
 def _ignore_sigint() -> None:
