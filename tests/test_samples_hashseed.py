@@ -6,6 +6,8 @@ of strings pickles in) differ between them, as between two runs of a user's scri
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import pickle
@@ -17,11 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from persistable.samples import BaseSample
+from persistable.samples import BaseSample, SampleArtifact
+from persistable.samples._pickling import canonical_payload
 
 PIPELINE = textwrap.dedent(
     """
-    import hashlib, json, logging, pickle, sys
+    import dataclasses, hashlib, json, logging, pickle, sys
     from typing import Any
 
     import numpy as np
@@ -58,6 +61,30 @@ PIPELINE = textwrap.dedent(
             return sample
 
 
+    @dataclasses.dataclass
+    class Well:
+        name: str
+        stains: set[str]
+
+
+    @dataclasses.dataclass
+    class Plate:  # a dataclass sample: pickled by Save's own FileIO, not by BaseSample
+        id: str
+        wells: list[Well]
+        labels: frozenset[str]
+        optics: Optics
+        processing_history: list = dataclasses.field(default_factory=list)
+
+
+    def plate(index: int) -> Plate:
+        return Plate(
+            id=f"plate-{index}",
+            wells=[Well("A1", {"dapi", "gfp", "rfp", "cy5"}), Well("B2", {"phase", "dapi"})],
+            labels=frozenset({"control", "treated", "day3", "batch7"}),
+            optics=Optics(filters={"ex405", "em450", "ex640", "em670"}),
+        )
+
+
     def cell(index: int) -> Cell:
         return Cell(
             id=f"cell-{index}",
@@ -82,6 +109,10 @@ PIPELINE = textwrap.dedent(
                 "pickle": hashlib.sha256(pickle.dumps(out, protocol=5)).hexdigest(),
                 "history": out.processing_history[-1][2],
             }
+        saving = Compose([Save()])
+        for index in range(2):
+            saved = saving(plate(index), store=sys.argv[1])
+            report[saved.id] = {"history": saved.processing_history}
         print(json.dumps(report))
     """
 )
@@ -116,7 +147,8 @@ def test_save_keeps_identical_samples_when_rerun_under_another_hash_seed(tmp_pat
     """A rerun with another PYTHONHASHSEED has the same keys and bytes: nothing is rewritten.
 
     The samples hold sets (a field, a frozenset, a nested model's field, the fields-set
-    pydantic keeps), whose iteration order follows the seed.
+    pydantic keeps; in BaseSamples and in dataclass samples), whose iteration order
+    follows the seed.
     """
     script = tmp_path / "pipeline.py"
     script.write_text(PIPELINE)
@@ -127,7 +159,7 @@ def test_save_keeps_identical_samples_when_rerun_under_another_hash_seed(tmp_pat
     second, log = _run(script, store, seed=2)
     assert second == first  # keys, history and the pickled sample
     assert "Replaced the stored artifact" not in log
-    assert log.count("is stored with the same bytes already; kept it") == 4
+    assert log.count("is stored with the same bytes already; kept it") == 6  # 4 cells, 2 plates
     assert _stored(store) == written  # same files, same inodes, untouched
 
 
@@ -206,3 +238,49 @@ def test_canonical_pickling_keeps_shared_references_and_values() -> None:
     data = pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL)
     assert b"_pickling" not in data
     assert b"_OrderedSet" not in data
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tag:
+    names: frozenset[str]
+
+
+@dataclasses.dataclass
+class _Slotted:
+    __slots__ = ("names",)
+    names: set[str]
+
+
+@dataclasses.dataclass
+class _PlateSample:
+    id: str
+    tags: list[_Tag]
+    part: _Part
+    kept: _Slotted
+    wells: set[str] = dataclasses.field(default_factory=set)
+    processing_history: list[Any] = dataclasses.field(default_factory=list)
+
+
+def test_a_dataclass_sample_pickles_canonically_through_saves_file_io() -> None:
+    """Save's FileIO writes a dataclass sample with sorted sets; plain pickle loads it back equal."""
+    shared = _Tag(frozenset({"z", "y", "x"}))
+    sample = _PlateSample(
+        id="p",
+        tags=[shared, shared],
+        part=_Part(names={"n2", "n1"}),
+        kept=_Slotted({"s2", "s1"}),
+        wells={"B2", "A1", "C3"},
+    )
+    stream = io.BytesIO()
+    SampleArtifact.default_payload_io.save(sample, stream)
+    data = stream.getvalue()
+    assert b"_pickling" not in data
+    assert b"_ModelState" not in data
+    loaded = pickle.loads(data)
+    assert loaded == sample
+    assert type(loaded.wells) is set
+    assert loaded.tags[0] is loaded.tags[1]  # one object, as in the sample
+    assert type(loaded.part) is _Part
+    assert loaded.part.model_fields_set == sample.part.model_fields_set
+    assert canonical_payload(sample.kept) is sample.kept  # slots: pickled as Python does
+    assert canonical_payload(sample.processing_history) is sample.processing_history

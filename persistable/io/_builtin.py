@@ -50,7 +50,7 @@ class PickleFileIO(FileIO[PayloadT]):
 
     def save(self, payload: PayloadT, stream: IO[bytes]) -> None:
         try:
-            pickle.dump(payload, stream, protocol=self.protocol)
+            self._dump(payload, stream)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
             raise _refuse(
                 payload,
@@ -59,6 +59,10 @@ class PickleFileIO(FileIO[PayloadT]):
                 f"pickle said: {error}. Make the payload picklable (no open files, locks or "
                 "lambdas) or pass a payload_io that can write it.",
             ) from error
+
+    def _dump(self, payload: PayloadT, stream: IO[bytes]) -> None:
+        """Pickle ``payload`` into ``stream`` (a subclass may write an equivalent object)."""
+        pickle.dump(payload, stream, protocol=self.protocol)
 
     def load(self, stream: IO[bytes]) -> PayloadT:
         result: PayloadT = _NamingUnpickler(stream).load()

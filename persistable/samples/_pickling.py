@@ -17,12 +17,15 @@ twice is rebuilt once, so shared references stay shared.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel
 
-__all__ = ["canonical_state"]
+from persistable.io import PickleFileIO
+
+__all__ = ["SamplePickleFileIO", "canonical_payload", "canonical_state"]
 
 #: Containers nested deeper than this are pickled as they are.
 _MAX_DEPTH = 64
@@ -42,10 +45,11 @@ class _OrderedSet:
 
 
 class _ModelState:
-    """Pickles as the pydantic model it stands for, with its state made canonical.
+    """Pickles as the pydantic model or dataclass instance it stands for, its state canonical.
 
-    The same opcodes ``object.__reduce_ex__`` gives a model (``object.__new__`` of
-    the class, then ``__setstate__`` with the state), without this class's name.
+    What ``object.__reduce_ex__`` gives such an object (a new instance of the class,
+    then its state: pydantic's ``__setstate__``, or the instance ``__dict__`` updated),
+    without this class's name in the bytes.
     """
 
     __slots__ = ("cls", "state")
@@ -72,6 +76,17 @@ def _default_pickling(cls: type) -> bool:
     )
 
 
+def _plain_instance(cls: type) -> bool:
+    """Whether instances of ``cls`` pickle as ``object.__reduce_ex__`` does: their ``__dict__``."""
+    getstate = getattr(cls, "__getstate__", None)
+    return (
+        getattr(cls, "__reduce_ex__", None) is object.__reduce_ex__
+        and getattr(cls, "__reduce__", None) is object.__reduce__
+        and (getstate is None or getstate is getattr(object, "__getstate__", None))
+        and not any("__slots__" in vars(klass) for klass in cls.__mro__[:-1])
+    )
+
+
 class _Canonicaliser:
     """One pass over one state: the replacement of every object already seen, by id."""
 
@@ -83,7 +98,11 @@ class _Canonicaliser:
         kind = type(item)
         if kind in (str, int, float, bool, bytes, type(None)) or depth > _MAX_DEPTH:
             return item
-        if kind not in (set, frozenset, list, tuple, dict) and not isinstance(item, BaseModel):
+        if (
+            kind not in (set, frozenset, list, tuple, dict)
+            and not isinstance(item, BaseModel)
+            and not (dataclasses.is_dataclass(item) and not isinstance(item, type))
+        ):
             return item  # arrays and other objects pickle as they always did
         known = self._done.get(id(item))
         if known is not None:
@@ -107,8 +126,14 @@ class _Canonicaliser:
             if all(new is item[key] for key, new in pairs):
                 return item
             return dict(pairs)
-        if isinstance(item, BaseModel) and _default_pickling(kind):
-            return _ModelState(kind, self.state(item.__getstate__(), depth))
+        if isinstance(item, BaseModel):
+            if _default_pickling(kind):
+                return _ModelState(kind, self.state(item.__getstate__(), depth))
+            return item  # a BaseSample (its own __getstate__ is canonical) or its own pickling
+        if _plain_instance(kind):  # a dataclass instance
+            state = item.__dict__
+            canonical = self.value(state, depth)
+            return item if canonical is state else _ModelState(kind, canonical)
         return item
 
     def _ordered(self, item: set[Any] | frozenset[Any], kind: type, depth: int) -> Any:
@@ -133,3 +158,17 @@ class _Canonicaliser:
 def canonical_state(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` (a pydantic model's ``__getstate__``) with every set inside it in a fixed order."""
     return _Canonicaliser().state(state, 0)
+
+
+def canonical_payload(sample: Any) -> Any:
+    """What to pickle for ``sample``: an object that pickles to the sample with its sets in a
+    fixed order (a pydantic model or dataclass that is not a ``BaseSample``), or the sample."""
+    return _Canonicaliser().value(sample, 0)
+
+
+class SamplePickleFileIO(PickleFileIO[Any]):
+    """Pickle, as :class:`~persistable.io.PickleFileIO` writes and reads it (name ``"pickle"``),
+    with the sets of any sample (a dataclass or any pydantic model) in a fixed order."""
+
+    def _dump(self, payload: Any, stream: IO[bytes]) -> None:
+        pickle.dump(canonical_payload(payload), stream, protocol=self.protocol)

@@ -25,6 +25,7 @@ from persistable.io import FileIO
 from persistable.params import PersistableParams
 from persistable.samples._apply import apply_processor, step_key
 from persistable.samples._hit import FULL_PATH, MISS, load_local_hit
+from persistable.samples._pickling import SamplePickleFileIO
 from persistable.samples._processor import Processor, code_fingerprint, processor_params
 from persistable.samples._sample import check_sample, copy_sample, sample_key
 from persistable.store import Store, StoreLike, make_store
@@ -59,6 +60,9 @@ class SampleArtifact(Persistable[Any, SampleStepParams]):
     """
 
     code_changes = "ignore"
+    #: Pickle, with a dataclass's or pydantic model's sets in a fixed order (BaseSample's
+    #: own pickling does that for it), so a rerun in another process writes the same bytes.
+    default_payload_io = SamplePickleFileIO()
 
     def key_tree(self) -> dict[str, Any]:
         """What the key is hashed from: :func:`artifact_tree` of the step's key (no dependencies, no version)."""
