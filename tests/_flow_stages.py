@@ -184,3 +184,12 @@ class Labels(H5FlowStage):
         rows = self.data_manager.reserve_data("labels", len(ids))
         labels = np.array([f"event-{i}" + "!" * (int(i) % 4) for i in ids], dtype=object)
         self.data_manager.write_data("labels", rows, labels)
+
+
+class RankZeroAttrs(Scratch):
+    """Sets an attribute on rank 0 only (fine with replicas; not on a shared mpio file)."""
+
+    def run(self, source_name: str, source_slice: slice, cache: dict[str, Any]) -> None:
+        if self.rank == 0:
+            self.data_manager.set_attrs(self.output, seen=source_slice.start)
+        super().run(source_name, source_slice, cache)

@@ -227,3 +227,19 @@ def test_mpio_ctrl_c_stops_every_rank_then_rerun_continues(
     assert "rank 1: interrupted; run the same command again to continue." in stderr
     assert "resumed: 1 of 3 steps were already done" in rerun
     assert SHARED in rerun
+
+
+def test_mpio_set_attrs_on_one_rank_only_is_an_error_not_a_hang(
+    mpio: MpioEnv, tmp_path: Path, events: Path
+) -> None:
+    """Attributes are collective on a shared file: a rank-0-only set_attrs stops the job, named."""
+    config = write_config(tmp_path, RECO.replace("classname: Scratch", "classname: RankZeroAttrs"))
+    args = ["-c", str(config), "-i", str(events), "-o", "out.h5"]
+    done = run_mpio(mpio, 2, tmp_path, *args)
+    assert done.returncode != 0
+    assert "called set_attrs('scratch/tmp') while rank 1 called reserve_data('scratch/tmp')" in (
+        done.stderr
+    )
+    assert not (tmp_path / "out.h5").exists()
+    replicas = run_mpio(mpio, 2, tmp_path, *args, nompio=True)  # rank 0's replica is the output
+    assert replicas.returncode == 0, replicas.stderr

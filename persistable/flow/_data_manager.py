@@ -14,7 +14,8 @@ records the effects of each loop step for the resume journal. Two ways to hold t
   any rank wrote.
 * *shared* (an ``h5py`` built with parallel HDF5, ``mpio=True``): every rank opens one
   file (a copy of the input) with the ``mpio`` driver. Metadata effects (create,
-  resize, attrs, delete) are HDF5 collective calls made by every rank; each rank writes
+  resize, attrs, delete) are HDF5 collective calls made by every rank (``set_attrs`` is
+  a checked collective call there, writing rank 0's values); each rank writes
   only its own rows (independent I/O), rank 0 the ``ref_region`` updates; the data goes
   to rank 0 only, for the journal. A barrier ends every collective write, so any rank
   reads what any rank wrote on a file system where a finished write is seen by every
@@ -352,7 +353,8 @@ class H5FlowDataManager:
                 raise FlowStageError(
                     f"Rank {self.rank} called {op}({name!r}) while rank {rank} called "
                     f"{other_op}({other_name!r}); collective data-manager calls "
-                    "(reserve_data, write_data, write_ref) must be made by every rank in the same order "
+                    "(reserve_data, write_data, write_ref; set_attrs too when the ranks share one "
+                    "mpio file) must be made by every rank in the same order "
                     "(pass an empty slice or array on a rank with nothing to write)."
                 )
         return [p for _, _, p in gathered]
@@ -465,7 +467,7 @@ class H5FlowDataManager:
         """Set attributes of object ``name`` (a group is created when missing)."""
         values = copy.deepcopy(attrs) if self._recording else attrs  # journaled as set now
         if self.shared:  # a collective HDF5 call: every rank writes rank 0's values
-            values = self.comm.bcast(values)
+            values = self._collect("set_attrs", name.strip("/"), values)[0]
         self._apply(("attrs", name.strip("/"), values))
 
     def create_dset(self, dataset_name: str, dtype: Any, shape: tuple[int, ...] = ()) -> None:
