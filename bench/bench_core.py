@@ -51,8 +51,9 @@ PEER = "persistable 1.3.1"
 PEER_REQUIREMENTS = ["persistable==1.3.1", "numpy"]
 
 #: What a library like ours cannot avoid importing (dataclass params, logging, JSON
-#: metadata, hashing, pickle payloads, paths): the floor of ``import persistable``.
-FLOOR_MODULES = "dataclasses, logging, json, hashlib, pickle, pathlib, xxhash"
+#: metadata, pickle payloads, paths, the bulk digest): the floor of ``import persistable``.
+#: ``hashlib`` (SHA-256 of keys, OpenSSL) loads with the first key, not with the import.
+FLOOR_MODULES = "dataclasses, logging, json, pickle, pathlib, xxhash"
 
 #: Modules that ``import persistable`` must not pull in (optional extras).
 HEAVY_MODULES = ["s3fs", "fsspec", "boto3", "dask", "distributed", "pandas", "pyarrow", "tqdm"]

@@ -77,12 +77,18 @@ _LAZY = {
 }
 
 
+#: Subpackages that ``import persistable`` does not load, reachable as attributes all the same.
+_LAZY_SUBPACKAGES = frozenset({"artifact"})
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
+    if module is None and name not in _LAZY_SUBPACKAGES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
+    if module is None:
+        return importlib.import_module(f"{__name__}.{name}")  # binds itself as the attribute
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

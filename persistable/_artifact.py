@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -353,6 +352,8 @@ def code_fingerprint(cls: type) -> str | None:
             source = inspect.getsource(cls)
         except (OSError, TypeError, SyntaxError, SystemError):
             return None  # provenance is best effort and must never fail a generation
+    import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
+
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import hashlib
 import os
 import sys
 import threading
@@ -292,6 +291,8 @@ def _definition(obj: Any) -> ast.AST | None:
 
 
 def _digest(tree: Any) -> str:
+    import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
+
     return hashlib.sha256(canonical_json([FINGERPRINT_SCHEME, tree])).hexdigest()
 
 

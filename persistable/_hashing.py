@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
@@ -84,6 +83,8 @@ def _dumps(tree: Any) -> str:
 
 def key_from_tree(tree: Any) -> str:
     """The key of a canonical tree: ``k<scheme>-`` and the SHA-256 of its canonical JSON."""
+    import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
+
     return f"k{KEY_SCHEME}-{hashlib.sha256(canonical_json(tree)).hexdigest()}"
 
 

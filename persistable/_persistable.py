@@ -25,18 +25,12 @@ from persistable._artifact import (
     file_record,
 )
 from persistable._content import display_paths
-from persistable._fingerprint import CodeFingerprint, changed_entries, persistable_fingerprint
 from persistable._hashing import KEY_SCHEME
 from persistable._keys import key_cache as key_cache
 from persistable._logging import GenerationLogCapture, enable_console, payload_logger
-from persistable._map import map_persistables
 from persistable._mutability import key_changes_only_by_assignment
-from persistable._pristine import use_stored_upstream_payloads
-from persistable._spool import SpoolingWriter
 from persistable._v1._persistable import V1PersistableMethods
 from persistable._warn import warn_at_caller
-from persistable.artifact import Artifact
-from persistable.artifact._same import stored_is_identical
 from persistable.exceptions import (
     ArtifactNotFoundError,
     CodeChangedWarning,
@@ -55,7 +49,6 @@ from persistable.exceptions import (
     QuarantineWarning,
 )
 from persistable.io import FileIO, PickleFileIO
-from persistable.io._folder import FolderFileIO, write_folder
 from persistable.params import (
     PersistableParams,
     encode_value,
@@ -68,6 +61,12 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from persistable._explain import Explanation
+    from persistable._fingerprint import CodeFingerprint
+    from persistable.artifact import Artifact
+
+# What only generating, loading or inspecting needs (the code fingerprint, the artifact
+# handle, folder payloads, spooling, upstream checks, map) is imported where it is used:
+# ``import persistable`` stays fast.
 
 __all__ = ["Dependencies", "Persistable", "PersistableParamsT"]
 
@@ -344,6 +343,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         params item, or a function ``params -> dependencies``; other keyword arguments go
         to the constructor. :func:`persistable.run.grid` builds params over a grid.
         """
+        from persistable._map import map_persistables
+
         return map_persistables(
             cls,
             params,
@@ -412,6 +413,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def code_fingerprint(self) -> CodeFingerprint:
         """The fingerprint of ``_generate_payload``, the methods of the params class, and
         the user code they reach (cached per class, checked on each use)."""
+        from persistable._fingerprint import persistable_fingerprint
+
         return persistable_fingerprint(type(self), type(self.params))
 
     @property
@@ -496,6 +499,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             upstream_keys = [
                 upstream[id(dependency)][1] for dependency in self.tracked_persistable_dependencies
             ]
+        from persistable._pristine import use_stored_upstream_payloads
+
         capture = GenerationLogCapture(self.logger)
         # User code may build and change persistables: it sees no memoized keys.
         with _keys.suspended_key_cache():
@@ -633,6 +638,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         verifies), so it stays as it is; ``"lost"``: another writer committed first.
         """
         from persistable import _lineage_feed  # loaded by the first commit
+        from persistable.artifact._same import stored_is_identical
 
         lineage, dependency_keys, upstream = identity
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
@@ -696,6 +702,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self, payload: PayloadT, transaction: Transaction, files: dict[str, dict[str, Any]]
     ) -> None:
         """Write the payload file (or folder) into ``transaction`` and record its files."""
+        from persistable.io._folder import FolderFileIO, write_folder
+
         try:
             if isinstance(self.payload_io, FolderFileIO):
                 # A folder payload (zarr): each of its files is checksummed and listed.
@@ -726,6 +734,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     record = file_record(target)  # read back: the FileIO did not hash it all
                 files[self.payload_file] = record
                 return
+            from persistable._spool import SpoolingWriter
+
             sink = SpoolingWriter(transaction, self.payload_file)
             with HashingWriter(cast(IO[bytes], sink)) as writer:
                 self.payload_io.save(payload, cast(IO[bytes], writer))
@@ -824,6 +834,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
 
     def artifact_at(self, key: str | None = None, store: Store | None = None) -> Artifact:
         """The :class:`~persistable.artifact.Artifact` handle of this persistable's key."""
+        from persistable.artifact._handle import Artifact
+
         return Artifact(
             self.store if store is None else store,
             self.payload_name,
@@ -866,6 +878,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             return
         if code.get("fingerprint") == current.digest:
             return
+        from persistable._fingerprint import changed_entries
+
         changed = changed_entries(recorded, current)
         if not changed:
             return

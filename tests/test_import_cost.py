@@ -16,6 +16,12 @@ DEFERRED = [
     "random",
     "bz2",
     "lzma",
+    "hashlib",
+    "persistable._fingerprint",
+    "persistable._map",
+    "persistable._pristine",
+    "persistable.artifact",
+    "persistable.io._folder",
     "persistable.steps",
     "persistable.io._csv",
     "persistable.io._hdf5",
@@ -51,6 +57,21 @@ def test_deferred_names_load_on_first_use() -> None:
     assert ZarrFileIO.__module__ == "persistable.io._zarr"
     assert {"CsvFileIO", "ZarrFileIO", "image_file_io"} <= set(dir(persistable.io))
     assert "persistable.steps" in _loaded_after("from persistable import step")
+
+
+def test_artifact_package_is_an_attribute_after_a_plain_import() -> None:
+    """``persistable.artifact`` loads on first use, also when reached as an attribute."""
+    code = (
+        "import persistable\n"
+        "print(json.dumps([persistable.artifact.Artifact.__name__, 'hashlib' in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", f"import json, sys\n{code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["Artifact", False]
 
 
 def test_unknown_names_still_raise_attribute_error() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from hashlib import md5
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -181,4 +180,6 @@ class V1ParamsMethods(DictEncodable):
             DeprecationWarning,
             stacklevel=2,
         )
+        from hashlib import md5  # loads OpenSSL: on first use only
+
         return md5(str(self).encode()).hexdigest()
