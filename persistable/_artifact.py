@@ -21,7 +21,9 @@ from persistable.exceptions import CorruptArtifactError
 
 __all__ = [
     "FILES_FOLDER_SCHEME",
+    "GENERATION_LOG_FIELD",
     "GENERATION_LOG_FILE",
+    "INLINE_LOG_LIMIT",
     "METADATA_SCHEME",
     "PARAMS_FILE",
     "HashingReader",
@@ -49,7 +51,15 @@ METADATA_SCHEME = 1
 FILES_FOLDER_SCHEME = 2
 _FILES_FOLDER = re.compile(r"\.r-[0-9a-f]{8,64}")
 PARAMS_FILE = "params.json"
+#: The generation log as a file of its own: a log longer than :data:`INLINE_LOG_LIMIT`
+#: (and every log of artifacts committed before logs were kept in ``metadata.json``).
 GENERATION_LOG_FILE = "generation.log"
+#: The ``metadata.json`` field holding a short generation log (most logs: a few lines).
+GENERATION_LOG_FIELD = "generation_log"
+#: Bytes up to which the log goes into ``metadata.json``: one file fewer per artifact
+#: (a block of disk, three system calls, one object-store put), and ``metadata.json``,
+#: read by every load, stays small.
+INLINE_LOG_LIMIT = 2048
 
 
 #: Slice size of big writes: small enough to stay in the CPU's last-level cache.

@@ -166,7 +166,8 @@ class GenerationLogCapture(logging.Handler):
 
     The payload's logger is lowered to INFO for the duration (without showing more to
     the user than before), and the package logger's records at enabled levels are
-    collected too. The text is written into the artifact as ``generation.log``.
+    collected too. The text is written into the artifact: into ``metadata.json``
+    (``generation_log``) when short, else as the file ``generation.log``.
     """
 
     def __init__(self, payload_logger: logging.Logger) -> None:

@@ -15,7 +15,9 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, 
 from persistable import _keys
 from persistable._added_later import changed_upstream, upstream_digest
 from persistable._artifact import (
+    GENERATION_LOG_FIELD,
     GENERATION_LOG_FILE,
+    INLINE_LOG_LIMIT,
     PARAMS_FILE,
     HashingWriter,
     build_metadata,
@@ -646,10 +648,10 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         params = dump_json(lineage)
         with self.store.begin(artifact_dir, replace=replace) as transaction:
             self._write_payload(payload, transaction, files)
-            for name, data in (
-                (PARAMS_FILE, params),
-                (GENERATION_LOG_FILE, log),
-            ):
+            written = [(PARAMS_FILE, params)]
+            if len(log) > INLINE_LOG_LIMIT:
+                written.append((GENERATION_LOG_FILE, log))  # else it goes into metadata.json
+            for name, data in written:
                 transaction.write_bytes(name, data)
                 files[name] = bytes_record(data)
             metadata = build_metadata(
@@ -663,6 +665,8 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 files=files,
                 duration_s=duration,
             )
+            if log and len(log) <= INLINE_LOG_LIMIT:
+                metadata[GENERATION_LOG_FIELD] = log.decode("utf-8", "replace")
             metadata["code"].update(self._code_record())
             omitted = omitted_defaults(self.params)
             if omitted:

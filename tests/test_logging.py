@@ -143,7 +143,7 @@ def test_concurrent_generations_log_only_their_own_thread(memory_store: MemorySt
     for thread in threads:
         thread.join(timeout=30)
     for p, other in zip(persistables, reversed(persistables), strict=False):
-        log = memory_store.read_bytes(f"{p.artifact_dir}/generation.log").decode()
+        log = p.artifact.read_log()
         assert log.count(f"n={p.params.n} step") == 20
         assert f"n={other.params.n} step" not in log
 

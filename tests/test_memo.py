@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from persistable.artifact import Artifact
 from persistable.steps import CommandFailedError, CommandNotFoundError, CommandOutputError
 from persistable.steps._command import CommandResult, run_command
 from persistable.store import LocalStore
@@ -137,7 +138,7 @@ def test_the_cli_memoizes_and_streams(work: Path) -> None:
     assert second.stdout == ""
     assert runs(work) == 1
     [artifact] = [p for p in (work / "hashes" / "register.sh").iterdir()]
-    log = (artifact / "generation.log").read_text()
+    log = Artifact(LocalStore(work / "hashes"), "register.sh", artifact.name).read_log()
     assert "stdout: registering in.txt" in log
     assert "stderr: warning from register" in log
     LocalStore(work / "hashes")  # a valid store folder

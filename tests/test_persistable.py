@@ -121,15 +121,16 @@ def _read(store: Store, p: Persistable[Any, Any], name: str) -> bytes:
 
 
 def test_generate_persists_by_default(local_or_memory_store: Store) -> None:
-    """generate() makes the payload and commits payload, params.json, generation.log and metadata.json."""
+    """generate() makes the payload and commits payload, params.json and metadata.json (with the short generation log)."""
     p = _points(local_or_memory_store)
     p.generate()
     assert p.exists()
     assert p.payload.shape == (5,)
     prefix = f"gaussian_points_p/{p.persist_hash}/"
     assert _tree(local_or_memory_store) == [
-        prefix + name for name in ("generation.log", "metadata.json", "params.json", "payload.pkl")
+        prefix + name for name in ("metadata.json", "params.json", "payload.pkl")
     ]
+    assert "drawing 5 points" in p.metadata["generation_log"]
 
 
 def test_generate_without_persist_writes_nothing(local_or_memory_store: Store) -> None:
@@ -152,7 +153,7 @@ def test_persist_after_generate_keeps_duration_and_log(local_or_memory_store: St
     p.generate(persist=False)
     p.persist()
     assert isinstance(p.metadata["generation_duration_s"], float)
-    assert b"drawing 5 points" in _read(local_or_memory_store, p, "generation.log")
+    assert "drawing 5 points" in p.artifact.read_log()
     other = _points(local_or_memory_store, payload_name="copy")
     other._set_payload(p.payload)
     other.persist()
@@ -488,7 +489,7 @@ def test_metadata_records_provenance_and_checksums(local_or_memory_store: Store)
     assert metadata["dependencies"] == {"gaussian_points_p": points.persist_hash}
     assert metadata["payload_io"] == "pickle"
     assert metadata["code"]["class"].endswith("StatsP")
-    assert set(metadata["files"]) == {"payload.pkl", "params.json", "generation.log"}
+    assert set(metadata["files"]) == {"payload.pkl", "params.json"}
     for name, record in metadata["files"].items():
         data = _read(local_or_memory_store, stats, name)
         assert record["size"] == len(data)
@@ -537,7 +538,7 @@ def test_generation_log_holds_each_message_once(local_or_memory_store: Store) ->
         _points(local_or_memory_store, n=9, verbose=True)
     p = _points(local_or_memory_store, n=9, verbose=True)
     p.generate()
-    lines = _read(local_or_memory_store, p, "generation.log").decode("utf-8").splitlines()
+    lines = p.artifact.read_log().splitlines()
     assert any("drawing 9 points" in line for line in lines)
     assert any("Generating gaussian_points_p" in line for line in lines)
     assert len(lines) == len(set(lines)), lines
@@ -550,7 +551,7 @@ def test_generation_log_with_a_user_logger_has_no_duplicates(local_or_memory_sto
 
     p = _points(local_or_memory_store, n=8, logger=logging.getLogger("user.pipeline.points"))
     p.generate()
-    lines = _read(local_or_memory_store, p, "generation.log").decode("utf-8").splitlines()
+    lines = p.artifact.read_log().splitlines()
     assert sum("drawing 8 points" in line for line in lines) == 1
     assert len(lines) == len(set(lines)), lines
 
@@ -743,7 +744,7 @@ def test_folder_without_metadata_is_not_an_artifact(local_or_memory_store: Store
     p = _points(local_or_memory_store)
     p.generate()
     first_payload = p.payload
-    for name in ("payload.pkl", "params.json", "generation.log"):
+    for name in ("payload.pkl", "params.json"):
         assert _read(local_or_memory_store, p, name)
     path = f"{p.artifact_dir}/metadata.json"
     if isinstance(local_or_memory_store, LocalStore):

@@ -75,7 +75,7 @@ def test_a_real_1x_cache_is_adopted(v1_cache: tuple[Path, list[str]], cache: Pat
     assert origin["format"] == "persistable 1.x"
     assert origin["payload_file"] == f"scaled_p({v1_cache[1][1]}).persistable"
     assert origin["md5"] == v1_cache[1][1]
-    log = (Path(scaled.artifact_path) / "generation.log").read_text()
+    log = scaled.artifact.read_log()
     assert log.startswith("Adopted from the persistable 1.x file scaled_p(")
     scaled.verify()
     # The summary was never persisted by 1.x: it is generated from the adopted upstream.

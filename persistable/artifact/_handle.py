@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from persistable._artifact import (
     FILES_FOLDER_SCHEME,
+    GENERATION_LOG_FIELD,
     GENERATION_LOG_FILE,
     PARAMS_FILE,
     HashingReader,
@@ -224,7 +225,14 @@ class Artifact:
         return params if isinstance(params, dict) else {"value": params}
 
     def read_log(self) -> str:
-        """The records logged while the payload was generated (empty when none)."""
+        """The records logged while the payload was generated (empty when none).
+
+        A short log is a field of ``metadata.json``; a long one, and the log of an
+        artifact committed before short logs were kept there, is the file ``generation.log``.
+        """
+        inline = self.metadata.get(GENERATION_LOG_FIELD)
+        if isinstance(inline, str):
+            return inline
         if GENERATION_LOG_FILE not in self.files:
             return ""
         return self._read_listed(GENERATION_LOG_FILE).decode("utf-8", "replace")

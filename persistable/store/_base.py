@@ -5,7 +5,8 @@ every store::
 
     <root>/<payload_name>/<key>/payload.<ext>
                                /params.json
-                               /generation.log
+                               /generation.log     # only a log over 2 KiB; a shorter one
+                                                   # is a field of metadata.json
                                /metadata.json      # written last: the commit marker
     <root>/.persistable/                            # staging, locks, quarantine
 
