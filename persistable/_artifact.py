@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream
-from persistable._ids import hostname
+from persistable._ids import hostname, process_id
 from persistable._parsing import PARSE_LOCK
 from persistable._version import __version__
 from persistable.exceptions import CorruptArtifactError
@@ -428,7 +428,7 @@ def build_metadata(
         "generation_duration_s": duration_s,
         "host": environment["host"],
         "user": environment["user"],
-        "pid": os.getpid(),
+        "pid": process_id(),
         "platform": environment["platform"],
         "versions": environment["versions"],
         "python_executable": sys.executable,

@@ -482,13 +482,14 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         :meth:`load_generate` to keep an existing one). Untracked params are passed to
         :meth:`_generate_payload` and :meth:`_post_generate` and take no part in the key.
         """
+        if persist:
+            # Before any user code runs (load_generate() checks before taking its lock).
+            self.store.check_writable()
         self._generate(untracked_payload_params, persist=persist, replace=True)
 
     def _generate(
         self, untracked_payload_params: dict[str, Any], *, persist: bool, replace: bool
     ) -> None:
-        if persist:
-            self.store.check_writable()
         # Everything the artifact records about its identity is computed once, before
         # user code runs, each key hashed once (chains of any depth stay linear).
         with _keys.key_cache() if not _keys.key_cache_active() else contextlib.nullcontext():
@@ -777,11 +778,22 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         CorruptArtifactError
             The artifact does not match its ``metadata.json`` or cannot be read.
         """
+        self._load(untracked_payload_params, warn_if_validation_fails, verify=verify, adopt=True)
+
+    def _load(
+        self,
+        untracked_payload_params: dict[str, Any],
+        warn_if_validation_fails: bool = False,
+        *,
+        verify: bool = False,
+        adopt: bool,
+    ) -> None:
+        """:meth:`load`; with ``adopt``, a missing artifact is adopted from a 1.x file if any."""
         key = self.persist_hash
         try:
             payload, source = self._read_payload_with_fallbacks(key, verify=verify)
         except ArtifactNotFoundError:
-            adopted = self._adopt_v1(key)  # a 1.x file of the same params, if any
+            adopted = self._adopt_v1(key) if adopt else None  # a 1.x file of the same params
             if adopted is None:
                 raise
             payload, source = adopted[0], self.store
@@ -982,20 +994,25 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 return self._load_generate(untracked_payload_params, load_payload=load_payload)
         key = self.persist_hash
 
-        def found() -> bool:
+        def found(adopt: bool = True) -> bool:
             if not load_payload:
-                return (
-                    self.store.has_artifact(self.payload_name, key)
-                    or self._adopt_v1(key) is not None
+                return self.store.has_artifact(self.payload_name, key) or (
+                    adopt and self._adopt_v1(key) is not None
                 )
             try:
-                self.load(**untracked_payload_params)
+                if type(self).load is Persistable.load:
+                    self._load(untracked_payload_params, adopt=adopt)
+                else:  # a subclass's own load() is what loads
+                    self.load(**untracked_payload_params)
             except ArtifactNotFoundError:
                 return False
             return True
 
+        # A 1.x file is adopted under the key's lock (adopting commits an artifact), so
+        # the looks outside it are for the artifact only; a read-only store takes no lock.
+        outside = self.store.read_only
         try:
-            if found():
+            if found(outside):
                 return "loaded"
         except CorruptArtifactError:
             if self.store.read_only:
@@ -1023,7 +1040,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 if holding or (remaining is not None and remaining <= slice_):
                     raise  # from the work itself, or the user's lock_timeout is spent
             try:
-                if found():
+                if found(outside):
                     return "loaded"
             except CorruptArtifactError:
                 pass

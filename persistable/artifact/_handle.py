@@ -36,15 +36,27 @@ from persistable.exceptions import (
     UnsupportedSchemeError,
     UntrustedPayloadError,
 )
+from persistable.io._base import FileIO
 from persistable.store._base import METADATA_FILE, Store
+from persistable.store._local import LocalStore
 
 if TYPE_CHECKING:
-    from persistable.io import FileIO
     from persistable.io._folder import FolderFileIO
 
 __all__ = ["Artifact"]
 
 logger = logging.getLogger(__name__)
+
+#: Local payload files up to this size are read whole into memory and loaded from there.
+_READ_WHOLE = 1 << 20
+
+
+def _reads_streams(reader: FileIO[Any]) -> bool:
+    """Whether the FileIO loads a local file as a stream (it keeps FileIO's ``load_path``).
+
+    Those that override it (memory-mapped ``.npy``) or read paths (1.x) get the path.
+    """
+    return not reader.path_based and type(reader).load_path is FileIO.load_path
 
 
 class Artifact:
@@ -402,8 +414,20 @@ class Artifact:
                 "from the file; open the store with trusted=True if you trust its writers, or "
                 "persist with a safe IO (JsonFileIO, NpyFileIO)."
             )
+        whole = None
         try:
-            size = self.store.size(path)
+            if (
+                isinstance(self.store, LocalStore)
+                and not verify
+                and record["size"] <= _READ_WHOLE
+                and _reads_streams(reader)
+            ):
+                # A small local file is read whole (open, read, close: no stat, no
+                # buffered file object); the length read is the size check.
+                whole = self.store.read_bytes(path)
+                size = len(whole)
+            else:
+                size = self.store.size(path)
         except FileNotFoundError as error:
             raise CorruptArtifactError(
                 f"{where} is missing although metadata.json lists it."
@@ -413,12 +437,14 @@ class Artifact:
                 f"{where} has {size} bytes, metadata.json says {record['size']}; the file was "
                 "truncated or changed."
             )
-        local = self.store.local_path(path)
+        local = self.store.local_path(path) if whole is None else None
         checked = False
         if verify and local is not None:
             self._verify_file(name, record)
             checked = True
         try:
+            if whole is not None:
+                return reader.load(io.BytesIO(whole))
             if local is not None:
                 return reader.load_path(local)
             checked = True  # a download is checked before (or while) it is used

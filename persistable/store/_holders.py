@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from persistable._ids import hostname, random_hex
+from persistable._ids import hostname, process_id, random_hex
 
 __all__ = [
     "PROCESS_ID",
@@ -34,7 +34,7 @@ def holder_record() -> dict[str, Any]:
     return {
         "owner": PROCESS_ID,
         "host": hostname(),
-        "pid": os.getpid(),
+        "pid": process_id(),
         "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from persistable._artifact import naming_files_folder
-from persistable._ids import hostname, random_hex
+from persistable._ids import hostname, process_id, random_hex
 from persistable.exceptions import ReadOnlyStoreError, StoreConfigurationError
 from persistable.store._base import INTERNAL_DIR, METADATA_FILE, Store, Transaction
 from persistable.store._holders import held_here, pid_alive
@@ -217,7 +217,7 @@ class LocalStore(Store):
             if again:  # this thread holds it already (re-entrant)
                 yield
                 return
-            with local_lock(self.root, self.url, payload_name, key, timeout):
+            with local_lock(self._root, self.url, payload_name, key, timeout):
                 yield
 
 
@@ -255,7 +255,7 @@ class _LocalTransaction(Transaction):
     def __init__(self, store: LocalStore, artifact_dir: str, *, replace: bool = False) -> None:
         super().__init__(store, artifact_dir, replace=replace)
         # uuid-pid-host: lets a later writer tell a dead writer's leftovers (clean_staging).
-        self.staging = store.root / _STAGING / f"{random_hex()}-{os.getpid()}-{_host_tag()}"
+        self.staging = store.root / _STAGING / f"{random_hex()}-{process_id()}-{_host_tag()}"
         self._staging = os.fspath(self.staging)
         try:
             os.mkdir(self._staging)

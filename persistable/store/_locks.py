@@ -54,7 +54,7 @@ def _read_holder(path: Path) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def local_lock(
-    root: Path, url: str, payload_name: str, key: str, timeout: float | None
+    root: str, url: str, payload_name: str, key: str, timeout: float | None
 ) -> Iterator[None]:
     """Hold the lock of one key while the block runs; other processes asking for it wait.
 
@@ -76,22 +76,26 @@ def local_lock(
     StoreAccessDeniedError
         The lock file or its folder cannot be created or opened by this user.
     """
-    folder = root / INTERNAL_DIR / "locks" / payload_name
     if sys.platform == "win32":  # pragma: no cover
+        folder = Path(root) / INTERNAL_DIR / "locks" / payload_name
         with _filelock_lock(url, folder, payload_name, key, timeout):
             yield
         return
-    path = folder / f"{key}.lock"
+    # String paths: a Path per lock costs more than the system calls here.
+    folder_name = os.path.join(root, INTERNAL_DIR, "locks", payload_name)
+    path = os.path.join(folder_name, f"{key}.lock")
     deadline = None if timeout is None else time.monotonic() + timeout
-    fd = _acquire_current(path, folder, deadline, payload_name, key, url, timeout)
+    fd, size = _acquire_current(path, folder_name, deadline, payload_name, key, url, timeout)
     try:
         # Informational only: the kernel's lock is what excludes. The record lives in
         # the locked file itself, so it costs no extra file. Written, then cut to its
-        # length: a truncation to zero makes ext4 flush the file when it is closed
+        # length when the file held more (a holder killed before it removed the file):
+        # a truncation to zero makes ext4 flush the file when it is closed
         # (auto_da_alloc), which cost ~2 ms per lock, most of a small first run.
         record = json.dumps(holder_record()).encode("utf-8")
         os.pwrite(fd, record, 0)
-        os.ftruncate(fd, len(record))
+        if size > len(record):
+            os.ftruncate(fd, len(record))
         logger.debug("Locked %s key %s in %s", payload_name, key, url)
         yield
     finally:
@@ -104,27 +108,27 @@ def local_lock(
         logger.debug("Unlocked %s key %s in %s", payload_name, key, url)
 
 
-def _open(path: Path, folder: Path) -> int:
+def _open(path: str, folder: str) -> int:
     try:
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except PermissionError as error:
-        raise access_denied(path, "create or open the lock file", error) from error
+        raise access_denied(Path(path), "create or open the lock file", error) from error
 
 
 def _acquire_current(
-    path: Path,
-    folder: Path,
+    path: str,
+    folder: str,
     deadline: float | None,
     payload_name: str,
     key: str,
     url: str,
     timeout: float | None,
-) -> int:
-    """Open and lock the file that ``path`` names now; returns its descriptor."""
+) -> tuple[int, int]:
+    """Open and lock the file that ``path`` names now; returns its descriptor and size."""
     while True:
         fd = _open(path, folder)
         try:
@@ -141,7 +145,7 @@ def _acquire_current(
                 locked.st_ino,
                 locked.st_dev,
             ):
-                return fd
+                return fd, locked.st_size
             # The previous holder unlinked this file: lock the one the name has now.
             fcntl.flock(fd, fcntl.LOCK_UN)
         except BaseException:
