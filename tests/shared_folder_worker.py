@@ -10,6 +10,7 @@ import ctypes  # noqa: F401 - imported before dropping privileges
 import datetime  # noqa: F401
 import getpass  # noqa: F401
 import grp  # noqa: F401
+import hashlib  # noqa: F401
 import importlib.metadata  # noqa: F401
 import inspect  # noqa: F401
 import json
@@ -24,6 +25,12 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+# What `import persistable` leaves to first use (generating, loading, replacing).
+import persistable._fingerprint
+import persistable._pristine
+import persistable._spool
+import persistable.artifact._same
+import persistable.io._folder  # noqa: F401
 from persistable import Persistable, PersistableParams, untracked
 from persistable._artifact import _environment
 from persistable.exceptions import StoreAccessDeniedError
