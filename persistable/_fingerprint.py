@@ -704,9 +704,8 @@ def persistable_fingerprint(cls: type, params_type: type | None = None) -> CodeF
     Warns :class:`~persistable.exceptions.UnreadableCodeWarning` when a new fingerprint finds
     code without readable source (unless the class sets ``code_changes = "ignore"``).
     """
-    import inspect
-
-    method = _unwrap(inspect.getattr_static(cls, "_generate_payload"))
+    # As inspect.getattr_static, by the class dicts (this runs on every commit and load).
+    method = _unwrap(_ClassAttributes(cls)["_generate_payload"])
     entry = _class_fingerprints.get(cls)
     cached = entry[1] if entry is not None and entry[0] is params_type else None
     if cached is None or cached.units[0] is not _units.get(method) or not cached.is_current():
