@@ -12,11 +12,11 @@ has been declared in the process.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
 from persistable import params as _params
+from persistable._hashing import sha256_hex
 from persistable._keys import dependency_order
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _tree_digests(root: Persistable[Any, Any]) -> dict[int, str | None]:
             digests[id(node)] = None
             continue
         data = json.dumps([own, below], sort_keys=True, separators=(",", ":"))
-        digests[id(node)] = hashlib.sha256(data.encode("utf-8")).hexdigest()
+        digests[id(node)] = sha256_hex(data.encode("utf-8"))
     return digests
 
 
@@ -57,7 +57,7 @@ def upstream_digest(persistable: Persistable[Any, Any]) -> str | None:
     if all(digest is None for digest in below):
         return None
     data = json.dumps(below, separators=(",", ":"))
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return sha256_hex(data.encode("utf-8"))
 
 
 def changed_upstream(persistable: Persistable[Any, Any], recorded: Any) -> list[str] | None:

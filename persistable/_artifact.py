@@ -13,7 +13,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import IO, Any, cast
 
-from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream
+from persistable._hashing import BULK_ALGORITHM, KEY_SCHEME, BulkHasher, hash_stream, sha256_hex
 from persistable._ids import hostname, process_id
 from persistable._parsing import PARSE_LOCK
 from persistable._version import __version__
@@ -362,9 +362,7 @@ def code_fingerprint(cls: type) -> str | None:
             source = inspect.getsource(cls)
         except (OSError, TypeError, SyntaxError, SystemError):
             return None  # provenance is best effort and must never fail a generation
-    import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
-
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    return sha256_hex(source.encode("utf-8"))
 
 
 def _numpy_version() -> str | None:

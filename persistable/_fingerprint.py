@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from persistable._fingerprint_values import describe
 from persistable._fingerprint_values import qualified as _qualified
-from persistable._hashing import canonical_json
+from persistable._hashing import canonical_json, sha256_hex
 from persistable._parsing import PARSE_LOCK
 
 if TYPE_CHECKING:
@@ -291,9 +291,7 @@ def _definition(obj: Any) -> ast.AST | None:
 
 
 def _digest(tree: Any) -> str:
-    import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
-
-    return hashlib.sha256(canonical_json([FINGERPRINT_SCHEME, tree])).hexdigest()
+    return sha256_hex(canonical_json([FINGERPRINT_SCHEME, tree]))
 
 
 # -- references ----------------------------------------------------------------------------
@@ -407,7 +405,10 @@ class _Unit:
 
     def is_current(self) -> bool:
         """Whether every name read still denotes the object it did when the unit was made."""
-        return all(mapping.get(key, _MISSING) is found for mapping, key, found in self.checks)
+        for mapping, key, found in self.checks:  # noqa: SIM110 - no generator: every load runs it
+            if mapping.get(key, _MISSING) is not found:
+                return False
+        return True
 
 
 class _ClassAttributes(Mapping[str, Any]):
@@ -431,7 +432,7 @@ class _ClassAttributes(Mapping[str, Any]):
                 break
         else:
             for klass in self.owner.__mro__:
-                value = vars(klass).get(key, _MISSING)
+                value = klass.__dict__.get(key, _MISSING)
                 if value is not _MISSING:
                     return value
             return default
@@ -549,7 +550,10 @@ class _Walk:
     units: list[_Unit]
 
     def is_current(self) -> bool:
-        return all(unit.is_current() for unit in self.units)
+        for unit in self.units:  # noqa: SIM110 - no generator: every load runs it
+            if not unit.is_current():
+                return False
+        return True
 
 
 def _walk(root: Any, owner: type | None, more: Sequence[tuple[Any, type]] = ()) -> _Walk:

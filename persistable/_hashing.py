@@ -18,6 +18,7 @@ __all__ = [
     "canonical_json",
     "hash_stream",
     "key_from_tree",
+    "sha256_hex",
 ]
 
 #: Version of the key scheme. It is written into every key (``"k1-…"``) and every
@@ -81,11 +82,16 @@ def _dumps(tree: Any) -> str:
     )
 
 
-def key_from_tree(tree: Any) -> str:
-    """The key of a canonical tree: ``k<scheme>-`` and the SHA-256 of its canonical JSON."""
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex digits."""
     import hashlib  # loads OpenSSL: on first use, not with ``import persistable``
 
-    return f"k{KEY_SCHEME}-{hashlib.sha256(canonical_json(tree)).hexdigest()}"
+    return hashlib.sha256(data).hexdigest()
+
+
+def key_from_tree(tree: Any) -> str:
+    """The key of a canonical tree: ``k<scheme>-`` and the SHA-256 of its canonical JSON."""
+    return f"k{KEY_SCHEME}-{sha256_hex(canonical_json(tree))}"
 
 
 def bulk_digest(data: ReadableBuffer) -> str:
