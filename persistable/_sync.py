@@ -160,5 +160,8 @@ def sync(
                 logger.debug("Copied %s key %s (%d bytes)", payload_name, key, outcome)
                 report.copied.append((payload_name, key))
                 report.bytes_copied += outcome
+    from persistable import _lineage_feed
+
+    _lineage_feed.flush()  # what was copied, into the destination's lineage index
     logger.info("%s from %s to %s", report, source.url, destination.url)
     return report

@@ -397,3 +397,24 @@ def test_a_map_feeds_the_index_of_each_step(
         assert set(record["lineages"]) == keys
         for key, tree in record["lineages"].items():
             assert tree == json.loads(fs.cat(f"{bucket}/cache/{name}/{key}/params.json"))
+
+
+def test_a_sync_to_the_object_store_feeds_its_index(
+    server: Server, bucket: str, tmp_path: Path
+) -> None:
+    """Artifacts copied into an object store are indexed as if committed there."""
+    import s3fs
+
+    local = tmp_path / "local"
+    for index in range(COUNT):
+        Fed(local, Two(index), payload_io=JsonFileIO()).generate()
+    report = persistable.sync(local, f"s3://{bucket}/cache", dst_storage_options=server.options)
+    assert len(report.copied) == COUNT
+    assert feed.pending() == 0
+    fs = s3fs.S3FileSystem(**server.options, skip_instance_cache=True)
+    (written,) = _index_objects(server, bucket)
+    record = json.loads(fs.cat(written))
+    keys = {path.rsplit("/", 1)[-1] for path in fs.ls(f"{bucket}/cache/{NAME}", detail=False)}
+    assert set(record["lineages"]) == keys
+    answer = _reads_the_index_only(server, bucket, tmp_path / "cache-a", objects=1)
+    assert answer["nearest"] == _fed(bucket, Two(5), server.options).key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from persistable._artifact import METADATA_SCHEME, check_file, dump_metadata
+from persistable._artifact import METADATA_SCHEME, PARAMS_FILE, check_file, dump_metadata
 from persistable._hashing import BulkHasher, hash_stream
 from persistable.exceptions import CorruptArtifactError
 from persistable.store._base import Store
@@ -35,6 +35,7 @@ def copy_artifact_files(
         metadata["metadata_scheme"] = METADATA_SCHEME
     raw_metadata = dump_metadata(metadata)  # as the writer formats it: same bytes, same size
     copied = len(raw_metadata)
+    params: bytes | None = None  # for the destination's lineage index
     with destination.begin(folder) as transaction:
         for name, record in sorted(files.items()):
             hasher = BulkHasher()
@@ -44,6 +45,8 @@ def copy_artifact_files(
                     data = source.read_bytes(path)
                     hasher.update(data)
                     transaction.write_bytes(name, data)
+                    if name == PARAMS_FILE:
+                        params = data
                 else:
                     with source.open_read(path) as stream, transaction.open_write(name) as sink:
                         while chunk := stream.read(_CHUNK):
@@ -55,8 +58,10 @@ def copy_artifact_files(
                 ) from error
             check_file(f"{source.url}/{path}", hasher, record, _NOT_COPIED)
             copied += hasher.size
-        if not transaction.commit(raw_metadata):
-            return None
+        committed = transaction.commit(raw_metadata)
+    if not committed:  # another writer's: an artifact of this lineage all the same
+        _add_to_index(artifact, destination, params)
+        return None
     if verify:
         for name, record in sorted(files.items()):
             path = f"{folder}/{name}"
@@ -68,4 +73,13 @@ def copy_artifact_files(
             except CorruptArtifactError:
                 destination.quarantine_dir(folder)
                 raise
+    _add_to_index(artifact, destination, params)
     return copied
+
+
+def _add_to_index(artifact: Artifact, destination: Store, params: bytes | None) -> None:
+    """Buffer the copy's params.json for the destination's lineage index (object stores)."""
+    if params is not None:
+        from persistable import _lineage_feed
+
+        _lineage_feed.record(destination, artifact.payload_name, artifact.key, params)
