@@ -159,7 +159,8 @@ def _explain_after_the_run(
         if path.endswith("/params.json")
     ]
     started = time.perf_counter()
-    _lineage_feed.add(records)  # commit by commit, in the run: the same calls
+    for item in records:
+        _lineage_feed.add([item])  # commit by commit, as the run adds each node's outcome
     _lineage_feed.flush()  # the end of the run
     writing = time.perf_counter() - started
     written = len(fs.ls("explain-bucket/cache/.persistable/lineages/many", refresh=True))
@@ -194,7 +195,9 @@ def _explain_after_the_run(
     ]
 
 
-def _explain_on_s3(endpoint: str, count: int, cache_dir: Path, source: Path) -> list[Row]:
+def _explain_on_s3(
+    endpoint: str, count: int, cache_dir: Path, source: Path, *, after_run_only: bool = False
+) -> list[Row]:
     import s3fs
 
     options: dict[str, Any] = {
@@ -216,6 +219,8 @@ def _explain_on_s3(endpoint: str, count: int, cache_dir: Path, source: Path) -> 
     fs.pipe(objects)
     wanted = Small(url, OneInt(count + 7), payload_name="many", storage_options=options)
     rows = _explain_after_the_run(wanted, fs, objects, cache_dir.with_name(cache_dir.name + "-run"))
+    if after_run_only:
+        return rows
     fs.rm("explain-bucket/cache/.persistable/lineages", recursive=True)  # as before any run
     # The local artifacts above had the same keys (a key does not depend on the store):
     # a fresh cache folder, so that the first call reads every params.json from S3.
@@ -242,7 +247,10 @@ def main(argv: list[str]) -> int:
         "on a loaded machine, so putting 10,000 takes minutes)",
     )
     parser.add_argument(
-        "--only", choices=["explain"], default=None, help="run only the explain() rows"
+        "--only",
+        choices=["explain", "explain-after-run"],
+        default=None,
+        help="run only the explain() rows, or only the S3 row after the run",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -251,7 +259,7 @@ def main(argv: list[str]) -> int:
     with scratch_dir("identity") as root:
         os.environ["PERSISTABLE_CACHE_DIR"] = str(root / "cache")
 
-        if args.only != "explain":
+        if args.only is None:
             # -- fingerprint on a cached load
             store = root / "small"
             for cls in (Small, SmallIgnore):
@@ -367,7 +375,8 @@ def main(argv: list[str]) -> int:
         template = Small(many, OneInt(0), payload_name="many", payload_io=JsonFileIO())
         template.generate()
         source = Path(str(template.artifact_path))
-        for index in range(1, count):
+        after_run_only = args.only == "explain-after-run"
+        for index in range(1, 1 if after_run_only else count):
             # Copies of one real artifact with other params: explain() reads params.json
             # (and one metadata.json), so the payload need not differ.
             item = Small(many, OneInt(index), payload_name="many", payload_io=JsonFileIO())
@@ -375,10 +384,13 @@ def main(argv: list[str]) -> int:
             shutil.copytree(source, target)
             (target / "params.json").write_text(f'{{"i": {index}}}\n')
         wanted = Small(many, OneInt(count + 7), payload_name="many", payload_io=JsonFileIO())
-        rows += _explain_rows(wanted, count, "local")
+        if not after_run_only:
+            rows += _explain_rows(wanted, count, "local")
         with moto_server() as endpoint:
             s3_count = args.s3_count or (300 if quick else 2_000)
-            rows += _explain_on_s3(endpoint, s3_count, root / "cache-s3", source)
+            rows += _explain_on_s3(
+                endpoint, s3_count, root / "cache-s3", source, after_run_only=after_run_only
+            )
     print(markdown_table(rows))
     return 0
 
