@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: Entries of one payload name that are written as an index object at once.
 THRESHOLD = 256
+#: Entries of one payload name held after their full buffers were written, so that a
+#: flush can cover them with one object (beyond this, their objects stay as they are).
+KEEP = 65_536
 #: Seconds the exit hook waits for its writes (an unreachable store must not hold up exit).
 EXIT_SECONDS = 10.0
 
@@ -53,6 +56,8 @@ _lock = threading.Lock()
 #: One store object per URL (commits arrive through many equal store objects).
 _stores: dict[str, FsspecStore] = {}
 _buffers: dict[tuple[str, str], dict[str, bytes]] = {}
+#: The index objects written from full buffers since the last flush, and their entries.
+_written: dict[tuple[str, str], tuple[list[str], dict[str, bytes]]] = {}
 _capturing: ContextVar[list[Record] | None] = ContextVar("persistable_lineage_feed", default=None)
 
 
@@ -81,7 +86,7 @@ def add(records: Iterable[Record]) -> None:
                 _hook_exit()
                 if len(buffer) >= THRESHOLD:
                     full.append((shared, payload_name, _buffers.pop(where)))
-        _write(full)
+        _write(full, consolidate=False)
     except Exception as error:  # the index is an optimisation: never a commit's failure
         logger.debug("could not buffer lineage index entries: %s", error)
 
@@ -98,12 +103,19 @@ def capture() -> Iterator[list[Record]]:
 
 
 def flush() -> None:
-    """Write everything buffered, one index object per payload name. Never raises."""
+    """Write everything buffered, one index object per payload name. Never raises.
+
+    A payload name whose full buffers this process wrote since the last flush gets one
+    object covering them and the rest, and those objects are deleted: a run leaves one
+    object per payload name for readers to fetch, not one per :data:`THRESHOLD` commits.
+    """
     with _lock:
-        taken = [(_stores[url], name, buffer) for (url, name), buffer in _buffers.items()]
-        _buffers.clear()
+        taken = [
+            (_stores[url], name, _buffers.pop((url, name), {}))
+            for url, name in {*_buffers, *_written}
+        ]
     try:
-        _write(taken)
+        _write(taken, consolidate=True)
     except Exception as error:
         logger.debug("could not write lineage index entries: %s", error)
 
@@ -118,20 +130,44 @@ def discard() -> None:
     """Drop what is buffered, unwritten (its stores are going away)."""
     with _lock:
         _buffers.clear()
+        _written.clear()
         _stores.clear()
 
 
-def _write(batches: list[tuple[FsspecStore, str, dict[str, bytes]]]) -> None:
-    by_store: dict[int, tuple[FsspecStore, dict[str, dict[str, dict[str, Any]]]]] = {}
+def _write(batches: list[tuple[FsspecStore, str, dict[str, bytes]]], *, consolidate: bool) -> None:
+    by_store: dict[int, tuple[FsspecStore, dict[str, dict[str, bytes]], dict[str, list[str]]]] = {}
     for store, payload_name, buffer in batches:
-        trees: dict[str, dict[str, Any]] = {}
-        for key, params in buffer.items():
-            tree = parse_lineage(params.decode("utf-8", "replace"))
-            if tree is not None:
-                trees[key] = tree
-        by_store.setdefault(id(store), (store, {}))[1].setdefault(payload_name, {}).update(trees)
-    for store, by_name in by_store.values():
-        add_to_index(store, by_name)
+        entries, replaces = buffer, []
+        if consolidate:
+            with _lock:
+                kept = _written.pop((store.url, payload_name), None)
+            if kept is not None and (buffer or len(kept[0]) > 1):
+                replaces, entries = kept[0], {**kept[1], **buffer}
+        if not entries:
+            continue
+        _, names, old = by_store.setdefault(id(store), (store, {}, {}))
+        names.setdefault(payload_name, {}).update(entries)
+        old.setdefault(payload_name, []).extend(replaces)
+    for store, names, old in by_store.values():
+        trees: dict[str, dict[str, dict[str, Any]]] = {
+            payload_name: {
+                key: tree
+                for key, params in entries.items()
+                if (tree := parse_lineage(params.decode("utf-8", "replace"))) is not None
+            }
+            for payload_name, entries in names.items()
+        }
+        written = add_to_index(store, trees, old if consolidate else None)
+        if consolidate:
+            continue
+        with _lock:  # kept, to be covered by one object at the next flush
+            for payload_name, path in written.items():
+                where = (store.url, payload_name)
+                paths, entries = _written.setdefault(where, ([], {}))
+                paths.append(path)
+                entries.update(names[payload_name])
+                if len(entries) > KEEP:
+                    del _written[where]  # too many to hold: its objects stay as they are
 
 
 def _flush_at_exit() -> None:
@@ -152,6 +188,7 @@ def _forget_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _buffers.clear()
+    _written.clear()
 
 
 _hooked = False

@@ -187,21 +187,37 @@ def encode_index(payload_name: str, trees: dict[str, dict[str, Any]]) -> tuple[s
     return f"{hashlib.sha256(data).hexdigest()}.json", data
 
 
-def add_to_index(store: FsspecStore, by_name: dict[str, dict[str, dict[str, Any]]]) -> bool:
-    """Write one new index object per payload name, all in one batch; whether it was written.
+def add_to_index(
+    store: FsspecStore,
+    by_name: dict[str, dict[str, dict[str, Any]]],
+    replaces: dict[str, list[str]] | None = None,
+) -> dict[str, str]:
+    """Write one new index object per payload name, all in one batch; the paths written.
 
-    Nothing is replaced: the objects of earlier writers stay, and explain() merges them.
+    The objects of other writers stay (explain() merges them); ``replaces`` names, by
+    payload name, paths of objects the new one covers, deleted once it is written.
     """
-    objects = {}
+    objects: dict[str, bytes] = {}
+    written: dict[str, str] = {}
     for payload_name, trees in by_name.items():
         if trees:
             name, data = encode_index(payload_name, trees)
-            objects[f"{_folder(store, payload_name)}/{name}"] = data
+            written[payload_name] = path = f"{_folder(store, payload_name)}/{name}"
+            objects[path] = data
     if store.read_only or not objects:
-        return False
+        return {}
     try:
         store.fs.pipe(objects)
     except Exception as error:  # no write permission, a full quota...: explain() still answers
         logger.debug("cannot add to the lineage index of %s: %s", store.url, error)
-        return False
-    return True
+        return {}
+    stale = [
+        path
+        for payload_name in written
+        for path in (replaces or {}).get(payload_name, [])
+        if path not in objects
+    ]
+    if stale:
+        with contextlib.suppress(Exception):
+            store.fs.rm(stale)  # one bulk request on S3
+    return written
