@@ -6,7 +6,8 @@ payload name. The buffer becomes index objects (one per payload name, all in one
 batch, replacing none: :func:`~persistable._lineage_index.add_to_index`)
 
 - when a payload name holds :data:`THRESHOLD` entries (by the commit that filled it),
-- when ``persistable.run`` or ``samples.map`` finishes, and
+- when ``persistable.run``, ``samples.map`` or ``sync`` finishes (covering, with one object,
+  the objects this process's full buffers wrote since: one object per payload name per run), and
 - at interpreter exit (for commits made outside them, e.g. ``load_generate()`` in a loop).
 
 Worker processes of a run or a map do not write: what they commit is :func:`capture`\\ d
