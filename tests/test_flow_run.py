@@ -340,13 +340,26 @@ def test_ctrl_c_then_the_same_command_continues(tmp_path: Path, events: Path) ->
         "out.h5",
     ]
     process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A test runner started in the background (`make test &`) ignores SIGINT, and its
+        # children inherit that: the child must take Ctrl-C as a terminal's would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # never leave it running into the next tests
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, stderr
     assert "run the same command again to continue" in stderr
     assert not (tmp_path / "out.h5").exists()

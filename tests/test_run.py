@@ -408,6 +408,8 @@ def test_ctrl_c_stops_scheduling_and_leaves_no_partial_artifact(
     child = subprocess.Popen(
         [sys.executable, str(script), "0.8"],
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C signals
+        # A background test runner ignores SIGINT and its children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
