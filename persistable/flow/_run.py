@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -183,10 +184,27 @@ def _abort_on_error(comm: SerialComm, error: BaseException) -> None:
             "to continue.",
             file=sys.stderr,
         )
+        _let_the_launcher_forward()
         comm.abort(130)
         return  # an MPI whose abort returns: the interruption goes on up
     print(f"persistable flow: rank {comm.rank}: {type(error).__name__}: {error}", file=sys.stderr)
+    _let_the_launcher_forward()
     comm.abort(1)
+
+
+#: Seconds a failing rank waits between reporting and aborting the job.
+ABORT_GRACE_SECONDS = 0.5
+
+
+def _let_the_launcher_forward() -> None:
+    """Give ``mpiexec`` time to pass on what this rank wrote to stderr.
+
+    The launcher forwards each rank's output asynchronously, and an abort ends every
+    rank at once: on a busy machine the one line saying what failed was lost (the job
+    ended with no error output at all).
+    """
+    sys.stderr.flush()
+    time.sleep(ABORT_GRACE_SECONDS)
 
 
 def run_flow(
