@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,21 +122,3 @@ def test_dask_name_starts_and_stops_a_local_cluster(client: Any, local_store: Lo
     assert report.executor == "dask (LocalCluster, 2 threads)"
     assert len(report.generated) == 4
     assert sorted(t.payload for t in targets) == [0, 1, 2, 3]
-
-
-def test_dask_name_starts_its_cluster_quietly_when_port_8787_is_taken(
-    local_store: LocalStore,
-) -> None:
-    """A dashboard or another cluster on Dask's default port costs no warning and no failure."""
-    with contextlib.ExitStack() as stack:
-        holder = stack.enter_context(socket.socket())
-        with contextlib.suppress(OSError):  # already taken by someone else: the same case
-            holder.bind(("127.0.0.1", 8787))
-            holder.listen()
-        taken = socket.socket()
-        stack.enter_context(taken)
-        assert taken.connect_ex(("127.0.0.1", 8787)) == 0  # the port is in use
-        targets = [step(local_store, f"q{i}", payload_name="q", value=i) for i in range(2)]
-        report = run(targets, executor="dask", max_workers=2)  # warnings are errors in tests
-    assert report.ok
-    assert sorted(t.payload for t in targets) == [0, 1]
