@@ -167,9 +167,9 @@ def bench_sync(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
     template = SmallP(source_url, SmallParams(i=0), storage_options=options)
     template.generate()
     root = source_url.removeprefix("s3://")
-    files = {
-        name: fs.cat_file(f"{root}/{template.artifact_dir}/{name}")
-        for name in ("payload.pkl", "params.json", "generation.log", "metadata.json")
+    folder = f"{root}/{template.artifact_dir}"
+    files = {  # the files one artifact has (a short generation log lives in metadata.json)
+        path.rsplit("/", 1)[1]: fs.cat_file(path) for path in sorted(fs.find(folder))
     }
     # Copies of one real artifact under n keys: complete, checksummed artifacts.
     objects = {
@@ -222,7 +222,7 @@ def _per(counts: Counter[str], n: int) -> str:
 def bench_threads_run(url: str, options: dict[str, Any], fs: Any, n: int) -> tuple[list[Row], str]:
     """``n`` small artifacts through ``run(executor="threads")`` vs raw s3fs puts and gets.
 
-    The raw side puts (then gets) the same objects, the four files of each artifact with
+    The raw side puts (then gets) the same objects, the files of each artifact with
     the bytes of a real one, in the same 8 threads. S3 requests per artifact are
     counted on both sides (load-proof), and a serial first run of 100 more artifacts
     is profiled (cProfile sees one thread only).
@@ -237,9 +237,9 @@ def bench_threads_run(url: str, options: dict[str, Any], fs: Any, n: int) -> tup
         run_s = time.perf_counter() - started
     assert len(report.generated) == n, report
     root = run_url.removeprefix("s3://")
-    files = {
-        name: fs.cat_file(f"{root}/{targets[0].artifact_dir}/{name}")
-        for name in ("payload.pkl", "params.json", "generation.log", "metadata.json")
+    folder = f"{root}/{targets[0].artifact_dir}"
+    files = {  # the files one artifact has (a short generation log lives in metadata.json)
+        path.rsplit("/", 1)[1]: fs.cat_file(path) for path in sorted(fs.find(folder))
     }
     raw_root = f"{url.removeprefix('s3://')}/raw-threads"
 
