@@ -167,9 +167,9 @@ def bench_sync(url: str, options: dict[str, Any], fs: Any, n: int) -> list[Row]:
     template = SmallP(source_url, SmallParams(i=0), storage_options=options)
     template.generate()
     root = source_url.removeprefix("s3://")
-    folder = f"{root}/{template.artifact_dir}"
+    artifact_folder = f"{root}/{template.artifact_dir}"
     files = {  # the files one artifact has (a short generation log lives in metadata.json)
-        path.rsplit("/", 1)[1]: fs.cat_file(path) for path in sorted(fs.find(folder))
+        path.rsplit("/", 1)[1]: fs.cat_file(path) for path in sorted(fs.find(artifact_folder))
     }
     # Copies of one real artifact under n keys: complete, checksummed artifacts.
     objects = {
