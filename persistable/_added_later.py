@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from persistable import params as _params
 from persistable._hashing import sha256_hex
-from persistable._keys import dependency_order
+from persistable._keys import dependency_order, tracked_dependencies
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
@@ -25,17 +25,14 @@ if TYPE_CHECKING:
 __all__ = ["changed_upstream", "upstream_digest"]
 
 
-def _dependencies(node: Persistable[Any, Any]) -> list[Persistable[Any, Any]]:
-    return list(getattr(node, "tracked_persistable_dependencies", ()))
-
-
-def _tree_digests(root: Persistable[Any, Any]) -> dict[int, str | None]:
-    """Per node of ``root``'s tree, by id: the digest of the omitted defaults of it and of
-    everything it tracks, or None when none of them omits any (walked without recursion)."""
+def _upstream_digests(root: Persistable[Any, Any]) -> dict[int, str | None]:
+    """Per node upstream of ``root``, by id: the digest of the omitted defaults of it and of
+    everything it tracks, or None when none of them omits any (walked without recursion;
+    ``root`` itself, last in the order, is left out: its own are recorded apart)."""
     digests: dict[int, str | None] = {}
-    for node in dependency_order(root):
+    for node in dependency_order(root)[:-1]:
         own = _params.omitted_defaults(node.params)
-        below = [digests[id(dependency)] for dependency in _dependencies(node)]
+        below = [digests[id(dependency)] for dependency in tracked_dependencies(node)]
         if not own and all(digest is None for digest in below):
             digests[id(node)] = None
             continue
@@ -49,10 +46,10 @@ def upstream_digest(persistable: Persistable[Any, Any]) -> str | None:
     (None when none is, or when no ``added_later()`` field exists in this process)."""
     if not _params._added_later_declared:
         return None
-    dependencies = _dependencies(persistable)
+    dependencies = tracked_dependencies(persistable)
     if not dependencies:
         return None
-    digests = _tree_digests(persistable)
+    digests = _upstream_digests(persistable)
     below = [digests[id(dependency)] for dependency in dependencies]
     if all(digest is None for digest in below):
         return None
@@ -67,7 +64,7 @@ def changed_upstream(persistable: Persistable[Any, Any], recorded: Any) -> list[
         return None
     suspects = [
         f"{node.payload_name} ({', '.join(sorted(omitted))})"
-        for node in dependency_order(persistable)
-        if node is not persistable and (omitted := _params.omitted_defaults(node.params))
+        for node in dependency_order(persistable)[:-1]
+        if (omitted := _params.omitted_defaults(node.params))
     ]
     return suspects

@@ -36,6 +36,7 @@ __all__ = [
     "persist_hash",
     "resolved_keys",
     "suspended_key_cache",
+    "tracked_dependencies",
 ]
 
 #: Keys by object id while an operation runs (set by :func:`key_cache`). Holding the
@@ -142,14 +143,17 @@ _ON_PATH = 1
 _DONE = 2
 
 
-def _tracked(persistable: Persistable[Any, Any]) -> list[Persistable[Any, Any]]:
+def tracked_dependencies(persistable: Persistable[Any, Any]) -> list[Persistable[Any, Any]]:
+    """The persistables ``persistable`` tracks directly (its key holds their keys)."""
     return list(getattr(persistable, "tracked_persistable_dependencies", ()))
 
 
 def dependency_order(
     root: Persistable[Any, Any],
     known: Callable[[Persistable[Any, Any]], bool] | None = None,
-    dependencies: Callable[[Persistable[Any, Any]], list[Persistable[Any, Any]]] = _tracked,
+    dependencies: Callable[
+        [Persistable[Any, Any]], list[Persistable[Any, Any]]
+    ] = tracked_dependencies,
 ) -> list[Persistable[Any, Any]]:
     """``root`` and every persistable it tracks, transitively, each once, dependencies first.
 
