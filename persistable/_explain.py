@@ -80,8 +80,15 @@ class Explanation:
     compared: int = 0
     nearest: str | None = None
     differences: list[Difference] = field(default_factory=list)
+    #: Why the existing artifact is refused on load (an ``added_later`` default changed since).
+    refused: str | None = None
 
     def __str__(self) -> str:
+        if self.exists and self.refused is not None:
+            return (
+                f"The artifact of {self.class_name} key {_short(self.key)} exists at "
+                f"{self.location}, but load_generate() refuses it: {self.refused}"
+            )
         if self.exists:
             return (
                 f"The artifact of {self.class_name} key {_short(self.key)} exists at "
@@ -475,6 +482,9 @@ def _explain(persistable: Persistable[Any, Any]) -> Explanation:
             result.location = (
                 str(local) if local is not None else f"{candidate.url.rstrip('/')}/{relative}"
             )
+            with contextlib.suppress(ArtifactNotFoundError, OSError, ValueError):
+                metadata = candidate.read_metadata(name, key)
+                result.refused = persistable._added_later_refusal(metadata, key)
             return result
     keys = [other for other in store.list_dir(name) if other.startswith("k") and other != key]
     trees = _read_all(store, name, keys)

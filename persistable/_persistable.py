@@ -913,13 +913,22 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def _check_origin(self, metadata: dict[str, Any], key: str, store: Store) -> None:
         """Warn when another class, or other code, wrote this artifact; refuse it when an
         ``added_later`` default changed since (the key cannot tell the two apart)."""
+        refused = self._added_later_refusal(metadata, key)
+        if refused is not None:
+            raise InvalidParamsError(refused)
+        if not self._check_class(metadata, key, store) and self.code_changes == "warn":
+            self._check_code(metadata, key)
+
+    def _added_later_refusal(self, metadata: dict[str, Any], key: str) -> str | None:
+        """Why the artifact of ``key`` (its ``metadata.json``) is refused because an
+        ``added_later`` default changed since, here or upstream; None when it is not."""
         recorded = metadata.get("added_later_defaults")
         if isinstance(recorded, dict) and recorded:
             current = omitted_defaults(self.params)
             for path, made_with in recorded.items():
                 now = current.get(path)
                 if now is not None and now != made_with:
-                    raise InvalidParamsError(
+                    return (
                         f"{self.payload_name} key {key} was made with {path} = {made_with} (the "
                         f"default of its added_later field then), but that default is now {now}, "
                         "which the key leaves out, so the artifact is not what the current params "
@@ -928,15 +937,14 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     )
         suspects = changed_upstream(self, metadata.get("upstream_added_later"))
         if suspects is not None:
-            raise InvalidParamsError(
+            return (
                 f"{self.payload_name} key {key} was made from upstream artifacts whose "
                 "added_later defaults have changed since (the keys leave those fields out, so "
                 "the artifact is not what the current tree makes); upstream fields at their "
                 f"default now: {'; '.join(suspects) or 'none'}; restore the old default and "
                 "pass the new value explicitly, or set the version of the changed class."
             )
-        if not self._check_class(metadata, key, store) and self.code_changes == "warn":
-            self._check_code(metadata, key)
+        return None
 
     def _check_class(self, metadata: dict[str, Any], key: str, store: Store) -> bool:
         """Warn and return True when another class wrote this artifact."""

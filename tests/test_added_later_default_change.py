@@ -46,6 +46,9 @@ def test_a_changed_default_is_refused_not_loaded(tmp_path: Path) -> None:
     assert changed.key == first.key  # the field at its default stays out of the key
     with pytest.raises(InvalidParamsError, match=r"params.scale = 1.0 .* default is now 2.0"):
         changed.load_generate()
+    # "Why did this miss?" says the same, not that load_generate() loads it.
+    assert "but load_generate() refuses it: scaled key" in str(changed.explain())
+    assert "load_generate() loads it" in str(_make(tmp_path, 1.0).explain())
     # Nothing was written or removed: the artifact made with 1.0 still loads as it was.
     again = _make(tmp_path, 1.0)
     again.load_generate()
