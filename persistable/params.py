@@ -24,9 +24,15 @@ numpy array            dtype (``dtype.str``; the field list of a structured dtyp
                        non-contiguous view equals its contiguous copy, the same
                        values in another dtype or shape differ, a 0-d array is
                        not a 1-element array
-numpy scalar           the equal Python number (``np.int64(3)`` is ``3``);
-                       ``datetime64``/``timedelta64`` tagged with their unit;
-                       ``longdouble`` is refused (its width depends on the platform)
+numpy scalar           a scalar that is an instance of the Python type
+                       (``np.float64``, ``np.complex128``, ``np.str_``) is that
+                       Python value (``np.float64(0.5)`` is ``0.5``); every other
+                       one keeps its dtype, ``{"__type__": "numpy", "dtype":
+                       "|u1", "value": 255}``, because its arithmetic differs
+                       (``np.uint8(255) + 1`` is ``0``, ``~np.True_`` is
+                       ``False``); ``datetime64``/``timedelta64`` tagged with
+                       their unit; ``longdouble`` is refused (its width depends
+                       on the platform)
 ``PurePath``           ``{"__type__": "path", "value": posix string}``: a
                        ``PureWindowsPath`` and a ``PurePosixPath`` of the same parts
                        encode the same, a ``Path`` and a ``str`` differ
@@ -566,7 +572,13 @@ def _register_numpy() -> None:
         if isinstance(value, (np.bool_, np.integer, np.floating, np.complexfloating, np.str_)):
             item = value.item()
             if not isinstance(item, np.generic):  # longdouble stays a numpy scalar
-                return encode_value(item, path)
+                if isinstance(value, type(item)):
+                    # np.float64 is a float, np.complex128 a complex, np.str_ a str:
+                    # Python computes with them as with the plain value.
+                    return encode_value(item, path)
+                # np.uint8(255) + 1 is 0 and ~np.True_ is False, where the Python number
+                # gives 256 and -2: a payload made from one is not the other's.
+                return {_TYPE: "numpy", "dtype": value.dtype.str, "value": encode_value(item, path)}
         raise UnhashableParamError(
             f"{path} holds a numpy scalar of dtype {value.dtype} that has no stable encoding; "
             "convert it to a Python number or string."

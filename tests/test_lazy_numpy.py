@@ -111,10 +111,10 @@ def test_datetime_and_decimal_encoders_register_on_first_use() -> None:
     ]
 
 
-def test_numpy_scalar_encodes_as_the_equal_python_number() -> None:
-    """Once numpy is in use, np.float64 and np.int64 params encode like float and int."""
+def test_numpy_scalar_encodes_by_its_python_type_or_its_dtype() -> None:
+    """Once numpy is in use, np.float64 encodes like float (it is one) and np.int64 keeps its dtype."""
     assert encode_value(np.float64(1.5)) == encode_value(1.5)
-    assert encode_value(np.int64(3)) == encode_value(3)
+    assert encode_value(np.int64(3)) == {"__type__": "numpy", "dtype": "<i8", "value": 3}
     assert encode_value(np.arange(3))["__type__"] == "ndarray"
 
 

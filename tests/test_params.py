@@ -8,6 +8,7 @@ import decimal
 import enum
 import json
 import pathlib
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -15,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from persistable import PersistableParams, untracked
+from persistable import Persistable, PersistableParams, untracked
 from persistable._hashing import canonical_json, key_from_tree
 from persistable.exceptions import InvalidParamsError, UnhashableParamError
 from persistable.params import encode_value, register_encoder
@@ -63,7 +64,7 @@ def test_negative_zero_differs_from_zero_deterministically() -> None:
 def test_nan_and_infinities_are_deterministic_and_distinct() -> None:
     """NaN (whatever its payload bits), inf and -inf each have one encoding, all distinct."""
     other_nan = float(np.frombuffer(np.uint64(0x7FF8000000000001).tobytes(), np.float64)[0])
-    assert _key(float("nan")) == _key(np.nan) == _key(other_nan) == _key(np.float32("nan"))
+    assert _key(float("nan")) == _key(np.nan) == _key(other_nan) == _key(np.float64("nan"))
     _distinct(float("nan"), float("inf"), float("-inf"), "nan", "inf")
     assert _key(float("inf")) == _key(np.inf) == _key(1e400)
 
@@ -101,13 +102,43 @@ def test_canonical_json_is_the_bytes_of_json_dumps_and_its_errors() -> None:
             canonical_json(bad)
 
 
-def test_numpy_scalars_equal_the_python_number() -> None:
-    """np.int64(3) is 3, np.float64(0.5) is 0.5, np.bool_(True) is True and np.str_("a") is "a"."""
-    assert _key(np.int64(3)) == _key(3) == _key(np.uint8(3))
-    assert _key(np.float64(0.5)) == _key(0.5) == _key(np.float32(0.5)) == _key(np.float16(0.5))
-    assert _key(np.bool_(True)) == _key(True) != _key(np.int64(1))
+def test_numpy_scalars_that_are_python_numbers_equal_the_python_number() -> None:
+    """np.float64(0.5) is 0.5, np.complex128 is complex and np.str_("a") is "a": they subclass the Python type."""
+    assert _key(np.float64(0.5)) == _key(0.5)
     assert _key(np.str_("a")) == _key("a")
     assert _key(np.complex128(1 + 2j)) == _key(1 + 2j)
+
+
+def test_numpy_scalars_with_their_own_arithmetic_keep_their_dtype() -> None:
+    """np.uint8(255) + 1 is 0 where 255 + 1 is 256: such a scalar never shares a key with the Python number."""
+    _distinct(
+        3, np.int64(3), np.int32(3), np.uint8(3), np.int8(3), 3.0, np.float32(3.0), np.float16(3.0)
+    )
+    _distinct(True, np.bool_(True), 1, np.int64(1))
+    _distinct(np.complex64(1 + 2j), 1 + 2j)
+    assert _key(np.uint8(3)) == _key(np.uint8(3)) != _key(np.uint8(4))
+    assert _key(np.float32(0.5)) == _key(np.float32(0.5))
+
+
+def test_a_uint8_param_never_loads_the_payload_of_the_int(tmp_path: pathlib.Path) -> None:
+    """The payload computed from threshold=np.uint8(255) (255 + 1 wraps to 0) is not returned for threshold=255."""
+
+    @dataclasses.dataclass
+    class ThresholdParams(PersistableParams):
+        threshold: int
+
+    class Shifted(Persistable[int, ThresholdParams]):
+        def _generate_payload(self, **untracked_payload_params: Any) -> int:
+            with np.errstate(over="ignore"):
+                return int(self.params.threshold + 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy scalar overflow
+        wrapped = Shifted(tmp_path, ThresholdParams(np.uint8(255)))
+        wrapped.load_generate()
+    plain = Shifted(tmp_path, ThresholdParams(255))
+    plain.load_generate()
+    assert (wrapped.payload, plain.payload) == (0, 256)
 
 
 def test_numpy_datetime_and_timedelta_scalars_keep_their_unit() -> None:
