@@ -508,13 +508,13 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         # User code may build and change persistables: it sees no memoized keys.
         with _keys.suspended_key_cache():
             with capture:
-                self.logger.info("Generating %s (key %s)", self.payload_name, key)
+                capture.info("Generating %s (key %s)", self.payload_name, key)
                 use_stored_upstream_payloads(self, self.logger, upstream_keys)
                 started = time.perf_counter()
                 payload = self._generate_payload(**untracked_payload_params)
                 duration = time.perf_counter() - started
                 self._validate_payload(payload)
-                self.logger.info("Generated %s in %.3f s", self.payload_name, duration)
+                capture.info("Generated %s in %.3f s", self.payload_name, duration)
             self._check_inputs_unchanged(key, upstream)
             self._set_payload(payload, key)
             # Kept so that a later persist() records the duration and log of this generation.

@@ -7,6 +7,8 @@ Artifacts committed before the log moved into ``metadata.json`` hold the file
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,3 +136,55 @@ def test_an_artifact_with_the_earlier_layout_loads_verifies_and_shows_its_log(
     (folder / "generation.log").write_bytes(log[:-1] + b"!")
     with pytest.raises(CorruptArtifactError, match=r"generation\.log"):
         Artifact(local_store, "chatty", p.persist_hash).verify()
+
+
+def test_the_library_s_own_lines_are_formatted_as_the_user_s(local_store: LocalStore) -> None:
+    """With INFO not enabled, the 'Generating'/'Generated' lines (written without a LogRecord) look like the user's lines and come in order."""
+    p = Chatty(local_store, LogParams(lines=1))
+    p.generate()
+    lines = p.metadata[GENERATION_LOG_FIELD].splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    name = re.escape(p.logger.name)
+    assert re.fullmatch(
+        rf"{stamp} INFO \[{name}\] Generating chatty \(key {p.persist_hash}\)", lines[0]
+    )
+    assert re.fullmatch(rf"{stamp} INFO \[{name}\] line 0 of the generation", lines[1])
+    assert re.fullmatch(rf"{stamp} INFO \[{name}\] Generated chatty in \d+\.\d{{3}} s", lines[2])
+
+
+def test_a_user_who_enabled_info_still_gets_the_library_s_lines(
+    local_store: LocalStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With INFO enabled on the payload logger the lines are records: the user's handlers get them, and so does the log."""
+    p = Chatty(local_store, LogParams(lines=0))
+    with caplog.at_level(logging.INFO, logger=p.logger.name):
+        p.generate()
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"Generating chatty (key {p.persist_hash})" in messages
+    assert any(message.startswith("Generated chatty in ") for message in messages)
+    assert "Generated chatty in " in p.metadata[GENERATION_LOG_FIELD]
+
+
+class Nesting(Persistable[int, LogParams]):
+    """Generates the artifact of ``lines - 1`` (same payload name) inside its own generation."""
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        if self.params.lines:
+            inner = Nesting(self.store, LogParams(lines=self.params.lines - 1))
+            inner.load_generate()
+        return self.params.lines
+
+
+def test_a_nested_generation_of_the_same_payload_name_shows_in_the_outer_log(
+    local_store: LocalStore,
+) -> None:
+    """The outer generation's log holds the inner one's lines too (both captures sit on one logger)."""
+    outer = Nesting(local_store, LogParams(lines=1))
+    outer.generate()
+    inner = Nesting(local_store, LogParams(lines=0))
+    log = outer.metadata[GENERATION_LOG_FIELD]
+    assert f"Generating nesting (key {inner.persist_hash})" in log
+    assert f"Generating nesting (key {outer.persist_hash})" in log
+    assert (
+        f"Generating nesting (key {outer.persist_hash})" not in inner.metadata[GENERATION_LOG_FIELD]
+    )
