@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,8 @@ import pytest
 from _run_nodes import Step, journal_counts, journal_pids, step
 
 from persistable import LocalStore, MemoryStore, run
-from persistable.exceptions import StoreConfigurationError
+from persistable.exceptions import RunInterrupted, StoreConfigurationError
+from persistable.run import RunReport
 
 pytestmark = pytest.mark.dask
 
@@ -122,3 +126,37 @@ def test_dask_name_starts_and_stops_a_local_cluster(client: Any, local_store: Lo
     assert report.executor == "dask (LocalCluster, 2 threads)"
     assert len(report.generated) == 4
     assert sorted(t.payload for t in targets) == [0, 1, 2, 3]
+
+
+def test_ctrl_c_interrupts_the_wait_for_dask_completions(
+    client: Any, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """SIGINT while the run blocks on the cluster's completions raises RunInterrupted."""
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    targets = [
+        step(local_store, f"s{i}", payload_name="s", journal=str(journal), sleep=2.0)
+        for i in range(4)
+    ]
+    main = threading.get_ident()
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 120
+        while not any(journal.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sender = threading.Thread(target=interrupt_once_running, daemon=True)
+    try:
+        sender.start()
+        with pytest.raises(RunInterrupted) as interrupted:
+            run(targets, executor=client, progress=False)
+    finally:
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
+    report = interrupted.value.report
+    assert isinstance(report, RunReport)
+    statuses = {result.status for result in report}
+    assert "skipped" in statuses
+    assert statuses <= {"generated", "skipped"}
