@@ -154,3 +154,32 @@ def golden_specimens() -> dict[str, Specimen]:
             image=np.zeros((2, 2), dtype=[("a", "<i2"), ("b", "<f8")]),
         ),
     }
+
+
+class Brighten(Processor):
+    """Adds ``step`` to the image in place (the array it got, not a new one)."""
+
+    step: float = 1.0
+    fail_on: str = ""
+
+    def process(self, sample: Cell) -> Cell:
+        if sample.id == self.fail_on:
+            raise ValueError(f"cannot brighten {sample.id}")
+        sample.image += np.float32(self.step)
+        return sample
+
+
+def _only_in(pid: int) -> OnlyHere:
+    if os.getpid() != pid:
+        raise RuntimeError(f"made in process {pid}, cannot be rebuilt in {os.getpid()}")
+    return OnlyHere(pid)
+
+
+class OnlyHere:
+    """A value that unpickles only in the process that made it (a worker cannot rebuild it)."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.pid = os.getpid() if pid is None else pid
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return _only_in, (self.pid,)

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from _samples_nodes import Add, Number, Scale, journal_entries
+from _samples_nodes import Add, Brighten, Cell, Number, OnlyHere, Scale, journal_entries
 
 from persistable.exceptions import InvalidSampleError, MapError, ProcessingError
 from persistable.samples import Cache, Compose, Save, map
@@ -117,3 +118,49 @@ def test_map_on_error_return_keeps_failures_in_place() -> None:
     assert [results[0].value, results[2].value] == [1.0, 3.0]
     with pytest.raises(ValueError, match="on_error"):
         Compose([Add()]).map(_samples(1), on_error="ignore")
+
+
+def test_map_on_processes_sends_short_samples_in_batches_each_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short samples travel several to a task; each still fails alone and keeps its place.
+
+    Three samples share one array object: in a batch each is pickled alone, so a processor
+    that changes its sample's array in place never changes the others' (as serially).
+    One sample holds a value that a worker cannot unpickle: it alone fails, named by id.
+    """
+    from persistable.samples import _map, _ship
+
+    tasks: list[int] = []
+    real_received = _ship.received
+
+    def counting(data: bytes) -> Any:
+        outcomes = real_received(data)
+        tasks.append(len(outcomes))
+        return outcomes
+
+    monkeypatch.setattr(_map, "received", counting)
+    shared = np.zeros(3, np.float32)
+    samples: list[Any] = [
+        Cell(
+            id=f"c{index:02d}", image=shared if 20 <= index < 23 else np.full(3, index, np.float32)
+        )
+        for index in range(60)
+    ]
+    samples[30].mask = OnlyHere()
+    pipeline = Compose([Cache(Brighten(step=1.0, fail_on="c41"))])
+    with pytest.raises(MapError) as caught:
+        pipeline.map(samples, store=tmp_path / "store", executor="processes", max_workers=2)
+    assert sum(tasks) == 60
+    assert max(tasks) > 1
+    failures = {str(failure.sample_id): failure for failure in caught.value.failures}
+    assert sorted(failures) == ["c30", "c41"]
+    assert "could not unpickle sample 'c30'" in str(failures["c30"])
+    assert failures["c41"].processor == "Brighten"
+    results: list[Any] = caught.value.results
+    assert [result.id for result in results if result is not None] == [
+        f"c{index:02d}" for index in range(60) if index not in (30, 41)
+    ]
+    assert [results[index].image.tolist() for index in (20, 21, 22)] == [[1.0, 1.0, 1.0]] * 3
+    assert results[59].image.tolist() == [60.0, 60.0, 60.0]
+    assert shared.tolist() == [0.0, 0.0, 0.0]  # the caller's array is unchanged

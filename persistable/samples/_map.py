@@ -1,9 +1,14 @@
 """``map``: run a pipeline over many samples on the runner's executors, results in input order.
 
-Each sample is one task: the worker runs the whole pipeline on it (cached steps commit
-straight to the store) and sends back the processed sample, or the failure with its
-id and traceback. A failure never stops the other samples. Samples travel to worker
-processes and Dask workers cloudpickled, so classes defined in ``__main__`` work.
+Serially and on threads each sample is one call. On processes and Dask, samples go out
+in batches (see :mod:`._ship`): one per task until some have finished, then as many as
+take about the backend's ``batch_seconds`` by the mean time per sample so far, and at
+most a share of the samples left per slot, so that the tail still spreads over every
+worker (the runner's rule for short nodes). A task's round trip costs the caller a few
+hundred microseconds of CPU (pickles, the pool's threads and pipes; several ms on Dask),
+which a pool of busy workers otherwise pays per sample. At most ``capacity`` tasks are
+out at a time: samples are pickled as their turn comes, not all up front. A failure
+never stops the other samples.
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
-import pickle
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from persistable import _lineage_feed
 from persistable.exceptions import InvalidSampleError, MapError, ProcessingError
-from persistable.samples._run import run_pipeline
-from persistable.samples._sample import check_sample, sample_fields
+from persistable.samples._sample import check_sample
+from persistable.samples._ship import Outcome, pack_batch, received, run_batch, run_one
 from persistable.store import Store, StoreLike, make_store
 
 if TYPE_CHECKING:
+    from persistable.run._executors import Backend
     from persistable.samples._run import Step
 
 __all__ = ["map_steps"]
@@ -31,109 +37,8 @@ logger = logging.getLogger(__name__)
 #: The process that imported this module: a worker forked from a forkserver that
 #: preloaded it (see :func:`_preload_in_forkserver`) shows its server's pid here.
 IMPORTED_BY_PID = os.getpid()
-
-#: A task's outcome: (True, sample) or (False, ProcessingError).
-Outcome = tuple[bool, Any]
-
-
-def _run_one(steps: list[Step], sample: Any, store: Store | None) -> Outcome:
-    try:
-        return True, run_pipeline(steps, sample, store)
-    except ProcessingError as error:
-        return False, error
-    except Exception as error:  # the store, a lock, a serializer: still this sample's failure
-        import traceback
-
-        sample_id = getattr(sample, "id", None)
-        return False, ProcessingError(
-            f"The pipeline failed on sample {sample_id!r} outside a processor "
-            f"({type(error).__name__}: {error})",
-            sample_id=sample_id,
-            processor="",
-            original=error,
-            traceback=traceback.format_exc(),
-        )
-
-
-def _dumps(value: Any) -> bytes:
-    import cloudpickle
-
-    data: bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return data
-
-
-def _run_task(task: bytes) -> bytes:
-    """Worker entry point: unpickle (steps, sample, store), run, pickle the outcome back."""
-    try:
-        steps, sample, store = pickle.loads(task)  # noqa: S301 - pickled by this map's own caller
-    except Exception as error:
-        import traceback
-
-        outcome: Outcome = (
-            False,
-            ProcessingError(
-                f"A worker could not unpickle a sample ({type(error).__name__}: {error}); "
-                "install the same packages and code on every worker.",
-                traceback=traceback.format_exc(),
-            ),
-        )
-        return _dumps((outcome, []))
-    _adopt_main_classes(sample)
-    with _lineage_feed.capture() as captured:
-        outcome = _run_one(steps, sample, store)
-    # What the pipeline committed goes back too: the caller adds it to the lineage index.
-    try:
-        return _dumps((outcome, captured))
-    except Exception:
-        _lineage_feed.add(captured)  # a store that does not pickle: buffered here
-    try:
-        return _dumps((outcome, []))
-    except Exception as error:
-        if outcome[0]:
-            failure = ProcessingError(
-                f"The processed sample {sample.id!r} cannot be pickled back "
-                f"({type(error).__name__}: {error}); keep its fields picklable.",
-                sample_id=sample.id,
-            )
-        else:  # the original exception does not pickle: keep its text
-            failure = outcome[1]
-            failure = ProcessingError(
-                str(failure),
-                sample_id=failure.sample_id,
-                processor=failure.processor,
-                traceback=failure.traceback,
-            )
-        return _dumps(((False, failure), []))
-
-
-def _received(data: bytes) -> Outcome:
-    """The outcome a worker's :func:`_run_task` sent; what it committed goes to the index buffer."""
-    outcome, captured = pickle.loads(data)  # noqa: S301 - from this map's own workers
-    _lineage_feed.add(captured)
-    return cast(Outcome, outcome)
-
-
-def _adopt_main_classes(sample: Any) -> None:
-    """Make the caller's ``__main__`` classes importable in this worker's ``__main__``.
-
-    cloudpickle brings classes of the caller's script by value; the sample artifacts are
-    written with plain pickle, which names a class by module and qualname. Registering
-    the class in this worker's ``__main__`` lets pickle write ``__main__.Cell`` here, and
-    the caller's script, where ``__main__.Cell`` is the user's own class, loads it back.
-    """
-    import sys
-
-    main = sys.modules.get("__main__")
-    if main is None:
-        return
-    classes = {type(sample)}
-    for name in sample_fields(sample):
-        classes.add(type(getattr(sample, name, None)))
-    for cls in classes:
-        if cls.__module__ == "__main__" and "." not in cls.__qualname__:
-            current = getattr(main, cls.__qualname__, None)
-            if current is not cls and (current is None or isinstance(current, type)):
-                setattr(main, cls.__qualname__, cls)
+#: The most samples one task carries.
+MAX_BATCH = 256
 
 
 def _preload_in_forkserver() -> None:
@@ -143,7 +48,7 @@ def _preload_in_forkserver() -> None:
     """
     from persistable._forkserver import preload_in_forkserver
 
-    preload_in_forkserver([__name__])
+    preload_in_forkserver([__name__, "persistable.samples._ship"])
 
 
 def _check_ids(samples: list[Any]) -> None:
@@ -178,6 +83,134 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     return tqdm(total=total, desc="samples", unit="sample")
 
 
+def _not_sent(error: Exception, sample_id: str | int) -> Outcome:
+    import traceback
+
+    return (
+        False,
+        ProcessingError(
+            f"Sample {sample_id!r} cannot be pickled to a worker ({type(error).__name__}: "
+            f"{error}); keep its fields picklable, or map it serially.",
+            sample_id=sample_id,
+            original=error,
+            traceback=traceback.format_exc(),
+        ),
+    )
+
+
+class _Batches:
+    """The submit-as-ready loop of a map on processes or Dask (see the module's docstring)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        context: bytes,
+        items: list[Any],
+        outcomes: list[Outcome | None],
+        bar: Any,
+    ) -> None:
+        from persistable.samples._ship import dumps
+
+        self._dumps = dumps
+        self.backend = backend
+        self.context = context
+        self.items = items
+        self.outcomes = outcomes
+        self.bar = bar
+        self.waiting: deque[int] = deque(range(len(items)))
+        self.finished = 0
+        self.busy_s = 0.0
+        self.submit, self.wait_any = _slots(backend)
+
+    def run(self) -> None:
+        inflight: dict[Any, list[int]] = {}
+        while self.waiting or inflight:
+            while self.waiting and len(inflight) < self.backend.capacity:
+                batch, task = self._take()
+                if task is not None:
+                    inflight[self.submit(task)] = batch
+            if inflight:
+                for future, data in self.wait_any(inflight):
+                    batch = inflight.pop(future)
+                    for index, (ok, value, seconds) in zip(batch, received(data), strict=True):
+                        self.outcomes[index] = (ok, value)
+                        self.finished += 1
+                        self.busy_s += seconds
+                    self.bar.update(len(batch))
+
+    def _size(self) -> int:
+        if self.finished == 0:
+            return 1
+        mean = max(self.busy_s / self.finished, 1e-5)
+        by_time = int(self.backend.batch_seconds / mean)
+        spread = -(-len(self.waiting) // self.backend.capacity)  # leave work for every slot
+        return max(1, min(by_time, spread, MAX_BATCH))
+
+    def _take(self) -> tuple[list[int], bytes | None]:
+        """The next batch's sample positions and its task (None: every sample of it failed to pickle)."""
+        size = self._size()
+        batch: list[int] = []
+        blobs: list[tuple[str | int, bytes]] = []
+        while len(batch) < size and self.waiting:
+            index = self.waiting.popleft()
+            sample = self.items[index]
+            try:
+                blob = self._dumps(sample)
+            except Exception as error:
+                self.outcomes[index] = _not_sent(error, sample.id)
+                self.bar.update(1)
+                continue
+            batch.append(index)
+            blobs.append((sample.id, blob))
+        return batch, (pack_batch(self.context, blobs) if batch else None)
+
+
+def _slots(
+    backend: Backend,
+) -> tuple[Callable[[bytes], Any], Callable[[dict[Any, Any]], list[tuple[Any, bytes]]]]:
+    """How to start :func:`run_batch` on a task, and to wait for some tasks out and their results."""
+    from persistable.run._executors import DaskBackend, FuturesBackend
+
+    if isinstance(backend, DaskBackend):
+        client = backend.client
+        # Results travel back in the client's event loop as tasks finish (no round trip
+        # per result here).
+        completions = backend._distributed.as_completed(with_results=True)
+
+        def submit_dask(task: bytes) -> Any:
+            future = client.submit(run_batch, task, pure=False)
+            completions.add(future)
+            return future
+
+        def wait_dask(inflight: dict[Any, Any]) -> list[tuple[Any, bytes]]:
+            # A blocking get on as_completed's own queue: its next_batch checks the queue
+            # and then waits 0.1 s on a condition, missing a completion that lands between
+            # (see DaskBackend._next_completions). A task's error is raised by result().
+            queue = completions.queue
+            done = [queue.get()]
+            while not queue.empty():
+                done.append(queue.get_nowait())
+            return [
+                (future, data if future.status == "finished" else future.result())
+                for future, data in done
+            ]
+
+        return submit_dask, wait_dask
+    assert isinstance(backend, FuturesBackend)
+    pool = backend.executor
+
+    def submit_pool(task: bytes) -> Any:
+        return pool.submit(run_batch, task)
+
+    def wait_pool(inflight: dict[Any, Any]) -> list[tuple[Any, bytes]]:
+        done, _ = concurrent.futures.wait(
+            list(inflight), return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        return [(future, future.result()) for future in done]
+
+    return submit_pool, wait_pool
+
+
 def map_steps(
     steps: list[Step],
     samples: Iterable[Any],
@@ -190,7 +223,7 @@ def map_steps(
     storage_options: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Run ``steps`` over ``samples``: :func:`persistable.samples.map` once it has the steps."""
-    from persistable.run._executors import DaskBackend, FuturesBackend, make_backend
+    from persistable.run._executors import FuturesBackend, make_backend
 
     if on_error not in ("raise", "return"):
         raise ValueError(f"on_error must be 'raise' or 'return' (got {on_error!r}).")
@@ -202,40 +235,20 @@ def map_steps(
     try:
         if executor == "serial":
             for index, sample in enumerate(items):
-                outcomes[index] = _run_one(steps, sample, where)
+                outcomes[index] = run_one(steps, sample, where)
                 bar.update(1)
         else:
             if executor == "processes":
                 _preload_in_forkserver()
             backend = make_backend(executor, max_workers)
             try:
-                if isinstance(backend, DaskBackend):
-                    futures = {
-                        backend.client.submit(
-                            _run_task, _dumps((steps, sample, where)), pure=False
-                        ): index
-                        for index, sample in enumerate(items)
-                    }
-                    distributed = backend._distributed
-                    for future in distributed.as_completed(list(futures)):
-                        outcomes[futures[future]] = _received(future.result())
-                        bar.update(1)
+                if not isinstance(backend, FuturesBackend) or backend.crosses_processes:
+                    from persistable.samples._ship import dumps
+
+                    context = dumps((steps, where))
+                    _Batches(backend, context, items, outcomes, bar).run()
                 else:
-                    assert isinstance(backend, FuturesBackend)
-                    pool = backend.executor
-                    pending: dict[concurrent.futures.Future[Any], int] = {}
-                    for index, sample in enumerate(items):
-                        if backend.crosses_processes:
-                            task = _dumps((steps, sample, where))
-                            pending[pool.submit(_run_task, task)] = index
-                        else:
-                            pending[pool.submit(_run_one, steps, sample, where)] = index
-                    for future in concurrent.futures.as_completed(pending):
-                        result = future.result()
-                        if isinstance(result, bytes):
-                            result = _received(result)
-                        outcomes[pending[future]] = result
-                        bar.update(1)
+                    _in_threads(backend, steps, items, where, outcomes, bar)
             finally:
                 backend.close()
     finally:
@@ -261,3 +274,24 @@ def map_steps(
             [None if isinstance(value, ProcessingError) else value for value in results],
         )
     return results
+
+
+def _in_threads(
+    backend: Backend,
+    steps: list[Step],
+    items: list[Any],
+    where: Store | None,
+    outcomes: list[Outcome | None],
+    bar: Any,
+) -> None:
+    """One call per sample on a pool of this process (threads, or a user's in-process executor)."""
+    from persistable.run._executors import FuturesBackend
+
+    assert isinstance(backend, FuturesBackend)  # the caller sends Dask to _Batches
+    pending = {
+        backend.executor.submit(run_one, steps, sample, where): index
+        for index, sample in enumerate(items)
+    }
+    for future in concurrent.futures.as_completed(pending):
+        outcomes[pending[future]] = future.result()
+        bar.update(1)

@@ -269,8 +269,14 @@ def _apply(planned: _Planned, processor: Processor, sample: Any, sample_id: str 
     )
 
 
-def run_pipeline(steps: Sequence[Step], sample: Any, store: Store | None) -> Any:
-    """Run ``steps`` on a copy of ``sample``, resuming from the last cached step already stored."""
+def run_pipeline(
+    steps: Sequence[Step], sample: Any, store: Store | None, *, private: bool = False
+) -> Any:
+    """Run ``steps`` on a copy of ``sample``, resuming from the last cached step already stored.
+
+    ``private=True`` says that nobody else holds ``sample`` (a worker unpickled it from
+    its own bytes): processors then work on it directly instead of on a copy.
+    """
     sample_id = check_sample(sample, "The sample")
     planned = plan(steps, sample)
     start = 0
@@ -284,7 +290,7 @@ def run_pipeline(steps: Sequence[Step], sample: Any, store: Store | None) -> Any
             start = index + 1
             break
     if current is None:
-        current = copy_sample(sample)
+        current = sample if private else copy_sample(sample)
     for item in planned[start:]:
         step = item.step
         if isinstance(step, Processor):
