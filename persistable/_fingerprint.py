@@ -411,11 +411,29 @@ class _Unit:
         return True
 
 
+#: The names ``type`` and ``object`` define: built-in types, so they never change.
+_TYPE_ATTRIBUTES = frozenset(vars(type)) | frozenset(vars(object))
+
+
+def _static_attribute(owner: type, key: str) -> Any:
+    """``inspect.getattr_static(owner, key)``, by the class dicts when the metaclass is ``type``."""
+    if type(owner) is not type or key in _TYPE_ATTRIBUTES:
+        return _ClassAttributes(owner)[key]
+    for klass in owner.__mro__:
+        value = klass.__dict__.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+    raise AttributeError(f"{owner.__qualname__} has no attribute {key!r}")
+
+
 class _ClassAttributes(Mapping[str, Any]):
     """A class's attributes as looked up by ``self.name`` (through its bases, no descriptors)."""
 
     def __init__(self, owner: type) -> None:
         self.owner = owner
+        # Live views of the class dicts along the MRO, made again if the MRO changes.
+        self._mro = owner.__mro__
+        self._dicts = [vars(klass) for klass in self._mro]
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key, _MISSING)
@@ -427,12 +445,16 @@ class _ClassAttributes(Mapping[str, Any]):
         """``inspect.getattr_static(owner, key)``, by the class dicts along the MRO when the
         metaclass does not define ``key`` (every cached load checks these lookups)."""
         metaclass: type = type(self.owner)
-        for klass in metaclass.__mro__:
-            if key in vars(klass):
-                break
+        if metaclass is type:  # the usual metaclass: its names are fixed, looked up in a set
+            shadowed = key in _TYPE_ATTRIBUTES
         else:
-            for klass in self.owner.__mro__:
-                value = klass.__dict__.get(key, _MISSING)
+            shadowed = any(key in vars(klass) for klass in metaclass.__mro__)
+        if not shadowed:
+            if self.owner.__mro__ is not self._mro:  # __bases__ was assigned
+                self._mro = self.owner.__mro__
+                self._dicts = [vars(klass) for klass in self._mro]
+            for namespace in self._dicts:
+                value = namespace.get(key, _MISSING)
                 if value is not _MISSING:
                     return value
             return default
@@ -548,10 +570,15 @@ class _Walk:
 
     fingerprint: CodeFingerprint
     units: list[_Unit]
+    #: The lookups of all its units in one list (a unit's are fixed once it is made).
+    checks: list[tuple[Mapping[str, Any], str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checks = [check for unit in self.units for check in unit.checks]
 
     def is_current(self) -> bool:
-        for unit in self.units:  # noqa: SIM110 - no generator: every load runs it
-            if not unit.is_current():
+        for mapping, key, found in self.checks:  # noqa: SIM110 - no generator: every load runs it
+            if mapping.get(key, _MISSING) is not found:
                 return False
         return True
 
@@ -709,7 +736,7 @@ def persistable_fingerprint(cls: type, params_type: type | None = None) -> CodeF
     code without readable source (unless the class sets ``code_changes = "ignore"``).
     """
     # As inspect.getattr_static, by the class dicts (this runs on every commit and load).
-    method = _unwrap(_ClassAttributes(cls)["_generate_payload"])
+    method = _unwrap(_static_attribute(cls, "_generate_payload"))
     entry = _class_fingerprints.get(cls)
     cached = entry[1] if entry is not None and entry[0] is params_type else None
     if cached is None or cached.units[0] is not _units.get(method) or not cached.is_current():

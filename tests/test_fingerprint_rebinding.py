@@ -118,3 +118,65 @@ def test_a_processor_fingerprint_follows_a_rebound_constant(notebook: Any) -> No
     assert code_fingerprint(rescale) == before
     notebook.SCALE = 5
     assert code_fingerprint(rescale) != before
+
+
+MIXIN_SOURCE = """
+from dataclasses import dataclass
+from typing import Any
+
+from persistable import Persistable, PersistableParams
+
+
+@dataclass
+class Params(PersistableParams):
+    x: int = 1
+
+
+class First:
+    def helper(self) -> int:
+        return 1
+
+
+class Second:
+    def helper(self) -> int:
+        return 2
+
+
+def third(self: Any) -> int:
+    return 3
+
+
+class Mixin(First):
+    pass
+
+
+class Uses(Persistable[int, Params], Mixin):
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        return self.helper()
+"""
+
+
+@pytest.fixture
+def mixins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A user module whose persistable reads ``self.helper`` from a base class."""
+    package = tmp_path / "mixcode"
+    package.mkdir()
+    (package / "mixmod.py").write_text(textwrap.dedent(MIXIN_SOURCE))
+    monkeypatch.syspath_prepend(str(package))
+    module = importlib.import_module("mixmod")
+    yield module
+    sys.modules.pop("mixmod", None)
+
+
+def test_a_self_lookup_follows_a_base_class_rebinding_and_a_new_mro(mixins: Any) -> None:
+    """``self.helper`` found in a base class: rebinding it there, or changing the bases, changes the fingerprint."""
+    before = persistable_fingerprint(mixins.Uses, mixins.Params)
+    assert persistable_fingerprint(mixins.Uses, mixins.Params).digest == before.digest
+    mixins.Mixin.__bases__ = (mixins.Second,)  # the MRO of Uses changes: Second.helper now
+    moved = persistable_fingerprint(mixins.Uses, mixins.Params)
+    assert moved.digest != before.digest
+    mixins.Second.helper = mixins.third  # rebound in the base class's own dict
+    rebound = persistable_fingerprint(mixins.Uses, mixins.Params)
+    assert rebound.digest not in (before.digest, moved.digest)
+    mixins.Mixin.__bases__ = (mixins.First,)
+    assert persistable_fingerprint(mixins.Uses, mixins.Params).digest == before.digest

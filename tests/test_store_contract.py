@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from persistable.exceptions import StoreConfigurationError
 from persistable.store import FsspecStore, LocalStore, MemoryStore, Store, make_store
 from persistable.testing import StoreTests
 
@@ -88,3 +89,21 @@ def test_router_sends_urls_to_the_right_store(tmp_path: Path) -> None:
     routed = make_store("memory://router", storage_options={"skip_instance_cache": True})
     assert isinstance(routed, FsspecStore)
     assert routed.url == "memory://router"
+
+
+def test_local_list_keys_lists_committed_artifacts_only_sorted(tmp_path: Path) -> None:
+    """LocalStore's own list_keys answers as the shared one: committed folders only, sorted, the name checked."""
+    store = LocalStore(tmp_path / "store")
+    for key in ("k2", "k1"):
+        transaction = store.begin(f"p/{key}")
+        transaction.write_bytes("payload.bin", key.encode())
+        assert transaction.commit(b"{}")
+    folder = tmp_path / "store" / "p"
+    (folder / "k0").mkdir()  # no metadata.json: not an artifact
+    (folder / "k3" / "metadata.json").mkdir(parents=True)  # not a file
+    (folder / "stray").write_bytes(b"")
+    assert store.list_keys("p") == ["k1", "k2"]
+    assert store.list_keys("p") == Store.list_keys(store, "p")
+    assert store.list_keys("absent") == []
+    with pytest.raises(StoreConfigurationError):
+        store.list_keys("../elsewhere")
