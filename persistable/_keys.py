@@ -164,10 +164,13 @@ def dependency_order(
     """
     if known is not None and known(root):
         return []
+    children = dependencies(root)
+    if not children:
+        return [root]  # a leaf, the usual node: no walk (every load and commit asks)
     state: dict[int, int] = {id(root): _ON_PATH}
     order: list[Persistable[Any, Any]] = []
     path = [root]
-    stack: list[Iterator[Persistable[Any, Any]]] = [iter(dependencies(root))]
+    stack: list[Iterator[Persistable[Any, Any]]] = [iter(children)]
     while stack:
         child = next(stack[-1], None)
         if child is None:

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,8 @@ class IndexRead:
 
 def index_store(store: Store) -> FsspecStore | None:
     """``store`` when it keeps a lineage index (an fsspec store not on local disk), else None."""
+    if "persistable.store._fsspec" not in sys.modules:
+        return None  # no FsspecStore exists before its module is loaded (every commit asks)
     from persistable.store._fsspec import FsspecStore
 
     if isinstance(store, FsspecStore) and store.local_path("") is None:

@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from persistable._keys import current_epoch, dependency_order
+from persistable.params import PersistableParams
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
@@ -46,18 +47,24 @@ _LAZY_ATOMS = {
 }
 
 
+#: The atoms by which of the modules of :data:`_LAZY_ATOMS` were loaded when they were made.
+_atoms_made: dict[tuple[bool, ...], tuple[type, ...]] = {}
+
+
 def _atoms() -> tuple[type, ...]:
-    found = list(_ATOMS)
-    for module_name, names in _LAZY_ATOMS.items():
-        module = sys.modules.get(module_name)
-        if module is not None:
-            found.extend(getattr(module, name) for name in names)
-    return tuple(found)
+    loaded = tuple(module_name in sys.modules for module_name in _LAZY_ATOMS)
+    found = _atoms_made.get(loaded)
+    if found is None:
+        types = list(_ATOMS)
+        for module_name, names in _LAZY_ATOMS.items():
+            module = sys.modules.get(module_name)
+            if module is not None:
+                types.extend(getattr(module, name) for name in names)
+        found = _atoms_made[loaded] = tuple(types)
+    return found
 
 
 def _mutable(value: Any) -> bool:
-    from persistable.params import PersistableParams
-
     atoms = _atoms()
     stack = [value]
     while stack:

@@ -10,7 +10,18 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union, cast
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NamedTuple,
+    TypeVar,
+    Union,
+    cast,
+)
 
 from persistable import _keys
 from persistable._added_later import changed_upstream, upstream_digest
@@ -64,13 +75,62 @@ if TYPE_CHECKING:
 
     from persistable._explain import Explanation
     from persistable._fingerprint import CodeFingerprint
+    from persistable._spool import SpoolingWriter
     from persistable.artifact import Artifact
+    from persistable.io._folder import FolderFileIO
 
 # What only generating, loading or inspecting needs (the code fingerprint, the artifact
 # handle, folder payloads, spooling, upstream checks, map) is imported where it is used:
 # ``import persistable`` stays fast.
 
 __all__ = ["Dependencies", "Persistable", "PersistableParamsT"]
+
+
+# Those of them that every load or commit uses are kept once imported: an import
+# statement in a function costs about a microsecond on each call.
+@functools.cache
+def _artifact_class() -> type[Artifact]:
+    from persistable.artifact._handle import Artifact
+
+    return Artifact
+
+
+@functools.cache
+def _fingerprint_function() -> Callable[[type, type | None], CodeFingerprint]:
+    from persistable._fingerprint import persistable_fingerprint
+
+    return persistable_fingerprint
+
+
+@functools.cache
+def _folder_io() -> tuple[type[FolderFileIO[Any]], Callable[..., dict[str, dict[str, Any]]]]:
+    from persistable.io._folder import FolderFileIO, write_folder
+
+    return FolderFileIO, write_folder
+
+
+class _CommitHelpers(NamedTuple):
+    use_stored_upstream_payloads: Callable[[Persistable[Any, Any], logging.Logger, list[str]], None]
+    stored_is_identical: Callable[[Artifact, dict[str, Any]], bool]
+    record_lineage: Callable[[Store, str, str, bytes], None]
+
+
+@functools.cache
+def _commit_helpers() -> _CommitHelpers:
+    """What generating and committing use, imported by the first generation."""
+    from persistable import _lineage_feed
+    from persistable._pristine import use_stored_upstream_payloads
+    from persistable.artifact._same import stored_is_identical
+
+    return _CommitHelpers(use_stored_upstream_payloads, stored_is_identical, _lineage_feed.record)
+
+
+@functools.cache
+def _spooling_writer() -> type[SpoolingWriter]:
+    from persistable._spool import SpoolingWriter
+
+    return SpoolingWriter
+
 
 logger = logging.getLogger(__name__)
 
@@ -415,9 +475,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
     def code_fingerprint(self) -> CodeFingerprint:
         """The fingerprint of ``_generate_payload``, the methods of the params class, and
         the user code they reach (cached per class, checked on each use)."""
-        from persistable._fingerprint import persistable_fingerprint
-
-        return persistable_fingerprint(type(self), type(self.params))
+        return _fingerprint_function()(type(self), type(self.params))
 
     @property
     def persist_hash(self) -> str:
@@ -502,14 +560,12 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
             upstream_keys = [
                 upstream[id(dependency)][1] for dependency in self.tracked_persistable_dependencies
             ]
-        from persistable._pristine import use_stored_upstream_payloads
-
         capture = GenerationLogCapture(self.logger)
         # User code may build and change persistables: it sees no memoized keys.
         with _keys.suspended_key_cache():
             with capture:
                 capture.info("Generating %s (key %s)", self.payload_name, key)
-                use_stored_upstream_payloads(self, self.logger, upstream_keys)
+                _commit_helpers().use_stored_upstream_payloads(self, self.logger, upstream_keys)
                 started = time.perf_counter()
                 payload = self._generate_payload(**untracked_payload_params)
                 duration = time.perf_counter() - started
@@ -640,9 +696,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         ``"kept"``: replacing, the stored artifact already held these very bytes (and
         verifies), so it stays as it is; ``"lost"``: another writer committed first.
         """
-        from persistable import _lineage_feed  # loaded by the first commit
-        from persistable.artifact._same import stored_is_identical
-
+        helpers = _commit_helpers()
         lineage, dependency_keys, upstream = identity
         artifact_dir = self.store.artifact_dir(self.payload_name, key)
         files: dict[str, dict[str, Any]] = {}
@@ -679,7 +733,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                 metadata.update(extra_metadata)
             # Lineage by payload name and key, so the store alone rebuilds the upstream graph.
             metadata["upstream"] = upstream
-            if replace and stored_is_identical(self.artifact_at(key), metadata):
+            if replace and helpers.stored_is_identical(self.artifact_at(key), metadata):
                 # Rewriting the same bytes changes nothing (samples' Save() on a rerun):
                 # the transaction is discarded and the stored artifact kept, created time and all.
                 self.logger.info(
@@ -687,11 +741,11 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     self.payload_name,
                     key,
                 )
-                _lineage_feed.record(self.store, self.payload_name, key, params)
+                helpers.record_lineage(self.store, self.payload_name, key, params)
                 return "kept"
             committed = transaction.commit(dump_metadata(metadata))
         # Committed by this writer or another: either way an artifact of this lineage.
-        _lineage_feed.record(self.store, self.payload_name, key, params)
+        helpers.record_lineage(self.store, self.payload_name, key, params)
         if committed:
             if self.logger.isEnabledFor(logging.INFO):  # the location costs a path join
                 self.logger.info("Persisted %s to %s", self.payload_name, self._location(key))
@@ -707,10 +761,9 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
         self, payload: PayloadT, transaction: Transaction, files: dict[str, dict[str, Any]]
     ) -> None:
         """Write the payload file (or folder) into ``transaction`` and record its files."""
-        from persistable.io._folder import FolderFileIO, write_folder
-
+        folder_io, write_folder = _folder_io()
         try:
-            if isinstance(self.payload_io, FolderFileIO):
+            if isinstance(self.payload_io, folder_io):
                 # A folder payload (zarr): each of its files is checksummed and listed.
                 files.update(write_folder(self.payload_io, payload, transaction, self.payload_file))
                 return
@@ -739,9 +792,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
                     record = file_record(target)  # read back: the FileIO did not hash it all
                 files[self.payload_file] = record
                 return
-            from persistable._spool import SpoolingWriter
-
-            sink = SpoolingWriter(transaction, self.payload_file)
+            sink = _spooling_writer()(transaction, self.payload_file)
             with HashingWriter(cast(IO[bytes], sink)) as writer:
                 self.payload_io.save(payload, cast(IO[bytes], writer))
             files[self.payload_file] = writer.record
@@ -850,9 +901,7 @@ class Persistable(V1PersistableMethods, Generic[PayloadT, PersistableParamsT]):
 
     def artifact_at(self, key: str | None = None, store: Store | None = None) -> Artifact:
         """The :class:`~persistable.artifact.Artifact` handle of this persistable's key."""
-        from persistable.artifact._handle import Artifact
-
-        return Artifact(
+        return _artifact_class()(
             self.store if store is None else store,
             self.payload_name,
             self.persist_hash if key is None else key,

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from persistable.store._local import LocalStore
 
 if TYPE_CHECKING:
     from persistable._persistable import Persistable
 
 __all__ = ["V1PersistableMethods"]
+
+
+@functools.cache
+def _adopt_function() -> Callable[[Persistable[Any, Any], str], tuple[Any] | None]:
+    """``adopt_v1_cache``, imported on the first missing artifact, then kept (every first run asks)."""
+    from persistable._v1._adopt import adopt_v1_cache
+
+    return adopt_v1_cache
 
 
 class V1PersistableMethods:
@@ -55,11 +67,7 @@ class V1PersistableMethods:
 
     def _adopt_v1(self, key: str) -> tuple[Any] | None:
         """The payload adopted from a 1.x file of the same params (committed first), else None."""
-        from persistable.store import LocalStore
-
         this: Persistable[Any, Any] = self  # type: ignore[assignment]
         if not self.adopt_v1_caches or not isinstance(this.store, LocalStore):
             return None
-        from persistable._v1._adopt import adopt_v1_cache
-
-        return adopt_v1_cache(this, key)
+        return _adopt_function()(this, key)

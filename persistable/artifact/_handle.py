@@ -14,7 +14,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, Any, cast
 
 from persistable._artifact import (
     FILES_FOLDER_SCHEME,
@@ -37,11 +37,9 @@ from persistable.exceptions import (
     UntrustedPayloadError,
 )
 from persistable.io._base import FileIO
+from persistable.io._folder import FolderFileIO
 from persistable.store._base import METADATA_FILE, Store
 from persistable.store._local import LocalStore
-
-if TYPE_CHECKING:
-    from persistable.io._folder import FolderFileIO
 
 __all__ = ["Artifact"]
 
@@ -397,8 +395,6 @@ class Artifact:
 
     def _load(self, file_io: FileIO[Any] | None, *, verify: bool) -> Any:
         """One attempt of :meth:`load`."""
-        from persistable.io._folder import FolderFileIO
-
         name = self.payload_file
         path = self.path(name)
         where = f"{self.store.url}/{path}"
