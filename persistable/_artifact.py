@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
@@ -62,22 +61,16 @@ GENERATION_LOG_FIELD = "generation_log"
 INLINE_LOG_LIMIT = 2048
 
 
-#: Slice size of big writes: small enough to stay in the CPU's last-level cache.
-_SLICE = 1 << 22
-#: Buffers from this size are hashed in a second thread while they are written.
-_HASH_ALONGSIDE_FROM = 16 << 20
+#: Slice size of big writes: each slice is hashed, then written, while it sits in the
+#: CPU's own (L2) cache.
+_SLICE = 1 << 18
 #: Disk space reserved ahead of a big write (a multiple of _SLICE).
-_RESERVE = 16 * _SLICE
+_RESERVE = 1 << 26
+#: Writes from this size reserve disk space first (smaller ones may still be spooled in
+#: memory, see ``_spool.py``, which asking for the file descriptor would end).
+_RESERVE_FROM = 1 << 22
 #: fallocate(2) flag: reserve blocks without changing the file's size.
 _FALLOC_FL_KEEP_SIZE = 1
-
-
-@cache
-def _spare_cpu() -> bool:
-    """Whether this process may run on more than one CPU."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    count = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    return count > 1
 
 
 @cache
@@ -131,6 +124,7 @@ class HashingWriter(io.RawIOBase):
         super().__init__()
         self._sink = sink
         self.hasher = BulkHasher()
+        self._failed = False
 
     def writable(self) -> bool:
         return True
@@ -138,69 +132,32 @@ class HashingWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         view = memoryview(data)
         size = view.nbytes
-        if size <= _SLICE or not view.c_contiguous:
-            self._sink.write(view)
-            self.hasher.update(view)
-            return size
-        # A big buffer is written and hashed slice by slice: each slice is hashed right
-        # after the write has pulled it into the CPU cache, so RAM is read once, not twice.
-        view = view.cast("B")
-        if size >= _HASH_ALONGSIDE_FROM and _spare_cpu():
-            self._write_hashing_alongside(view)
-            return size
-        for start in range(0, size, _SLICE):
-            if start % _RESERVE == 0:
-                # Reserved a window ahead, never the whole buffer: a writer killed half
-                # way leaves at most one window reserved beyond what it wrote.
-                _preallocate(self._sink, min(_RESERVE, size - start))
-            piece = view[start : start + _SLICE]
-            self._sink.write(piece)
-            self.hasher.update(piece)
-        return size
-
-    def _write_hashing_alongside(self, view: memoryview) -> None:
-        """Write ``view`` here while another thread hashes it (xxhash releases the GIL).
-
-        The buffer is already in memory and neither side changes it, so the digest is
-        the one of the bytes written; the hash then costs no wall time when a second
-        CPU is free. The hashing thread trails the writes, one slice behind: it hashes
-        each slice once it has been written, while the write has just pulled it into
-        the CPU's cache, so RAM is read once, not once per side (a hash running ahead
-        reads all of it a second time, beside the write). The thread is joined before
-        this returns, also on errors.
-        """
-        size = view.nbytes
-        hasher = self.hasher
-        failures: list[BaseException] = []
-        written = threading.Semaphore(0)  # one release per slice written
-        stop = threading.Event()
-
-        def hash_written() -> None:
-            try:
-                for start in range(0, size, _SLICE):
-                    written.acquire()
-                    if stop.is_set():
-                        return
-                    hasher.update(view[start : start + _SLICE])
-            except BaseException as error:  # re-raised in the writing thread
-                failures.append(error)
-
-        thread = threading.Thread(target=hash_written, name="persistable-hash", daemon=True)
-        thread.start()
         try:
+            if size <= _SLICE or not view.c_contiguous:
+                self.hasher.update(view)
+                self._sink.write(view)
+                return size
+            # A big buffer is hashed and written slice by slice, each slice hashed first:
+            # the hash pulls it from RAM into this CPU's cache, where the write's copy
+            # into the page cache then reads it. RAM is read once, and the copy from the
+            # cache costs less than from RAM: the checksum costs next to nothing in wall
+            # or CPU time, without needing a second CPU (a hashing thread beside the
+            # writes, or a hash after each write, both cost more: docs/benchmarks.md).
+            view = view.cast("B")
+            reserve = size >= _RESERVE_FROM
             for start in range(0, size, _SLICE):
-                if start % _RESERVE == 0:  # a window ahead, as in write()
+                if reserve and start % _RESERVE == 0:
+                    # Reserved a window ahead, never the whole buffer: a writer killed half
+                    # way leaves at most one window reserved beyond what it wrote.
                     _preallocate(self._sink, min(_RESERVE, size - start))
-                self._sink.write(view[start : start + _SLICE])
-                written.release()
+                piece = view[start : start + _SLICE]
+                self.hasher.update(piece)
+                self._sink.write(piece)
         except BaseException:
-            stop.set()
-            written.release()  # wakes the thread if it waits for a slice
+            # The hasher may hold bytes the sink never got: no record from now on.
+            self._failed = True
             raise
-        finally:
-            thread.join()
-        if failures:
-            raise failures[0]
+        return size
 
     def flush(self) -> None:
         if not self._sink.closed:
@@ -215,7 +172,15 @@ class HashingWriter(io.RawIOBase):
 
     @property
     def record(self) -> dict[str, Any]:
-        """Size and checksum of what was written, as stored in ``metadata.json``."""
+        """Size and checksum of what was written, as stored in ``metadata.json``.
+
+        Raises :class:`OSError` after a write failed: what the sink holds is unknown.
+        """
+        if self._failed:
+            raise OSError(
+                "A write through this HashingWriter failed: the bytes written are unknown, "
+                "so there is no checksum to record."
+            )
         return {"size": self.hasher.size, BULK_ALGORITHM: self.hasher.hexdigest()}
 
 
