@@ -86,6 +86,25 @@ class _WatchingSink(io.RawIOBase):
         return size
 
 
+class _SeekableWatchingSink(_WatchingSink):
+    def tell(self) -> int:
+        return self.written
+
+
+def test_slices_after_the_first_start_on_slice_boundaries_of_the_file() -> None:
+    """After a 128-byte header the first slice is short, so that no two writes share a page."""
+    data = np.random.default_rng(4).bytes(3 * _SLICE)
+    sink = _SeekableWatchingSink()
+    writer = HashingWriter(cast(IO[bytes], sink))
+    sink.writer = writer
+    writer.write(b"h" * 128)
+    writer.write(data)
+    offsets = [written for _, written, _ in sink.seen]
+    assert offsets == [0, 128, _SLICE, 2 * _SLICE, 3 * _SLICE]
+    assert all(hashed == written + size for hashed, written, size in sink.seen)
+    assert writer.record == {"size": 128 + len(data), "xxh3_128": bulk_digest(b"h" * 128 + data)}
+
+
 def test_each_slice_is_hashed_just_before_it_is_written() -> None:
     """The hasher holds the bytes already written and the slice being written, never more."""
     data = np.random.default_rng(2).bytes(7 * _SLICE + 54321)
