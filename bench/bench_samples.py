@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import pickle
 import shutil
@@ -30,7 +31,7 @@ import xxhash
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_samples_nodes import Burn, Image, Normalize
-from _common import Row, markdown_table, scratch_dir, time_call
+from _common import Row, markdown_table, run_json, scratch_dir, time_call
 from _profile import explain_missed, profile_call
 
 from persistable import Persistable, PersistableParams
@@ -141,19 +142,74 @@ def cache_hit(folder: Path, count: int) -> list[Row]:
     ]
 
 
-def mapping(count: int, workers: int) -> list[Row]:
-    """``map`` of CPU-bound samples on processes against serial."""
+def _map_round(count: int, workers: int) -> dict[str, float]:
+    """One serial map then one on processes, in this process (the first on processes of a
+    fresh process starts the forkserver that every later pool forks its workers from)."""
+    samples = [Image(id=f"s{index}", image=np.zeros(4, np.float32)) for index in range(count)]
+    pipeline = Compose([Burn()])
+    serial = time_call(lambda: pipeline.map(samples, progress=False))
+    processes = time_call(
+        lambda: pipeline.map(samples, executor="processes", max_workers=workers, progress=False)
+    )
+    return {"serial": serial, "processes": processes}
+
+
+def mapping(count: int, workers: int, rounds: int) -> list[Row]:
+    """``map`` of CPU-bound samples on processes against serial: in fresh processes, and with
+    the forkserver running.
+
+    A program's first pool starts the forkserver: a Python that imports what workers need
+    (numpy, pydantic, persistable; about 0.25 s on one core) before the first worker forks.
+    Later pools fork from it, as in bench_run.py's rows (whose earlier rows started it).
+    The first figure is taken in ``rounds`` fresh interpreters, the second in ``rounds``
+    turns here after one map has started the server; each is the median of its rounds.
+    """
+    fresh: dict[str, list[float]] = {"serial": [], "processes": []}
+    for _ in range(rounds):
+        times = run_json(
+            [sys.executable, __file__, "--map-round", str(count), str(workers)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        for name in fresh:
+            fresh[name].append(times[name])
     samples = [Image(id=f"s{index}", image=np.zeros(4, np.float32)) for index in range(count)]
     pipeline = Compose([Burn()])
 
     def on_processes() -> None:
         pipeline.map(samples, executor="processes", max_workers=workers, progress=False)
 
-    serial = time_call(lambda: pipeline.map(samples, progress=False))
-    processes = time_call(on_processes)
-    name = f"map of {count} CPU-bound samples, processes ({workers} workers)"
+    pipeline.map(samples[:4], executor="processes", max_workers=workers, progress=False)
+    running: dict[str, list[float]] = {"serial": [], "processes": []}
+    for round_ in range(rounds):  # in turns; who goes first alternates
+        turns = (
+            ("serial", lambda: pipeline.map(samples, progress=False)),
+            ("processes", on_processes),
+        )
+        for name, func in turns if round_ % 2 == 0 else turns[::-1]:
+            running[name].append(time_call(func))
+    label = f"map of {count} CPU-bound samples, processes ({workers} workers)"
+    name = f"{label}, a fresh program (starts the forkserver), median of {rounds}"
+    warm = f"{label}, forkserver running (as bench_run's rows), median of {rounds}"
     PROFILES[name] = on_processes
-    return [Row(name, processes, "s", "serial", serial, MAP_TARGET)]
+    PROFILES[warm] = on_processes
+    return [
+        Row(
+            name,
+            statistics.median(fresh["processes"]),
+            "s",
+            "serial",
+            statistics.median(fresh["serial"]),
+            MAP_TARGET,
+        ),
+        Row(
+            warm,
+            statistics.median(running["processes"]),
+            "s",
+            "serial",
+            statistics.median(running["serial"]),
+            MAP_TARGET,
+        ),
+    ]
 
 
 def _turns(
@@ -300,7 +356,13 @@ def main(argv: list[str]) -> None:
         help="run only these groups (arrays: zarr and tiff)",
     )
     parser.add_argument("--size-mib", type=int, help="array size (default 1024, 16 with --quick)")
+    parser.add_argument(
+        "--map-round", nargs=2, type=int, metavar=("COUNT", "WORKERS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.map_round:  # one round of mapping() in a fresh interpreter: JSON of its times
+        print(json.dumps(_map_round(*args.map_round)), flush=True)
+        return
     groups = set(args.only or ("cache", "map", "arrays"))
     size = args.size_mib or (16 if args.quick else 1024)
     rows: list[Row] = []
@@ -308,7 +370,7 @@ def main(argv: list[str]) -> None:
         if "cache" in groups:
             rows += cache_hit(folder, 20 if args.quick else 200)
         if "map" in groups:
-            rows += mapping(20 if args.quick else 200, 2)
+            rows += mapping(20 if args.quick else 200, 2, 2 if args.quick else 3)
         formats = frozenset(
             name for name in ("zarr", "tiff") if name in groups or "arrays" in groups
         )
