@@ -203,6 +203,9 @@ def bench_small_artifacts(
     contenders = {
         "persistable": [sys.executable, worker, "--impl", "persistable"],
         "joblib": [sys.executable, worker, "--impl", "joblib"],
+        # The system calls of each layout alone, in the same rounds: what no code can beat.
+        "floor": [sys.executable, worker, "--impl", "floor"],
+        "floor-joblib": [sys.executable, worker, "--impl", "floor-joblib"],
     }
     try:
         peer = peer_python("persistable131", PEER_REQUIREMENTS)
@@ -236,6 +239,12 @@ def bench_small_artifacts(
     rows.append(Row(f"{label}, cached", c["persistable"], "s", "joblib", c["joblib"], 0.4))
     if PEER in f:
         rows.append(Row(f"{label}, first run", f["persistable"], "s", "1.3.1", f[PEER]))
+    floor = f"{label}, our layout's system calls alone (floor)"
+    rows.append(Row(f"{floor}, first run", f["floor"], "s", "joblib", f["joblib"]))
+    rows.append(
+        Row(f"{floor}, first run", f["floor"], "s", "joblib's layout alone", f["floor-joblib"])
+    )
+    rows.append(Row(f"{floor}, cached", c["floor"], "s", "joblib", c["joblib"]))
     return rows
 
 
