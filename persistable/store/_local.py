@@ -84,7 +84,7 @@ class LocalStore(Store):
         if not path:
             return str(self.root)
         parts = path.replace("\\", "/").split("/")
-        if path.startswith("/") or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+        if path.startswith("/") or ":" in parts[0] or "" in parts or "." in parts or ".." in parts:
             raise StoreConfigurationError(
                 f"{path!r} is not a plain relative path inside the store {str(self.root)!r}; "
                 "store paths are '/'-separated names without '.', '..' or empty parts."
