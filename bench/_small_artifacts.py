@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import statistics
@@ -92,7 +93,8 @@ def _floor_runs(root: Path, n: int) -> tuple[Callable[[], object], Callable[[], 
     folder = os.path.join(root, "small")
     for made in (locks, staging, folder):
         os.makedirs(made, exist_ok=True)
-    keys = [f"k1-{index:064x}" for index in range(n)]
+    # Names spread like real keys (a SHA-256 in hex), so directory inserts land alike.
+    keys = [f"k1-{hashlib.sha256(str(index).encode()).hexdigest()}" for index in range(n)]
 
     def first() -> None:
         for key in keys:
@@ -120,7 +122,7 @@ def _floor_runs(root: Path, n: int) -> tuple[Callable[[], object], Callable[[], 
 def _floor_joblib_runs(root: Path, n: int) -> tuple[Callable[[], object], Callable[[], object]]:
     folder = os.path.join(root, "module", "func")
     os.makedirs(folder)
-    keys = [f"{index:032x}" for index in range(n)]
+    keys = [hashlib.md5(str(index).encode()).hexdigest() for index in range(n)]
 
     def first() -> None:
         for key in keys:
