@@ -236,3 +236,36 @@ def test_library_never_attaches_root_handlers(memory_store: Store) -> None:
         ChattyP(memory_store, Params(n=n), verbose=n % 2 == 0).load_generate()
         ChattyP(memory_store, Params(n=n)).load_generate()
     assert logging.getLogger().handlers == root_handlers
+
+
+class DetailP(Persistable[int, Params]):
+    """Logs through a logger below its payload logger."""
+
+    def _generate_payload(self, **untracked_payload_params: Any) -> int:
+        logging.getLogger(f"{self.logger.name}.detail").info("detail n=%d", self.params.n)
+        return self.params.n
+
+
+def test_a_logger_below_the_payload_logger_is_lowered_and_restored_with_it(
+    memory_store: MemoryStore,
+) -> None:
+    """A child of the payload logger logs INFO into the generation log, and is quiet again after."""
+    below = logging.getLogger("persistable.payload.detail_p.detail")
+    assert not below.isEnabledFor(logging.INFO)  # answered, and cached, before the generation
+    p = DetailP(memory_store, Params(n=4))
+    p.generate()
+    assert "detail n=4" in p.metadata["generation_log"]
+    assert not below.isEnabledFor(logging.INFO)
+
+
+def test_a_generation_keeps_the_level_caches_of_other_loggers(memory_store: MemoryStore) -> None:
+    """Lowering and restoring the payload logger leaves other loggers' cached levels in place
+    (Logger.setLevel empties every logger's cache: twice per generation, that cost about a
+    millisecond per node in a process with a thousand loggers)."""
+    other = logging.getLogger("tests.logging.unrelated")
+    assert not other.isEnabledFor(logging.INFO)
+    p = DetailP(memory_store, Params(n=5), payload_name="never_verbose")
+    assert p.logger.getEffectiveLevel() > logging.INFO  # so the generation lowers it
+    p.generate()
+    assert "detail n=5" in p.metadata["generation_log"]
+    assert getattr(other, "_cache") == {logging.INFO: False}  # noqa: B009
