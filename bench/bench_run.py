@@ -8,9 +8,11 @@
    the process runner's speed-up >= 0.9x the bare pool's, start-ups included), against
    ``client.map`` of the spins and of ``load_generate`` (the same artifacts) on the same
    cluster (>= 0.9x), and ``executor="dask"`` with the cluster started by the run
-   (>= 1.6x serial). Rounds run every contender in turn.
+   (>= 1.6x serial). Rounds run every contender in turn. The floor of the cluster row:
+   ``client.map`` of the spins each followed by its artifact's bare file operations.
 3. 10,000 no-op nodes (small artifacts): ``executor="dask"``, cluster started by the
-   run, against a serial run (target: not slower).
+   run, against a serial run (target: not slower); its floor: the same artifacts' bare
+   file operations (no persistable) in one process and split over two.
 4. A diamond of 1,000 nodes: one upstream, 998 middle nodes that each hold their own
    (equal) upstream object, and one node joining them all; the upstream must be
    generated exactly once.
@@ -28,6 +30,7 @@ table. ``PARTS`` is a comma-separated subset of ``overhead,long,short,diamond,ch
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import statistics
@@ -97,6 +100,79 @@ def spin(loops: int) -> int:
 def load_generate(node: Work) -> None:
     """What ``client.map`` runs for the same artifacts without the runner."""
     node.load_generate()
+
+
+def bare_commits(root: str, first: int, count: int, loops: int = 0) -> None:
+    """The file operations of ``count`` small artifacts' first runs, without persistable.
+
+    What a first run on a local store does to the file system: the look-ups before and
+    under the lock, the lock file (created, locked, written, removed), a staging folder
+    with three files, the rename into the payload folder. Each node spins ``loops``
+    iterations first (0: none). The floor of a parallel run's commits on this disk.
+    """
+    locks = os.path.join(root, ".persistable", "locks", "w")
+    staging = os.path.join(root, ".persistable", "staging")
+    for index in range(first, first + count):
+        spin(loops)
+        name = f"{index:064x}"
+        final = os.path.join(root, "w", f"k1-{name}")
+        if os.path.exists(os.path.join(final, "metadata.json")):
+            raise RuntimeError(f"{final} exists already")
+        lock = os.path.join(locks, f"{name}.lock")
+        held = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(held, b"l" * 111, 0)
+        os.path.exists(os.path.join(final, "metadata.json"))
+        folder = os.path.join(staging, f"{name}-{os.getpid()}")
+        os.mkdir(folder)
+        for file, size in (("payload.json", 1), ("params.json", 32), ("metadata.json", 1368)):
+            written = os.open(os.path.join(folder, file), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            os.write(written, b"0" * size)
+            os.close(written)
+        os.rename(folder, final)
+        os.unlink(lock)
+        os.close(held)
+
+
+def store_folders(root: Path) -> str:
+    """Make the folders :func:`bare_commits` writes into; returns ``root`` as a string."""
+    for part in (".persistable/locks/w", ".persistable/staging", "w"):
+        (root / part).mkdir(parents=True)
+    return str(root)
+
+
+def bare_commits_time(count: int, processes: int) -> float:
+    """Wall time of :func:`bare_commits` of ``count`` artifacts split over ``processes``
+    forkserver processes (started before the clock)."""
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    with (
+        scratch_dir("bare-commits") as folder,
+        concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool,
+    ):
+        root = store_folders(folder)
+        list(pool.map(spin, [0] * processes))
+        share = count // processes
+        started = time.perf_counter()
+        list(
+            pool.map(bare_commits, [root] * processes, range(0, count, share), [share] * processes)
+        )
+        return time.perf_counter() - started
+
+
+def client_map_commits_time(client: Any, count: int, loops: int) -> float:
+    """Wall time of ``client.map`` of the spins, each followed by its artifact's bare file
+    operations (:func:`bare_commits`), on an existing cluster."""
+    with scratch_dir("map-commits") as folder:
+        root = store_folders(folder)
+        started = time.perf_counter()
+        futures = client.map(
+            bare_commits, [root] * count, range(count), [1] * count, [loops] * count, pure=False
+        )
+        client.gather(futures)
+        return time.perf_counter() - started
 
 
 def load() -> str:
@@ -264,7 +340,7 @@ def bench_speedup(
         "dask (existing client)": client,
     }
     times: dict[str, list[float]] = {
-        name: [] for name in [*names, "loop", "pool", "map", "map load_generate"]
+        name: [] for name in [*names, "loop", "pool", "map", "map + files", "map load_generate"]
     }
     loads: list[float] = []
     for round_ in range(rounds):
@@ -274,6 +350,7 @@ def bench_speedup(
         times["loop"].append(raw_loop_time(count, loops))
         times["pool"].append(raw_pool_time(count, loops))
         times["map"].append(client_map_time(client, count, loops))
+        times["map + files"].append(client_map_commits_time(client, count, loops))
         times["map load_generate"].append(client_map_generate_time(client, count, loops))
         loads.append(os.getloadavg()[0])
         line = ", ".join(f"{name} {values_[-1]:.2f} s" for name, values_ in times.items())
@@ -334,6 +411,18 @@ def bench_speedup(
                 target=1 / 0.9,
             )
         )
+    floor = [files / map_ for files, map_ in zip(times["map + files"], times["map"], strict=True)]
+    rows.append(
+        Row(
+            f"{label}, the floor of the row above: client.map of the spins plus each one's "
+            f"artifact's bare file operations (no persistable) vs the bare spins, per round "
+            f"{_spread(floor)}, {at}",
+            median["map + files"],
+            "s",
+            "client.map",
+            median["map"],
+        )
+    )
     # The profiles rerun a quarter of the nodes (the budget of make bench), the worker's
     # side a tenth.
     few, part = max(4, count // 10), max(4, count // 4)
@@ -367,8 +456,25 @@ def bench_many_small(
             f"dask {dask[-1]:.2f} s ({load()})",
             flush=True,
         )
+    one = bare_commits_time(count, 1)
+    two = bare_commits_time(count, 2)
+    print(
+        f"  {count} small artifacts' bare file operations: 1 process {one:.2f} s, "
+        f"2 processes {two:.2f} s ({load()})",
+        flush=True,
+    )
     ratios = [d / s for d, s in zip(dask, serial, strict=True)]
     label = f"{count} small artifacts"
+    rows.append(
+        Row(
+            f"{label}, the floor of a parallel first run: their bare file operations (no "
+            f"persistable) split over 2 processes vs in 1, {load()}",
+            two,
+            "s",
+            "1 process",
+            one,
+        )
+    )
     rows.append(
         Row(
             f"{label}, first run, executor='dask' (LocalCluster started by "
