@@ -33,7 +33,7 @@ import itertools
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -143,6 +143,9 @@ class H5FlowDataManager:
         self.deleted: set[str] = set()
         self._recording = self.rank == 0
         self._effects: list[Effect] = []
+        #: Where rank 0's effects go the moment they are made (the resume journal's
+        #: open step), instead of ``_effects``; see ``journal_to``.
+        self._sink: Callable[[Effect], None] | None = None
         self._objects: dict[str, tuple[Any, bool]] = {}
         self._regions: dict[str, list[str]] = {}
         self._mpio_checked: set[str] = set()
@@ -215,6 +218,14 @@ class H5FlowDataManager:
 
     # -- effects -------------------------------------------------------------------
 
+    def journal_to(self, sink: Callable[[Effect], None] | None) -> None:
+        """Hand each effect recorded from now on to ``sink`` as it is made (None: keep them).
+
+        The sink writes it out at once, so the rows of a ``write_data`` need no copy
+        (the stage may change its array afterwards; the journal has what was written).
+        """
+        self._sink = sink
+
     def take_effects(self) -> list[Effect]:
         """The effects recorded since the last call (rank 0 only; others get [])."""
         effects, self._effects = self._effects, []
@@ -284,7 +295,10 @@ class H5FlowDataManager:
         else:  # pragma: no cover - effects are made by this module only
             raise ValueError(f"unknown effect {kind!r}")
         if self._recording:
-            self._effects.append(effect)
+            if self._sink is not None:
+                self._sink(effect)
+            else:
+                self._effects.append(effect)
 
     def _require_group(self, path: str) -> None:
         """Create ``path`` and its parents in the replica, taking over input attributes."""
@@ -552,9 +566,11 @@ class H5FlowDataManager:
         path = f"{dataset_name.strip('/')}/data"
         if self.shared:
             self._check_mpio(path)
-        # Rank 0 journals the rows as written now: a copy, since a stage may change its
-        # array afterwards (a reused buffer) and the replay must write what was written.
-        mine = np.array(data, copy=True) if self._recording else np.asarray(data)
+        # Rank 0 journals the rows as written now: a copy when the effects are kept for
+        # later, since a stage may change its array afterwards (a reused buffer) and the
+        # replay must write what was written; a journal sink writes them out at once.
+        copied = self._recording and self._sink is None
+        mine = np.array(data, copy=True) if copied else np.asarray(data)
         specs, datas = self._parts("write_data", dataset_name, (spec, mine.size), mine)
         for rank, (rank_spec, size) in enumerate(specs):
             if isinstance(rank_spec, slice) and rank_spec.start is not None and rank_spec.start < 0:

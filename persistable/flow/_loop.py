@@ -288,37 +288,26 @@ def run_loop(
             dm.apply(effects)
             report.replayed += 1
         else:
-            cache: dict[str, Any] = {}
-            for stage, reqs in zip(stages, requirements, strict=False):
-                what = f"stage {stage.name} ({stage.classname})"
-                names = {r.name for r in reqs}
-                for key in list(cache):
-                    if key not in names and key != source:
-                        del cache[key]
-                if source not in cache:
-                    with _context(f"{what} loading {source!r}", rank, chunk_id):
-                        sel = chunk if chunk != H5FlowGenerator.EMPTY else slice(0, 0)
-                        cache[source] = dm.get_dset(source)[sel]
-                for req in reqs:
-                    if req.name not in cache:
-                        cache[req.name] = _load_requirement(dm, stage.name, req, source, chunk)
-                _call(
-                    f"{what}.run",
-                    rank,
-                    f"{chunk_id} (rows {chunk.start}:{chunk.stop})",
-                    stage.run,
-                    source,
-                    chunk,
-                    cache,
-                )
-            effects = dm.take_effects()
-            # a step is finished when every rank finished it (the allgather waits for all)
-            gathered = comm.allgather((None if watch is None else watch.changed(), chunk))
-            change = next((c for c, _ in gathered if c is not None), None)
-            if journal is not None and rank == 0:
-                if change is not None:
-                    journal.mark_stateful(f"{change} between chunks")
-                journal.record(step, effects, [s for _, s in gathered])
+            writer = journal if rank == 0 else None  # rank 0 journals the steps
+            if writer is not None:
+                writer.begin(step)
+            try:
+                dm.journal_to(None if writer is None else writer.add)
+                try:
+                    _run_stages(dm, stages, requirements, source, chunk, chunk_id)
+                finally:
+                    dm.journal_to(None)
+                # a step is finished when every rank finished it (the allgather waits for all)
+                gathered = comm.allgather((None if watch is None else watch.changed(), chunk))
+                change = next((c for c, _ in gathered if c is not None), None)
+                if writer is not None:
+                    if change is not None:
+                        writer.mark_stateful(f"{change} between chunks")
+                    writer.commit([s for _, s in gathered])
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()  # no file for a step that did not finish
+                raise
             if change is not None:
                 watch = None  # recorded once; no need to digest again
         if chunk != H5FlowGenerator.EMPTY:
@@ -337,6 +326,41 @@ def run_loop(
     dm.take_effects()
     dm.finish()
     return report
+
+
+def _run_stages(
+    dm: H5FlowDataManager,
+    stages: list[H5FlowStage],
+    requirements: list[list[Requirement]],
+    source: str,
+    chunk: Any,
+    chunk_id: int,
+) -> None:
+    """Run every stage on one chunk, loading the source rows and each stage's requirements."""
+    rank = dm.comm.rank
+    cache: dict[str, Any] = {}
+    for stage, reqs in zip(stages, requirements, strict=False):
+        what = f"stage {stage.name} ({stage.classname})"
+        names = {r.name for r in reqs}
+        for key in list(cache):
+            if key not in names and key != source:
+                del cache[key]
+        if source not in cache:
+            with _context(f"{what} loading {source!r}", rank, chunk_id):
+                sel = chunk if chunk != H5FlowGenerator.EMPTY else slice(0, 0)
+                cache[source] = dm.get_dset(source)[sel]
+        for req in reqs:
+            if req.name not in cache:
+                cache[req.name] = _load_requirement(dm, stage.name, req, source, chunk)
+        _call(
+            f"{what}.run",
+            rank,
+            f"{chunk_id} (rows {chunk.start}:{chunk.stop})",
+            stage.run,
+            source,
+            chunk,
+            cache,
+        )
 
 
 def _progress_bar(generator: H5FlowGenerator, enabled: bool) -> Any:
