@@ -38,6 +38,7 @@ __all__ = [
     "dump_json",
     "dump_metadata",
     "file_record",
+    "stream_record",
 ]
 
 #: Version of the ``metadata.json`` layout written for an artifact whose files are at
@@ -244,19 +245,24 @@ def file_record(path: Path) -> dict[str, Any]:
     no other process writes (a file truncated while it is mapped would crash the reader),
     which is what a staging file is.
     """
+    with path.open("rb") as stream:
+        return stream_record(stream)
+
+
+def stream_record(stream: IO[bytes]) -> dict[str, Any]:
+    """:func:`file_record` of the file open in ``stream`` (read from its current position)."""
     import mmap
 
-    with path.open("rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size >= _MAP_FROM:
-            with (
-                mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-                memoryview(mapped) as view,
-            ):
-                hasher = BulkHasher()
-                hasher.update(view)
-        else:
-            hasher = hash_stream(stream)
+    size = os.fstat(stream.fileno()).st_size
+    if size >= _MAP_FROM:
+        with (
+            mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+            memoryview(mapped) as view,
+        ):
+            hasher = BulkHasher()
+            hasher.update(view)
+    else:
+        hasher = hash_stream(stream)
     return {"size": hasher.size, BULK_ALGORITHM: hasher.hexdigest()}
 
 

@@ -13,6 +13,7 @@ from typing import IO, Any
 from persistable._artifact import file_record
 from persistable._persistable import Persistable
 from persistable.exceptions import CorruptArtifactError
+from persistable.flow._checksum import PendingRecord
 from persistable.io import FileIO
 from persistable.params import PersistableParams
 from persistable.store import Transaction
@@ -63,6 +64,9 @@ class FlowOutput(Persistable[Path, FlowParams]):
 
     default_payload_io = H5FileIO()
     version = 1
+    #: The checksum of the finished file, being computed while the commit starts (set
+    #: by the flow before ``generate``; used for that file only, see ``_checksum``).
+    pending_record: PendingRecord | None = None
 
     def set_aside(self, error: CorruptArtifactError) -> None:
         """Quarantine the stored output (its checksum failed), with a warning."""
@@ -80,10 +84,15 @@ class FlowOutput(Persistable[Path, FlowParams]):
         A rename when the store is on the output's file system (nothing is copied; the
         file can be many GB), a kernel copy otherwise. The staged file is made read-only
         and checksummed there (it was just written: the read comes from the page cache),
-        so the record is of what is committed. Other stores stream it as any payload.
+        so the record is of what is committed; the flow may have started that checksum
+        on the finished file already (``pending_record``), which counts only when the
+        staged file is that file, unchanged. Other stores stream it as any payload.
         """
+        pending, self.pending_record = self.pending_record, None
         target = transaction.local_path(self.payload_file)
         if target is None:
+            if pending is not None:
+                pending.discard()
             super()._write_payload(payload, transaction, files)
             return
         try:
@@ -93,4 +102,5 @@ class FlowOutput(Persistable[Path, FlowParams]):
                 raise
             shutil.copyfile(payload, target)
         os.chmod(target, 0o444)
-        files[self.payload_file] = file_record(target)
+        record = None if pending is None else pending.record_for(target)
+        files[self.payload_file] = record if record is not None else file_record(target)

@@ -31,6 +31,7 @@ from typing import Any, cast
 from persistable._content import file_digest
 from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError
 from persistable.flow._artifact import FlowOutput, FlowParams
+from persistable.flow._checksum import PendingRecord
 from persistable.flow._config import DROP_FIX, FlowConfig, drop_name_problem, load_config
 from persistable.flow._data_manager import H5FlowDataManager, ReplicasNeeded
 from persistable.flow._errors import FlowError, FlowInputError
@@ -479,7 +480,14 @@ def _run_configs(
                 shared = False  # again with replicas, resuming from the journal
         comm.barrier()
         if comm.rank == 0:
+            last = index == len(resolved) - 1
+            if last and not drops and not deleted:  # the replica is the output as it is
+                artifact.pending_record = PendingRecord(replica)
             finish_output(replica, merged, drops, deleted)
+            if last and artifact.pending_record is None:  # rewritten without the dropped
+                artifact.pending_record = PendingRecord(merged)
+            # Its output is whole: a rerun skips this config, so its journal is done with.
+            shutil.rmtree(work / f"journal-{index}", ignore_errors=True)
         comm.barrier()
         replica.unlink(missing_ok=True)
         result.loops.append(report)
