@@ -565,6 +565,10 @@ class H5FlowDataManager:
         """Write ``data`` at ``spec`` (collective: every rank calls it, in the same order)."""
         path = f"{dataset_name.strip('/')}/data"
         if self.shared:
+            # Every rank, whether it has rows or not: making the dataset writable (a no-op
+            # on a shared file, which starts as a copy of the input) is HDF5 metadata
+            # there, which only every rank together may change.
+            self._writable(path)
             self._check_mpio(path)
         # Rank 0 journals the rows as written now: a copy when the effects are kept for
         # later, since a stage may change its array afterwards (a reused buffer) and the

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from persistable._content import file_digest
+from persistable._keys import key_cache
 from persistable.exceptions import ArtifactNotFoundError, CorruptArtifactError
 from persistable.flow._artifact import FlowOutput, FlowParams
 from persistable.flow._checksum import PendingRecord
@@ -310,10 +311,12 @@ def _run(
     )
     store = data_dir if data_dir is not None else output.parent / ".persistable-flow"
     artifact = FlowOutput(store, params)
-    key = artifact.persist_hash
+    with key_cache():  # the key once for the look-up (no user code runs in here)
+        key = artifact.persist_hash
+        found = _stored_output(artifact, output, copy_output) if comm.rank == 0 else None
     result = FlowResult(output=output, key=key, status="generated", ranks=comm.size)
     work = output.parent / f".{output.name}.flow-{key[3:19]}"
-    placed = comm.bcast(_stored_output(artifact, output, copy_output) if comm.rank == 0 else None)
+    placed = comm.bcast(found)
     if placed:
         result.placed = placed
         if comm.rank == 0:
@@ -496,15 +499,16 @@ def _run_configs(
     placed = ""
     if comm.rank == 0:
         final = Path(cast(Path, current_input))
-        artifact.generate(produced=final)  # a local store takes the file itself (a rename)
-        artifact.reset_payload()
-        if final.exists():  # streamed to a remote store: the work folder is beside -o
-            os.replace(final, output)
-            placed = "file"
-        else:  # the store holds it now (read-only): -o gets a clone, a hard link or a copy
-            artifact.load()
-            placed = place_output(artifact.payload, output, copy=copy_output)
+        with key_cache():  # one key for the commit and the load after it (no user code)
+            artifact.generate(produced=final)  # a local store takes the file itself (a rename)
             artifact.reset_payload()
+            if final.exists():  # streamed to a remote store: the work folder is beside -o
+                os.replace(final, output)
+                placed = "file"
+            else:  # the store holds it now (read-only): -o gets a clone, a hard link or a copy
+                artifact.load()
+                placed = place_output(artifact.payload, output, copy=copy_output)
+                artifact.reset_payload()
         shutil.rmtree(work, ignore_errors=True)
     result.placed = comm.bcast(placed)
     comm.barrier()
