@@ -250,7 +250,7 @@ def file_record(path: Path) -> dict[str, Any]:
 
 
 def stream_record(stream: IO[bytes]) -> dict[str, Any]:
-    """:func:`file_record` of the file open in ``stream`` (read from its current position)."""
+    """:func:`file_record` of the whole file open in ``stream`` (opened, not read yet)."""
     import mmap
 
     size = os.fstat(stream.fileno()).st_size
