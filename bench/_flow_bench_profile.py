@@ -40,11 +40,13 @@ PHASES = {
     ("_run", "_stored_output"): "store look-up",
     ("_data_manager", "__init__"): "replica = a copy of the input",
     ("_loop", "run_loop"): "loop (stages, collective writes, journal)",
-    ("_journal", "record"): "  of which journal writes",
+    ("_journal", "add"): "  of which journal writes (effects, as made)",
+    ("_journal", "commit"): "  of which journal step commits",
     ("_journal", "load"): "  of which journal reads (rerun)",
     ("_data_manager", "apply"): "  of which replayed steps (rerun)",
     ("_merge", "finish_output"): "output file (rename or repack)",
     ("_persistable", "generate"): "commit to the store (move, checksum, metadata)",
+    ("_checksum", "record_for"): "  of which waiting for the output checksum",
     ("_place", "place_output"): "-o (clone, hard link or copy)",
 }
 
