@@ -340,6 +340,24 @@ class FuturesBackend(Backend):
             self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+def next_completions(completions: Any) -> list[tuple[Any, Any]]:
+    """Block until a task that ``completions`` (an ``as_completed``) tracks is done; its (future, result) and any others.
+
+    It blocks on ``as_completed``'s own queue of completions: its ``next_batch`` checks
+    that queue, then waits on a condition with a 0.1 s timeout, and a completion that
+    lands between the two waits out the timeout (seen in about one run in three on
+    a run of 200 short nodes). A blocking ``get`` cannot miss the put, and Ctrl-C
+    still interrupts it.
+    """
+    waiting = completions.queue
+    batch = [waiting.get()]
+    while True:
+        try:
+            batch.append(waiting.get_nowait())
+        except queue.Empty:
+            return batch
+
+
 class DaskBackend(Backend):
     """A ``distributed.Client``: nodes are tasks, completions come from ``as_completed``."""
 
@@ -394,24 +412,7 @@ class DaskBackend(Backend):
             ready = [future for future in self._done if future in wanted]
             if ready:
                 return ready
-            self._done.update(self._next_completions())
-
-    def _next_completions(self) -> list[tuple[Any, Any]]:
-        """Block until at least one tracked task is done; its (future, result) and any others.
-
-        It blocks on ``as_completed``'s own queue of completions: its ``next_batch`` checks
-        that queue, then waits on a condition with a 0.1 s timeout, and a completion that
-        lands between the two waits out the timeout (seen in about one run in three on
-        a run of 200 short nodes). A blocking ``get`` cannot miss the put, and Ctrl-C
-        still interrupts it.
-        """
-        completions = self._as_completed.queue
-        batch = [completions.get()]
-        while True:
-            try:
-                batch.append(completions.get_nowait())
-            except queue.Empty:
-                return batch
+            self._done.update(next_completions(self._as_completed))
 
     def result(self, future: Any) -> list[NodeOutcome] | None:
         outcomes = self._done.pop(future, None)

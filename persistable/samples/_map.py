@@ -169,7 +169,7 @@ def _slots(
     backend: Backend,
 ) -> tuple[Callable[[bytes], Any], Callable[[dict[Any, Any]], list[tuple[Any, bytes]]]]:
     """How to start :func:`run_batch` on a task, and to wait for some tasks out and their results."""
-    from persistable.run._executors import DaskBackend, FuturesBackend
+    from persistable.run._executors import DaskBackend, FuturesBackend, next_completions
 
     if isinstance(backend, DaskBackend):
         client = backend.client
@@ -183,16 +183,10 @@ def _slots(
             return future
 
         def wait_dask(inflight: dict[Any, Any]) -> list[tuple[Any, bytes]]:
-            # A blocking get on as_completed's own queue: its next_batch checks the queue
-            # and then waits 0.1 s on a condition, missing a completion that lands between
-            # (see DaskBackend._next_completions). A task's error is raised by result().
-            queue = completions.queue
-            done = [queue.get()]
-            while not queue.empty():
-                done.append(queue.get_nowait())
+            # A task's error is raised by result().
             return [
                 (future, data if future.status == "finished" else future.result())
-                for future, data in done
+                for future, data in next_completions(completions)
             ]
 
         return submit_dask, wait_dask
